@@ -1,0 +1,136 @@
+# Usher: one Makefile, top to bottom. `make help` lists the targets.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+OPT      ?= -O2
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fPIC -pthread -MMD -MP
+LDLIBS_PROTO  = -lmsgpackc
+LDLIBS_SERVER = -lev -llmdb -lsodium -lmsgpackc -pthread
+LDLIBS_CLIENT = -lev -lmsgpackc
+LDLIBS_CLI    = -ledit
+LDLIBS_TEST   = -lcmocka
+
+# Debian packages the build and the tests need (`make deps` installs them).
+DEB_PACKAGES = build-essential pkg-config libev-dev libmsgpack-dev liblmdb-dev \
+               libsodium-dev libcmocka-dev libedit-dev
+
+VERSION  = 1.0.0
+SOVERSION = 1
+
+# ---- sources: each folder is a layer ----
+PROTO_SRC   = $(wildcard protocol/*.c)
+SERVER_SRC  = $(filter-out server/main.c,$(wildcard server/*.c server/methods/*.c))
+CLIENT_SRC  = $(wildcard client/*.c)
+CLI_SRC     = $(wildcard tools/cli/*.c)
+UNIT_SRC    = $(wildcard tests/unit/test_*.c)
+INTEG_SRC   = $(wildcard tests/integration/test_*.c)
+HARNESS_SRC = $(wildcard tests/integration/harness*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+PROTO_LIB  = $(BUILD)/libusherproto.a
+SERVER_LIB = $(BUILD)/libusherd.a
+CLIENT_LIB = $(BUILD)/libusher.a
+CLIENT_SO  = $(BUILD)/libusher.so.$(VERSION)
+USHERD     = $(BUILD)/usherd
+USHER_ADMIN = $(BUILD)/usher-admin
+USHER_CLI  = $(BUILD)/usher-cli
+KIOSK      = $(BUILD)/kiosk
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
+
+PROGRAMS = $(USHERD) $(USHER_ADMIN) $(if $(wildcard tools/usher-cli.c),$(USHER_CLI)) \
+           $(if $(wildcard examples/kiosk.c),$(KIOSK)) \
+           $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench)
+LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
+
+.PHONY: all help deps run test unit integration debug asan fuzz bench install clean
+all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS)
+
+help:
+	@echo "make            build libraries, programs and tests (-O2)"
+	@echo "make deps       install missing Debian packages ($(DEB_PACKAGES))"
+	@echo "make run        deps + build + start usherd on 127.0.0.1:7700 with a demo concert in ./usher-data"
+	@echo "make test       deps + build + run every unit and integration test"
+	@echo "make debug      build with -O0 -g into build-debug/"
+	@echo "make asan       build with AddressSanitizer into build-asan/ and run the tests"
+	@echo "make fuzz       build and briefly run the protocol fuzzer (libFuzzer)"
+	@echo "make bench      run usher-bench against a fresh usherd"
+	@echo "make install    install programs, libusher, usher.h and usher.pc under PREFIX=$(PREFIX)"
+	@echo "make clean      remove build outputs"
+
+deps:
+	@sh tools/deps.sh $(DEB_PACKAGES)
+
+run: deps all
+	$(USHERD) --listen 127.0.0.1:7700 --data ./usher-data --demo
+
+test: deps all
+	@sh tests/run.sh $(BUILD)
+
+unit: all
+	@sh tests/run.sh $(BUILD) unit
+
+integration: all
+	@sh tests/run.sh $(BUILD) integration
+
+debug:
+	$(MAKE) BUILD=build-debug OPT=-O0 all
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	        LDFLAGS="-fsanitize=address,undefined" all
+	@sh tests/run.sh build-asan
+
+# ---- libraries ----
+$(PROTO_LIB): $(call obj,$(PROTO_SRC))
+	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
+$(SERVER_LIB): $(call obj,$(SERVER_SRC))
+	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
+$(CLIENT_LIB): $(call obj,$(CLIENT_SRC) $(PROTO_SRC))
+	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
+$(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC))
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libusher.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
+	ln -sf libusher.so.$(VERSION) $(BUILD)/libusher.so.$(SOVERSION)
+	ln -sf libusher.so.$(SOVERSION) $(BUILD)/libusher.so
+
+# ---- programs ----
+$(USHERD): $(call obj,server/main.c) $(SERVER_LIB) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
+$(USHER_ADMIN): $(call obj,tools/usher-admin.c) $(SERVER_LIB) $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
+$(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
+$(BUILD)/usher-bench: $(call obj,tools/usher-bench.c) $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) -lm
+
+# ---- tests: every test links every layer ----
+TEST_LIBS = $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB)) $(PROTO_LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+$(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(HARNESS_SRC)) $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# ---- install ----
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usher
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libusher.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so.$(SOVERSION)
+	ln -sf libusher.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so
+	install -m 644 client/usher.h protocol/errors.def protocol/methods.def $(DESTDIR)$(PREFIX)/include/usher/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/usher.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usher.pc
+
+clean:
+	rm -rf build build-debug build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

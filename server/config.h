@@ -1,0 +1,62 @@
+/* usherd's configuration: every tunable and limit as a named field, with the
+ * defaults documented by --help. Parsed once at start; read-only afterwards
+ * (every thread and worker may read it). */
+#ifndef USHER_SERVER_CONFIG_H
+#define USHER_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "store.h"
+#include "../protocol/msg.h"
+
+typedef enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level;
+
+typedef struct usher_config {
+    char listen_host[64];       /* --listen HOST:PORT, default 127.0.0.1:7700 */
+    uint16_t listen_port;
+    char data_dir[1024];        /* --data, default ./usher-data */
+    unsigned workers;           /* --workers, 1..64 */
+    int64_t hold_ttl_ms;        /* --hold-ttl, default 5m */
+    int64_t active_ttl_ms;      /* --active-ttl, default 10m */
+    uint32_t max_active;        /* --max-active, default 100 */
+    uint32_t max_holds;         /* --max-holds, 1..16, default 4 */
+    int64_t admit_interval_ms;  /* --admit-interval, default 1s */
+    int64_t session_ttl_ms;     /* --session-ttl, default 24h */
+    int64_t queue_token_ttl_ms; /* signed expiry of queue tokens: 24h */
+    int64_t admin_token_ttl_ms; /* usher-admin tokens: 30 days */
+    size_t max_frame;           /* --max-frame, >= 65536, default 65536 */
+    store_sync sync;            /* --sync full|meta|none */
+    bool demo;                  /* --demo */
+    log_level log_level;        /* --log-level error|warn|info|debug */
+    bool log_json;              /* --log-json */
+    size_t max_conns;           /* --max-conns, default 10000 */
+    size_t out_buf_cap;         /* per-connection output bytes before reads pause */
+    size_t batch_max;           /* write requests in one group commit */
+    size_t map_size_bytes;      /* --map-size, LMDB map, default 4 GiB */
+    int64_t max_charge_krw;     /* one charge, 10,000,000 */
+    int64_t balance_limit_krw;  /* 10^12 */
+    int64_t request_id_ttl_ms;  /* 24h */
+    size_t token_cache_slots;   /* verified-token cache entries per process */
+    msg_limits limits;          /* msgpack nesting/element limits */
+} usher_config;
+
+/* Fills every field with its default. */
+void config_defaults(usher_config *cfg);
+
+/* Parses argv over the defaults. Returns 0 to run, 1 when --help or
+ * --version printed to out (exit 0), 2 on a usage error (message on err). */
+int config_parse(usher_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+
+/* Prints --help. */
+void config_usage(FILE *out);
+
+/* Parses "1500ms", "5s", "10m", "24h" into ms. A bare number or another unit
+ * is INVALID_ARGUMENT (the usage error names ms, s, m). */
+usher_err config_parse_duration(const char *text, int64_t *ms);
+
+/* The store options implied by the configuration. */
+store_options config_store_options(const usher_config *cfg);
+
+#endif

@@ -1,0 +1,312 @@
+/* Storage: everything Usher remembers, behind functions named for what they
+ * mean. Handlers call only these; today's backend is LMDB (store_lmdb*.c),
+ * and another could live beside it without touching a handler.
+ *
+ * Rules:
+ * - One store per process, opened after fork and never twice (LMDB's rule).
+ * - Read functions take any transaction; write functions need a write
+ *   transaction (or a child of one). A write function that fails may already
+ *   have written: the caller aborts the (child) transaction, which is how
+ *   "all or nothing" holds for every request (see server/writer.c).
+ * - Times are wall-clock milliseconds passed in by the caller (now_ms), so
+ *   every rule about expiry is decided by the same clock and is testable.
+ * - Expiry is lazy: a hold past expires_at or an ACTIVE entry past
+ *   active_until is treated as gone by every function at once; the *_tick
+ *   functions only tidy up, they are never needed for correctness.
+ * - Every function returns a usher_err from protocol/errors.h. Storage
+ *   failures are USHER_ERR_INTERNAL (or OVERLOADED when the map is full). */
+#ifndef USHER_SERVER_STORE_H
+#define USHER_SERVER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../protocol/errors.h"
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+#define STORE_TITLE_MAX 256         /* bytes of a concert title or venue (UTF-8) */
+#define STORE_SCHEDULES_PER_CONCERT_MAX 500
+#define STORE_SEATS_MAX 1000
+#define STORE_HOLDS_MAX 16          /* ceiling of --max-holds, and of one payment */
+#define STORE_REQUEST_ID_MAX 64
+#define STORE_SECRET_HASH_BYTES 32
+#define STORE_FINGERPRINT_BYTES 32
+
+typedef struct user_id { uint8_t bytes[16]; } user_id;
+
+typedef enum store_sync { STORE_SYNC_FULL, STORE_SYNC_META, STORE_SYNC_NONE } store_sync;
+
+/* Business limits the store enforces; fixed for the life of the store. */
+typedef struct store_policy {
+    int64_t hold_ttl_ms;        /* a hold lives this long */
+    int64_t active_ttl_ms;      /* an ACTIVE queue entry lives this long */
+    uint32_t max_active;        /* ACTIVE entries per concert */
+    uint32_t max_holds;         /* live holds per user per performance, 1..16 */
+    int64_t max_charge_krw;     /* one wallet.charge */
+    int64_t balance_limit_krw;  /* a wallet never holds more */
+    int64_t request_id_ttl_ms;  /* idempotency records live at least this long */
+} store_policy;
+
+typedef struct store_options {
+    store_sync sync;
+    size_t map_size_bytes;      /* LMDB map (address space, not disk) */
+    unsigned max_readers;       /* LMDB reader slots shared by all processes */
+    store_policy policy;
+} store_options;
+
+/* Defaults matching usherd's defaults. */
+store_options store_options_default(void);
+
+/* ---- environment and transactions ---- */
+
+/* Opens (creating when missing) the store in directory dir. Clears stale
+ * reader slots left by dead processes. INTERNAL with a log line on failure. */
+usher_err store_open(store **out, const char *dir, const store_options *opt);
+
+/* Closes the store; no transaction may be open. */
+void store_close(store *st);
+
+/* Clears reader slots of dead processes; *cleared gets the count (may be NULL). */
+usher_err store_reader_check(store *st, int *cleared);
+
+/* Read-only snapshot; never waits for writers. End with store_txn_end. */
+usher_err store_read_begin(store *st, store_txn **out);
+
+/* Write transaction: waits for the single writer lock, shared by every
+ * process on the data dir. Finish with store_txn_commit or store_txn_end. */
+usher_err store_write_begin(store *st, store_txn **out);
+
+/* Child of a write transaction: its writes join the parent on commit and
+ * vanish on store_txn_end. One child at a time. */
+usher_err store_child_begin(store_txn *parent, store_txn **out);
+
+/* Commits a write or child transaction and frees it. For a top-level write
+ * this is the durable point (per the sync mode). */
+usher_err store_txn_commit(store_txn *txn);
+
+/* Aborts (write/child) or ends (read) a transaction and frees it. */
+void store_txn_end(store_txn *txn);
+
+/* ---- users ---- */
+
+/* Creates a user with the hash of their secret. INTERNAL if the id exists. */
+usher_err store_user_create(store_txn *txn, const user_id *user,
+                            const uint8_t secret_hash[STORE_SECRET_HASH_BYTES], int64_t now_ms);
+
+/* The stored secret hash of a user. NOT_FOUND for an unknown user. */
+usher_err store_user_secret_hash(store_txn *txn, const user_id *user,
+                                 uint8_t out[STORE_SECRET_HASH_BYTES]);
+
+/* ---- wallet (a ledger: the balance is the sum of the entries) ---- */
+
+typedef enum store_ledger_kind { STORE_LEDGER_CHARGE = 1, STORE_LEDGER_PAYMENT = 2 } store_ledger_kind;
+
+typedef struct store_ledger_entry {
+    uint64_t entry_id;
+    store_ledger_kind kind;
+    int64_t amount_krw;        /* CHARGE positive, PAYMENT negative */
+    int64_t balance_after_krw;
+    int64_t at_ms;
+    uint64_t payment_id;       /* PAYMENT entries; 0 otherwise */
+} store_ledger_entry;
+
+/* Balance of a user (0 when they never charged). */
+usher_err store_wallet_balance(store_txn *txn, const user_id *user, int64_t *balance_krw);
+
+/* Adds amount_krw (1..max_charge) and appends a CHARGE entry.
+ * INVALID_ARGUMENT when amount <= 0; AMOUNT_LIMIT above max_charge or when
+ * the balance would pass balance_limit. */
+usher_err store_wallet_charge(store_txn *txn, const user_id *user, int64_t amount_krw,
+                              int64_t now_ms, int64_t *balance_after_krw);
+
+/* Ledger entries with entry_id < before (0: from the newest), newest first,
+ * at most cap of them into out. */
+usher_err store_wallet_history(store_txn *txn, const user_id *user, uint64_t before,
+                               store_ledger_entry *out, size_t cap, size_t *n);
+
+/* ---- idempotent retries (request_id) ---- */
+
+/* Looks up the stored result of (user, method, request_id). OK with *result
+ * pointing at the stored bytes (valid until the transaction ends) when found
+ * with the same fingerprint; INVALID_ARGUMENT when found with another
+ * fingerprint; NOT_FOUND when absent or older than request_id_ttl. */
+usher_err store_idem_get(store_txn *txn, const user_id *user, const char *method,
+                         const char *request_id, size_t request_id_len,
+                         const uint8_t fingerprint[STORE_FINGERPRINT_BYTES], int64_t now_ms,
+                         const void **result, size_t *result_len);
+
+/* Remembers a successful result for (user, method, request_id). */
+usher_err store_idem_put(store_txn *txn, const user_id *user, const char *method,
+                         const char *request_id, size_t request_id_len,
+                         const uint8_t fingerprint[STORE_FINGERPRINT_BYTES], int64_t now_ms,
+                         const void *result, size_t result_len);
+
+/* ---- concerts and performances ---- */
+
+typedef struct store_concert {
+    uint64_t concert_id;
+    char title[STORE_TITLE_MAX + 1];   /* NUL-terminated */
+    char venue[STORE_TITLE_MAX + 1];   /* "" when not given */
+} store_concert;
+
+typedef struct store_schedule {
+    uint64_t schedule_id;
+    uint64_t concert_id;
+    int64_t starts_at_ms;
+    uint32_t seats;                    /* seats are numbered 1..seats */
+} store_schedule;
+
+typedef struct store_date {
+    store_schedule schedule;
+    uint32_t available;                /* seats neither sold nor held now */
+} store_date;
+
+typedef struct store_seat {
+    uint32_t seat_no;
+    int64_t price_krw;
+    bool available;
+} store_seat;
+
+/* Creates a concert (title and venue already validated). */
+usher_err store_concert_create(store_txn *txn, const char *title, size_t title_len,
+                               const char *venue, size_t venue_len, uint64_t *concert_id);
+
+/* One concert. NOT_FOUND when absent. */
+usher_err store_concert_get(store_txn *txn, uint64_t concert_id, store_concert *out);
+
+/* Concerts with concert_id > after, oldest first, at most cap. */
+usher_err store_concert_list(store_txn *txn, uint64_t after, store_concert *out,
+                             size_t cap, size_t *n);
+
+/* Creates a performance with seats 1..seats priced prices_krw[0..seats).
+ * NOT_FOUND for an unknown concert; INVALID_ARGUMENT when the concert already
+ * has STORE_SCHEDULES_PER_CONCERT_MAX performances. */
+usher_err store_schedule_create(store_txn *txn, uint64_t concert_id, int64_t starts_at_ms,
+                                uint32_t seats, const int64_t *prices_krw, uint64_t *schedule_id);
+
+/* One performance. NOT_FOUND when absent. */
+usher_err store_schedule_get(store_txn *txn, uint64_t schedule_id, store_schedule *out);
+
+/* Performances of a concert starting after now_ms, earliest first, with their
+ * free-seat counts. NOT_FOUND for an unknown concert. */
+usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+                              store_date *out, size_t cap, size_t *n);
+
+/* Every seat 1..N of a performance in order. out holds STORE_SEATS_MAX.
+ * NOT_FOUND for an unknown performance. */
+usher_err store_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now_ms,
+                               store_seat *out, size_t *n);
+
+/* ---- the waiting queue (one FIFO per concert) ---- */
+
+typedef enum store_queue_state {
+    STORE_QUEUE_WAITING = 1, STORE_QUEUE_ACTIVE = 2, STORE_QUEUE_EXPIRED = 3
+} store_queue_state;
+
+typedef struct store_queue_entry {
+    uint64_t concert_id;
+    uint64_t seq;                 /* arrival order, 1, 2, ... per concert */
+    user_id user;
+    store_queue_state state;      /* as of now_ms */
+    uint64_t position;            /* WAITING: 1 + WAITING entries ahead; else 0 */
+    int64_t active_until_ms;      /* ACTIVE and EXPIRED-after-ACTIVE; else 0 */
+} store_queue_entry;
+
+/* Joins the concert's queue, or returns the user's WAITING/ACTIVE entry.
+ * Admits at once when a slot is free and nobody waits ahead.
+ * NOT_FOUND for an unknown concert. */
+usher_err store_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_id,
+                            int64_t now_ms, store_queue_entry *out);
+
+/* The entry (concert_id, seq) as of now_ms. NOT_FOUND when absent. */
+usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
+                          int64_t now_ms, store_queue_entry *out);
+
+/* Marks ACTIVE entries past active_until EXPIRED and fills every free slot of
+ * every concert in sequence order. *admitted (may be NULL) gets the count. */
+usher_err store_queue_tick(store_txn *txn, int64_t now_ms, uint32_t *admitted);
+
+/* ---- holds and reservations ---- */
+
+typedef enum store_reservation_status {
+    STORE_RES_HELD = 1, STORE_RES_CONFIRMED = 2, STORE_RES_EXPIRED = 3, STORE_RES_CANCELLED = 4
+} store_reservation_status;
+
+typedef struct store_reservation {
+    uint64_t reservation_id;
+    uint64_t schedule_id;
+    uint64_t concert_id;
+    uint32_t seat_no;
+    int64_t price_krw;
+    store_reservation_status status;  /* as of now_ms: a HELD one past expiry reads EXPIRED */
+    int64_t expires_at_ms;
+    user_id user;
+    uint64_t payment_id;              /* CONFIRMED; 0 otherwise */
+} store_reservation;
+
+/* Holds a seat for hold_ttl. concert_id is the caller's queue concert.
+ * NOT_FOUND unknown performance; FORBIDDEN performance of another concert;
+ * INVALID_ARGUMENT seat outside 1..N; SEAT_UNAVAILABLE sold or held by
+ * someone; HOLD_LIMIT max_holds live holds on this performance already.
+ * A seat the user already holds returns that same reservation. */
+usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_id,
+                          uint64_t schedule_id, uint32_t seat_no, int64_t now_ms,
+                          store_reservation *out);
+
+/* One reservation as of now_ms. NOT_FOUND when absent. */
+usher_err store_reservation_get(store_txn *txn, uint64_t reservation_id, int64_t now_ms,
+                                store_reservation *out);
+
+/* Cancels the user's live hold. NOT_FOUND, FORBIDDEN (someone else's),
+ * HOLD_EXPIRED (expired), ALREADY_PAID (confirmed); already CANCELLED
+ * returns OK with the same reservation. */
+usher_err store_reservation_cancel(store_txn *txn, const user_id *user,
+                                   uint64_t reservation_id, int64_t now_ms,
+                                   store_reservation *out);
+
+/* The user's reservations with id < before (0: from the newest), newest first. */
+usher_err store_reservation_list(store_txn *txn, const user_id *user, uint64_t before,
+                                 int64_t now_ms, store_reservation *out, size_t cap, size_t *n);
+
+/* Marks holds past expiry EXPIRED and frees their seats (tidying only),
+ * at most max of them. *expired (may be NULL) gets the count. */
+usher_err store_holds_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *expired);
+
+/* ---- payments ---- */
+
+typedef struct store_payment {
+    uint64_t payment_id;
+    user_id user;
+    uint64_t concert_id;
+    int64_t amount_krw;
+    int64_t paid_at_ms;
+    uint32_t n_reservations;
+    uint64_t reservation_ids[STORE_HOLDS_MAX];
+} store_payment;
+
+/* Pays n (1..max_holds) live holds of user in concert_id, all or nothing:
+ * debits the sum, sells the seats, confirms the reservations, records one
+ * payment and one PAYMENT ledger entry, expires the queue entry
+ * (concert_id, queue_seq) and admits the next in line.
+ * NOT_FOUND unknown reservation; FORBIDDEN someone else's or another
+ * concert's; ALREADY_PAID confirmed; HOLD_EXPIRED expired or cancelled;
+ * INSUFFICIENT_BALANCE; INVALID_ARGUMENT duplicate ids or n out of range. */
+usher_err store_payment_pay(store_txn *txn, const user_id *user, uint64_t concert_id,
+                            uint64_t queue_seq, const uint64_t *reservation_ids, size_t n,
+                            int64_t now_ms, store_payment *out, int64_t *balance_after_krw);
+
+/* The user's payments with id < before (0: from the newest), newest first. */
+usher_err store_payment_list(store_txn *txn, const user_id *user, uint64_t before,
+                             store_payment *out, size_t cap, size_t *n);
+
+/* ---- housekeeping ---- */
+
+/* Forgets idempotency records older than request_id_ttl, at most max. */
+usher_err store_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *purged);
+
+/* True when the store holds no concert yet (for --demo). */
+usher_err store_is_empty(store_txn *txn, bool *empty);
+
+#endif

@@ -1,0 +1,72 @@
+/* Signed tokens: session, queue and admin tokens, Ed25519 via libsodium.
+ * A token is "u1." + base64url(claims || signature): the claims are a fixed
+ * binary layout (kind, key id, user, expiry, concert, seq) and the signature
+ * covers all of them, so changing any byte invalidates the token.
+ * The key pair lives in DATA/keys (mode 0600), shared by every process on
+ * the data dir. Keys are read-only after load: any thread may sign/verify.
+ * A token_cache belongs to one thread (the loop thread). */
+#ifndef USHER_SERVER_TOKEN_H
+#define USHER_SERVER_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "store.h"
+
+#define TOKEN_MAX_LEN 512           /* longest token string accepted */
+
+typedef enum token_kind { TOKEN_SESSION = 1, TOKEN_QUEUE = 2, TOKEN_ADMIN = 3 } token_kind;
+
+typedef struct token_claims {
+    token_kind kind;
+    uint32_t key_id;          /* first bytes of a hash of the public key */
+    user_id user;             /* all-zero for admin tokens */
+    int64_t expires_at_ms;
+    uint64_t concert_id;      /* queue tokens; 0 otherwise */
+    uint64_t seq;             /* queue tokens; 0 otherwise */
+} token_claims;
+
+typedef struct token_keys {
+    uint8_t public_key[32];
+    uint8_t secret_key[64];
+    uint32_t key_id;
+} token_keys;
+
+/* Loads DATA/keys, creating it (0600, atomically, safe against another
+ * process doing the same) when absent. Refuses a symlink or a key file
+ * readable by group/others. INTERNAL with a message in err (may be NULL). */
+usher_err token_keys_open(const char *data_dir, token_keys *out, char *err, size_t err_cap);
+
+/* Signs claims (key_id is filled from keys) into out as a NUL-terminated
+ * string; INTERNAL when cap is too small. */
+usher_err token_sign(const token_keys *keys, const token_claims *claims,
+                     char *out, size_t cap, size_t *len);
+
+/* True when tok[0..len) is well-formed and signed by keys (signature checked
+ * before any claim is trusted); fills *out. Expiry is not checked here. */
+bool token_verify(const token_keys *keys, const char *tok, size_t len, token_claims *out);
+
+/* A fixed-size cache of verified tokens (full-token digest -> claims). */
+typedef struct token_cache token_cache;
+
+/* A cache of `slots` entries; NULL on OOM. */
+token_cache *token_cache_new(size_t slots);
+
+/* Frees the cache. */
+void token_cache_free(token_cache *cache);
+
+/* token_verify through the cache: a token verified before is not
+ * re-verified. Only valid tokens are cached. */
+bool token_verify_cached(const token_keys *keys, token_cache *cache,
+                         const char *tok, size_t len, token_claims *out);
+
+/* Formats a user id as lowercase 8-4-4-4-12 (37 bytes with the NUL). */
+void user_id_format(const user_id *user, char out[37]);
+
+/* Parses a lowercase 8-4-4-4-12 UUID of exactly len bytes. */
+bool user_id_parse(const char *s, size_t len, user_id *out);
+
+/* A new random (version 4) user id. */
+void user_id_random(user_id *out);
+
+#endif
