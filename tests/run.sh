@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs the test binaries of a build folder: unit tests, then integration tests.
+# usage: tests/run.sh BUILD [unit|integration]
+# Each binary gets a time limit; cmocka prints its own summary per binary and
+# this script prints one closing line: "N passed, N failed".
+build=${1:-build}
+only=${2:-}
+passed=0; failed=0; failed_names=""
+run_one() {
+    name=$(basename "$1")
+    echo "== $name"
+    if timeout --kill-after=10 "${USHER_TEST_TIMEOUT:-240}" "$1"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); failed_names="$failed_names $name"
+    fi
+}
+for kind in unit integration; do
+    [ -n "$only" ] && [ "$only" != "$kind" ] && continue
+    for src in tests/$kind/test_*.c; do
+        [ -e "$src" ] || continue
+        run_one "$build/tests/$(basename "$src" .c)"
+    done
+done
+echo
+[ -n "$failed_names" ] && echo "failed test programs:$failed_names"
+echo "test programs: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
