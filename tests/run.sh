@@ -24,5 +24,5 @@ for kind in unit integration; do
 done
 echo
 [ -n "$failed_names" ] && echo "failed test programs:$failed_names"
-echo "test programs: $passed passed, $failed failed"
+echo "programs: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
