@@ -4,7 +4,7 @@ CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
 OPT      ?= -O2
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fPIC -pthread -MMD -MP
+CFLAGS   += -Iprotocol -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fPIC -pthread -MMD -MP
 LDLIBS_PROTO  = -lmsgpackc
 LDLIBS_SERVER = -lev -llmdb -lsodium -lmsgpackc -pthread
 LDLIBS_CLIENT = -lev -lmsgpackc
