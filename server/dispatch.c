@@ -1,0 +1,126 @@
+#include "dispatch.h"
+#include <string.h>
+#include "clock.h"
+#include "errmap.h"
+#include "filters.h"
+#include "writer.h"
+#include "../protocol/msg.h"
+
+#define ERR_MESSAGE_MAX 300
+/* Writes waiting for the writer, in batches, before new ones get OVERLOADED. */
+#define WRITE_QUEUE_BATCHES 16
+
+/* Builds one frame in srv->scratch and queues it on cn. A success reply
+ * larger than --max-frame becomes INTERNAL (pages are cut to fit, so this
+ * means a bug, never a partial reply). */
+static void send_reply(server *srv, conn *cn, uint32_t msgid, usher_err err, const char *message,
+                       const msgpack_sbuffer *result)
+{
+    msgpack_sbuffer *sb = &srv->scratch;
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    size_t at = msg_frame_begin(sb);
+    if (err == USHER_ERR_OK) {
+        msg_pack_response_ok_head(&pk, msgid);
+        msgpack_sbuffer_write(sb, result->data, result->size);
+    } else {
+        msg_pack_response_error(&pk, msgid, err, message);
+    }
+    size_t body = msg_frame_end(sb, at);
+    if (body > srv->cfg.max_frame) {
+        log_msg(&srv->log, LOG_ERROR, "reply of %zu bytes above max frame (msgid %u)", body, msgid);
+        msgpack_sbuffer_clear(sb);
+        at = msg_frame_begin(sb);
+        msg_pack_response_error(&pk, msgid, USHER_ERR_INTERNAL, "reply too large");
+        msg_frame_end(sb, at);
+    }
+    conn_send(cn, sb->data, sb->size);
+}
+
+void dispatch_send_error(server *srv, conn *cn, uint32_t msgid, usher_err err)
+{
+    char message[ERR_MESSAGE_MAX];
+    errmap_message(&srv->log, NULL, NULL, err, message, sizeof message);
+    send_reply(srv, cn, msgid, err, message, NULL);
+    log_request(&srv->log, "-", msgid, "-", err, 0);
+}
+
+void dispatch_finish(server *srv, request *req)
+{
+    conn *cn = req->conn;
+    const char *method = req->method ? method_name(req->method) : "-";
+    char user[37] = "-";
+    if (req->call.has_user) user_id_format(&req->call.user, user);
+    if (cn && cn->state != CONN_CLOSED) {
+        char message[ERR_MESSAGE_MAX] = "";
+        if (req->err != USHER_ERR_OK)
+            errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
+        send_reply(srv, cn, req->msgid, req->err, message, &req->result);
+    } else if (req->err == USHER_ERR_INTERNAL) {
+        char message[ERR_MESSAGE_MAX];
+        errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
+    }
+    if (req->method) log_request(&srv->log, method, req->msgid, user, req->err,
+                                 clock_mono_us() - req->started_us);
+    request_free(req);
+}
+
+/* Reads: one snapshot, answered in this loop turn. */
+static void run_read(server *srv, request *req)
+{
+    store_txn *txn;
+    req->err = store_read_begin(srv->st, &txn);
+    if (req->err == USHER_ERR_OK) {
+        request_execute(req, txn);
+        store_txn_end(txn);
+    }
+    dispatch_finish(srv, req);
+}
+
+/* Writes: to the writer, unless too many are already waiting. */
+static void run_write(server *srv, conn *cn, request *req)
+{
+    if (srv->writes_in_flight >= srv->cfg.batch_max * WRITE_QUEUE_BATCHES) {
+        req->err = USHER_ERR_OVERLOADED;
+        dispatch_finish(srv, req);
+        return;
+    }
+    srv->writes_in_flight++;
+    conn_hold(cn);
+    writer_submit(srv->writer, req);
+}
+
+bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len)
+{
+    request *req = request_new(&srv->env, cn);
+    if (!req) { dispatch_send_error(srv, cn, 0, USHER_ERR_INTERNAL); return true; }
+
+    if (msg_decode(body, len, &srv->cfg.limits, &req->zone, &req->root) != USHER_ERR_OK) {
+        request_free(req);
+        dispatch_send_error(srv, cn, 0, USHER_ERR_BAD_FRAME);
+        return false;
+    }
+    bool msgid_known = false;
+    if (msg_parse_request(&req->root, &req->envelope, &msgid_known) != USHER_ERR_OK) {
+        uint32_t msgid = msgid_known ? req->envelope.msgid : 0;
+        request_free(req);
+        dispatch_send_error(srv, cn, msgid, USHER_ERR_BAD_REQUEST);
+        return true;
+    }
+    req->msgid = req->envelope.msgid;
+    req->method = method_lookup(req->envelope.method, req->envelope.method_len);
+    if (!req->method) {
+        req->err = USHER_ERR_UNKNOWN_METHOD;
+        dispatch_finish(srv, req);
+        return true;
+    }
+    req->call.method = req->method;
+    req->call.params = req->envelope.params;
+    req->call.now_ms = clock_now_ms();
+    req->err = filter_tokens(&req->call, srv->tokens);
+    if (req->err != USHER_ERR_OK) dispatch_finish(srv, req);
+    else if (req->method->flags & METHOD_WRITE) run_write(srv, cn, req);
+    else run_read(srv, req);
+    return true;
+}

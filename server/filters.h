@@ -1,0 +1,30 @@
+/* The pipeline's interceptors, driven by the method table's flags:
+ * - filter_tokens (loop thread, stateless): session, queue and admin token
+ *   signatures and expiry, filling c->user / c->queue.
+ * - filter_replay and filter_remember (in the request's transaction):
+ *   request_id replay of a first success, and recording it.
+ * - filter_queue_active (in the request's transaction): the queue entry named
+ *   by the token must be ACTIVE now.
+ * Handlers never see a request whose filters failed. */
+#ifndef USHER_SERVER_FILTERS_H
+#define USHER_SERVER_FILTERS_H
+
+#include <stdbool.h>
+#include "method.h"
+
+/* Checks the tokens a method's flags ask for. UNAUTHENTICATED (session),
+ * TOKEN_INVALID / TOKEN_EXPIRED (queue), FORBIDDEN (admin). */
+usher_err filter_tokens(call *c, token_cache *cache);
+
+/* For METHOD_IDEMPOTENT with a request_id: OK with *replayed = true and the
+ * stored result copied to c->out when this is a repeat; INVALID_ARGUMENT
+ * (request_id) when the parameters differ; OK with *replayed = false when new. */
+usher_err filter_replay(call *c, bool *replayed);
+
+/* Stores a successful result under its request_id (no-op without one). */
+usher_err filter_remember(call *c, const void *result, size_t len);
+
+/* QUEUE_WAITING, TOKEN_EXPIRED or TOKEN_INVALID unless c->queue's entry is ACTIVE. */
+usher_err filter_queue_active(call *c);
+
+#endif

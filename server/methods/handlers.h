@@ -1,0 +1,43 @@
+/* Every method handler and parameter fingerprint, one per protocol method;
+ * the method table (server/method_table.c) binds them to names and flags.
+ * Handlers follow server/method.h: decoded params in, one result map out, or
+ * an error code; no sockets, no commits, no error formatting. */
+#ifndef USHER_SERVER_METHODS_HANDLERS_H
+#define USHER_SERVER_METHODS_HANDLERS_H
+
+#include "../method.h"
+
+/* sys.c */
+usher_err sys_ping(call *c);
+usher_err sys_hello(call *c);
+/* account.c */
+usher_err user_register(call *c);
+usher_err auth_login(call *c);
+/* wallet.c */
+usher_err wallet_balance(call *c);
+usher_err wallet_charge(call *c);
+usher_err wallet_charge_fingerprint(call *c, uint8_t fp[STORE_FINGERPRINT_BYTES]);
+usher_err wallet_history(call *c);
+/* concert.c */
+usher_err concert_list(call *c);
+usher_err concert_dates(call *c);
+usher_err concert_seats(call *c);
+/* queue.c */
+usher_err queue_enter(call *c);
+usher_err queue_status(call *c);
+/* reservation.c */
+usher_err seat_reserve(call *c);
+usher_err reservation_cancel(call *c);
+usher_err reservation_list(call *c);
+/* payment.c */
+usher_err payment_pay(call *c);
+usher_err payment_pay_fingerprint(call *c, uint8_t fp[STORE_FINGERPRINT_BYTES]);
+usher_err payment_list(call *c);
+/* admin.c */
+usher_err admin_concert_create(call *c);
+usher_err admin_schedule_create(call *c);
+
+/* The byte budget of a list inside one reply frame. */
+size_t handler_page_budget(const call *c);
+
+#endif

@@ -1,0 +1,56 @@
+#include "handlers.h"
+#include "pack.h"
+#include "../params.h"
+
+/* Estimated wait: every ACTIVE slot turns over once per active-ttl, so
+ * `position` users ahead take ceil(position * ttl / max_active). */
+static int64_t eta_seconds(const usher_config *cfg, uint64_t position)
+{
+    int64_t per_round_ms = (int64_t)cfg->max_active * 1000;
+    return ((int64_t)position * cfg->active_ttl_ms + per_round_ms - 1) / per_round_ms;
+}
+
+/* status, position, and eta_s / active_until when they apply. */
+static void pack_entry_state(call *c, const store_queue_entry *entry, uint32_t extra_keys)
+{
+    bool waiting = entry->state == STORE_QUEUE_WAITING;
+    bool has_until = entry->active_until_ms > 0;
+    msgpack_pack_map(c->out, 2 + extra_keys + (waiting ? 1 : 0) + (has_until ? 1 : 0));
+    pack_kv_str(c->out, "status", pack_queue_state(entry->state));
+    pack_kv_u64(c->out, "position", entry->position);
+    if (waiting) pack_kv_i64(c->out, "eta_s", eta_seconds(c->env->cfg, entry->position));
+    if (has_until) pack_kv_i64(c->out, "active_until", entry->active_until_ms);
+}
+
+usher_err queue_enter(call *c)
+{
+    uint64_t concert_id;
+    store_queue_entry entry;
+    char token[TOKEN_MAX_LEN + 1];
+    size_t len;
+    usher_err e = param_id(c, "concert_id", &concert_id);
+    if (e == USHER_ERR_OK) e = store_queue_enter(c->txn, &c->user, concert_id, c->now_ms, &entry);
+    if (e != USHER_ERR_OK) return e;
+    token_claims claims = { .kind = TOKEN_QUEUE, .user = c->user, .concert_id = concert_id,
+                            .seq = entry.seq,
+                            .expires_at_ms = c->now_ms + c->env->cfg->queue_token_ttl_ms };
+    e = token_sign(c->env->keys, &claims, token, sizeof token, &len);
+    if (e != USHER_ERR_OK) return e;
+    pack_entry_state(c, &entry, 1);
+    pack_kv_str(c->out, "token", token);
+    return USHER_ERR_OK;
+}
+
+usher_err queue_status(call *c)
+{
+    store_queue_entry entry;
+    usher_err e = store_queue_get(c->txn, c->queue.concert_id, c->queue.seq, c->now_ms, &entry);
+    if (e == USHER_ERR_NOT_FOUND) return USHER_ERR_TOKEN_INVALID;
+    if (e != USHER_ERR_OK) return e;
+    if (c->queue.expires_at_ms <= c->now_ms) {   /* the signed expiry passed */
+        entry.state = STORE_QUEUE_EXPIRED;
+        entry.position = 0;
+    }
+    pack_entry_state(c, &entry, 0);
+    return USHER_ERR_OK;
+}

@@ -1,0 +1,255 @@
+#include "server.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "clock.h"
+#include "conn.h"
+#include "demo.h"
+#include "dispatch.h"
+#include "request.h"
+#include "writer.h"
+
+#define USHERD_VERSION "1.0.0"
+#define LISTEN_BACKLOG 1024
+#define ACCEPTS_PER_EVENT 64
+#define READER_CHECK_INTERVAL_S 10.0
+#define SHUTDOWN_DEADLINE_S 5.0
+
+/* Resolves --listen's host ("localhost" or an IPv4 literal). */
+static bool listen_address(const usher_config *cfg, struct sockaddr_in *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(cfg->listen_port);
+    const char *host = strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1" : cfg->listen_host;
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1;
+}
+
+/* A non-blocking listener with SO_REUSEPORT, so --workers share the port. */
+static int open_listener(server *srv)
+{
+    struct sockaddr_in sa;
+    int one = 1;
+    if (!listen_address(&srv->cfg, &sa)) {
+        log_msg(&srv->log, LOG_ERROR, "bad listen address %s", srv->cfg.listen_host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        log_msg(&srv->log, LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host,
+                srv->cfg.listen_port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop; (void)revents;
+    server *srv = w->data;
+    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof sa;
+        int fd = accept4(srv->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                log_msg(&srv->log, LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char peer[64], ip[INET_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+        snprintf(peer, sizeof peer, "%s:%u", ip, ntohs(sa.sin_port));
+        bool full = srv->n_conns >= srv->cfg.max_conns;
+        conn *c = conn_open(srv, fd, peer);
+        if (!c) { close(fd); continue; }
+        if (full) {   /* one OVERLOADED reply, then close */
+            dispatch_send_error(srv, c, 0, USHER_ERR_OVERLOADED);
+            conn_drain(c);
+        }
+    }
+}
+
+/* Loop thread: a write request (or the housekeeping job) came back. */
+static void on_write_done(void *ctx, request *req)
+{
+    server *srv = ctx;
+    conn *cn = req->conn;
+    srv->writes_in_flight--;
+    if (!req->method) {
+        srv->tick_in_flight = false;
+        if (req->err != USHER_ERR_OK)
+            log_msg(&srv->log, LOG_WARN, "housekeeping failed: %s", usher_err_name(req->err));
+        request_free(req);
+    } else {
+        dispatch_finish(srv, req);
+        conn_release(cn);
+    }
+    server_maybe_finish(srv);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)revents;
+    server *srv = w->data;
+    if (srv->tick_in_flight || srv->stopping) return;
+    request *job = request_new(&srv->env, NULL);
+    if (!job) return;
+    srv->tick_in_flight = true;
+    srv->writes_in_flight++;
+    writer_submit(srv->writer, job);
+}
+
+static void on_reader_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)revents;
+    server *srv = w->data;
+    int cleared = 0;
+    if (store_reader_check(srv->st, &cleared) == USHER_ERR_OK && cleared > 0)
+        log_msg(&srv->log, LOG_WARN, "cleared %d stale LMDB reader slots", cleared);
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop; (void)revents;
+    server *srv = w->data;
+    writer_flush(srv->writer);
+}
+
+void server_maybe_finish(server *srv)
+{
+    if (srv->stopping && srv->writes_in_flight == 0 && srv->conns == NULL)
+        ev_break(srv->loop, EVBREAK_ALL);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    server *srv = w->data;
+    log_msg(&srv->log, LOG_WARN, "shutdown deadline reached with %zu connections open", srv->n_conns);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGINT/SIGTERM: stop accepting, let in-flight writes finish and replies go out. */
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    server *srv = w->data;
+    if (srv->stopping) return;
+    srv->stopping = true;
+    log_msg(&srv->log, LOG_INFO, "signal %d: stopping", w->signum);
+    ev_io_stop(loop, &srv->accept_watcher);
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
+    ev_timer_stop(loop, &srv->tick_timer);
+    for (conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        conn_drain(c);
+    }
+    ev_timer_start(loop, &srv->shutdown_timer);
+    server_maybe_finish(srv);
+}
+
+static void start_watchers(server *srv)
+{
+    struct ev_loop *loop = srv->loop;
+    ev_io_init(&srv->accept_watcher, on_accept, srv->listen_fd, EV_READ);
+    double tick_s = (double)srv->cfg.admit_interval_ms / 1000.0;
+    ev_timer_init(&srv->tick_timer, on_tick, tick_s, tick_s);
+    ev_timer_init(&srv->reader_check_timer, on_reader_check, READER_CHECK_INTERVAL_S,
+                  READER_CHECK_INTERVAL_S);
+    ev_timer_init(&srv->shutdown_timer, on_deadline, SHUTDOWN_DEADLINE_S, 0.0);
+    ev_signal_init(&srv->sigint_watcher, on_signal, SIGINT);
+    ev_signal_init(&srv->sigterm_watcher, on_signal, SIGTERM);
+    ev_prepare_init(&srv->flush_watcher, on_flush);
+    srv->accept_watcher.data = srv->tick_timer.data = srv->reader_check_timer.data = srv;
+    srv->shutdown_timer.data = srv->sigint_watcher.data = srv->sigterm_watcher.data = srv;
+    srv->flush_watcher.data = srv;
+    ev_io_start(loop, &srv->accept_watcher);
+    ev_timer_start(loop, &srv->tick_timer);
+    ev_timer_start(loop, &srv->reader_check_timer);
+    ev_signal_start(loop, &srv->sigint_watcher);
+    ev_signal_start(loop, &srv->sigterm_watcher);
+    ev_prepare_start(loop, &srv->flush_watcher);
+    ev_unref(loop);   /* the prepare watcher alone must not keep the loop alive */
+}
+
+static void seed_demo(server *srv)
+{
+    bool created = false;
+    usher_err e = demo_seed(srv->st, clock_now_ms(), &created);
+    if (e != USHER_ERR_OK) log_msg(&srv->log, LOG_ERROR, "demo: %s", usher_err_name(e));
+    else if (created) log_msg(&srv->log, LOG_INFO, "demo concert created (concert 1, 3 dates, %d seats)", DEMO_SEATS);
+}
+
+int server_run(const usher_config *cfg)
+{
+    server *srv = calloc(1, sizeof *srv);
+    int status = 1;
+    char err[256] = "";
+    char host[64] = "localhost";
+    if (!srv) return 1;
+    srv->cfg = *cfg;
+    srv->listen_fd = -1;
+    gethostname(host, sizeof host - 1);
+    snprintf(srv->instance, sizeof srv->instance, "%s:%d", host, (int)getpid());
+    srv->log = (logger){ .level = cfg->log_level, .json = cfg->log_json, .instance = srv->instance };
+    srv->env = (call_env){ .cfg = &srv->cfg, .keys = &srv->keys, .instance = srv->instance,
+                           .version = USHERD_VERSION };
+    msgpack_sbuffer_init(&srv->scratch);
+
+    if (token_keys_open(cfg->data_dir, &srv->keys, err, sizeof err) != USHER_ERR_OK) {
+        log_msg(&srv->log, LOG_ERROR, "keys: %s", err);
+        goto out;
+    }
+    store_options opt = config_store_options(cfg);
+    if (store_open(&srv->st, cfg->data_dir, &opt) != USHER_ERR_OK) {
+        log_msg(&srv->log, LOG_ERROR, "cannot open the store in %s", cfg->data_dir);
+        goto out;
+    }
+    if (cfg->demo) seed_demo(srv);
+    srv->tokens = token_cache_new(cfg->token_cache_slots);
+    srv->loop = ev_default_loop(EVFLAG_AUTO);
+    srv->listen_fd = open_listener(srv);
+    if (!srv->tokens || !srv->loop || srv->listen_fd < 0) goto out;
+    srv->writer = writer_start(srv->loop, srv->st, cfg->batch_max, on_write_done, srv);
+    if (!srv->writer) goto out;
+    start_watchers(srv);
+    log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, data %s", USHERD_VERSION,
+            cfg->listen_host, cfg->listen_port, cfg->data_dir);
+
+    ev_run(srv->loop, 0);
+
+    ev_ref(srv->loop);
+    ev_prepare_stop(srv->loop, &srv->flush_watcher);
+    writer_stop(srv->writer);   /* finishes queued writes and delivers their replies */
+    srv->writer = NULL;
+    for (conn *c = srv->conns, *next; c; c = next) {   /* past the deadline */
+        next = c->next;
+        conn_close(c);
+    }
+    log_msg(&srv->log, LOG_INFO, "stopped");
+    status = 0;
+out:
+    if (srv->writer) writer_stop(srv->writer);
+    if (srv->listen_fd >= 0) close(srv->listen_fd);
+    if (srv->st) store_close(srv->st);
+    token_cache_free(srv->tokens);
+    msgpack_sbuffer_destroy(&srv->scratch);
+    sodium_memzero(&srv->keys, sizeof srv->keys);
+    free(srv);
+    return status;
+}

@@ -1,0 +1,54 @@
+/* The server's context: everything one usherd process owns (loop, store,
+ * keys, token cache, listener, connections, writer thread, timers). There is
+ * no other mutable state: every server function takes this struct. */
+#ifndef USHER_SERVER_SERVER_H
+#define USHER_SERVER_SERVER_H
+
+#include <ev.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include "config.h"
+#include "log.h"
+#include "method.h"
+#include "store.h"
+#include "token.h"
+
+struct conn;
+struct writer;
+
+typedef struct server {
+    usher_config cfg;
+    struct ev_loop *loop;
+    store *st;
+    token_keys keys;
+    token_cache *tokens;          /* loop thread only */
+    call_env env;
+    logger log;
+    char instance[96];            /* "host:pid" */
+    int listen_fd;
+    ev_io accept_watcher;
+    ev_timer tick_timer;          /* queue admission + expiry tidying */
+    ev_timer reader_check_timer;  /* LMDB stale reader slots */
+    ev_timer shutdown_timer;      /* deadline for a graceful stop */
+    ev_signal sigint_watcher, sigterm_watcher;
+    ev_prepare flush_watcher;     /* hands the loop turn's writes to the writer */
+    struct writer *writer;
+    struct conn *conns;           /* open connections (doubly linked) */
+    size_t n_conns;
+    uint64_t next_conn_id;
+    size_t writes_in_flight;      /* submitted to the writer, not yet answered */
+    bool tick_in_flight;          /* a housekeeping job is at the writer */
+    msgpack_sbuffer scratch;      /* reply frames are built here */
+    bool stopping;
+} server;
+
+/* Runs one usherd process until SIGINT/SIGTERM: opens the store and keys,
+ * seeds the demo when asked, listens (SO_REUSEPORT), serves. Returns the
+ * process exit status. */
+int server_run(const usher_config *cfg);
+
+/* Checks whether a graceful stop may finish (no writes in flight, output
+ * flushed) and ends the loop if so. */
+void server_maybe_finish(server *srv);
+
+#endif

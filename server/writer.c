@@ -1,0 +1,167 @@
+#include "writer.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include "clock.h"
+
+#define HOUSEKEEPING_MAX 1000   /* expired holds / old request ids tidied per tick */
+
+struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    struct ev_loop *loop;
+    ev_async done_watcher;
+    store *st;
+    size_t batch_max;
+    writer_done_fn done;
+    void *ctx;
+    request *pending_head, *pending_tail;  /* loop thread only */
+    request *todo_head, *todo_tail;        /* under mu: waiting for the thread */
+    request *done_head, *done_tail;        /* under mu: waiting for the loop */
+    bool stop;                             /* under mu */
+};
+
+static void list_append(request **head, request **tail, request *first, request *last)
+{
+    if (*tail) (*tail)->next = first; else *head = first;
+    *tail = last;
+}
+
+/* The timer's job: tidying only; correctness never waits for it. */
+static usher_err run_housekeeping(store_txn *txn)
+{
+    int64_t now = clock_now_ms();
+    usher_err e = store_queue_tick(txn, now, NULL);
+    if (e == USHER_ERR_OK) e = store_holds_tick(txn, now, HOUSEKEEPING_MAX, NULL);
+    if (e == USHER_ERR_OK) e = store_idem_tick(txn, now, HOUSEKEEPING_MAX, NULL);
+    return e;
+}
+
+/* One request in its own child transaction. */
+static void run_one(store_txn *parent, request *req)
+{
+    store_txn *child;
+    usher_err e = store_child_begin(parent, &child);
+    if (e != USHER_ERR_OK) { req->err = e; return; }
+    if (req->method) request_execute(req, child);
+    else req->err = run_housekeeping(child);
+    if (req->err != USHER_ERR_OK) { store_txn_end(child); return; }
+    e = store_txn_commit(child);
+    if (e != USHER_ERR_OK) { req->err = e; msgpack_sbuffer_clear(&req->result); }
+}
+
+/* Group commit: every request of the batch shares one transaction and one commit. */
+static void run_batch(writer *w, request *head)
+{
+    store_txn *txn;
+    usher_err e = store_write_begin(w->st, &txn);
+    if (e == USHER_ERR_OK) {
+        for (request *r = head; r; r = r->next) run_one(txn, r);
+        e = store_txn_commit(txn);
+    }
+    if (e == USHER_ERR_OK) return;
+    for (request *r = head; r; r = r->next) {   /* nothing was committed */
+        if (r->err == USHER_ERR_OK) { r->err = e; msgpack_sbuffer_clear(&r->result); }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->todo_head && !w->stop) pthread_cond_wait(&w->wake, &w->mu);
+        if (!w->todo_head && w->stop) break;
+        request *head = w->todo_head, *last = head;
+        for (size_t n = 1; n < w->batch_max && last->next; n++) last = last->next;
+        w->todo_head = last->next;
+        if (!w->todo_head) w->todo_tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&w->mu);
+
+        run_batch(w, head);
+
+        pthread_mutex_lock(&w->mu);
+        list_append(&w->done_head, &w->done_tail, head, last);
+        ev_async_send(w->loop, &w->done_watcher);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Loop thread: deliver finished requests. */
+static void deliver_done(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    request *r = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (r) {
+        request *next = r->next;
+        r->next = NULL;
+        w->done(w->ctx, r);
+        r = next;
+    }
+}
+
+static void on_done(struct ev_loop *loop, ev_async *watcher, int revents)
+{
+    (void)loop; (void)revents;
+    deliver_done(watcher->data);
+}
+
+writer *writer_start(struct ev_loop *loop, store *st, size_t batch_max,
+                     writer_done_fn done, void *ctx)
+{
+    writer *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->loop = loop;
+    w->st = st;
+    w->batch_max = batch_max ? batch_max : 1;
+    w->done = done;
+    w->ctx = ctx;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    ev_async_init(&w->done_watcher, on_done);
+    w->done_watcher.data = w;
+    ev_async_start(loop, &w->done_watcher);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        ev_async_stop(loop, &w->done_watcher);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void writer_submit(writer *w, request *req)
+{
+    req->next = NULL;
+    list_append(&w->pending_head, &w->pending_tail, req, req);
+}
+
+void writer_flush(writer *w)
+{
+    if (!w->pending_head) return;
+    pthread_mutex_lock(&w->mu);
+    list_append(&w->todo_head, &w->todo_tail, w->pending_head, w->pending_tail);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    w->pending_head = w->pending_tail = NULL;
+}
+
+void writer_stop(writer *w)
+{
+    if (!w) return;
+    writer_flush(w);
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    deliver_done(w);
+    ev_async_stop(w->loop, &w->done_watcher);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}
