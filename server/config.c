@@ -1,0 +1,472 @@
+/* usherd's command line: defaults, parsing and --help.
+ * config_parse never exits and never prints except to the streams it is
+ * given, so tests can drive it. It uses getopt_long (whose state is global;
+ * it is reset on entry), so it must run before any thread starts. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USHERD_VERSION "1.0.0"
+#define USHERD_PROTOCOL 1
+
+#define MS_PER_S 1000LL
+#define MS_PER_M (60 * MS_PER_S)
+#define MS_PER_H (60 * MS_PER_M)
+#define MS_PER_DAY (24 * MS_PER_H)
+#define DURATION_MAX_MS (30 * MS_PER_DAY)
+#define MIB ((size_t)1 << 20)
+
+#define WORKERS_MAX 64
+#define MAX_ACTIVE_MAX 100000
+#define MAX_FRAME_MIN 65536
+#define MAX_FRAME_MAX 16777216
+#define MAX_CONNS_MAX 1000000
+#define MAP_SIZE_MIN_MB 64
+#define MAP_SIZE_MAX_MB 1048576
+#define LMDB_READERS_MIN 126u  /* LMDB's own default */
+
+void config_defaults(usher_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
+    cfg->listen_port = 7700;
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "./usher-data");
+    cfg->workers = 1;
+    cfg->hold_ttl_ms = 5 * MS_PER_M;
+    cfg->active_ttl_ms = 10 * MS_PER_M;
+    cfg->max_active = 100;
+    cfg->max_holds = 4;
+    cfg->admit_interval_ms = 1 * MS_PER_S;
+    cfg->session_ttl_ms = 24 * MS_PER_H;
+    cfg->queue_token_ttl_ms = 24 * MS_PER_H;
+    cfg->admin_token_ttl_ms = 30 * MS_PER_DAY;
+    cfg->max_frame = MAX_FRAME_MIN;
+    cfg->sync = STORE_SYNC_FULL;
+    cfg->demo = false;
+    cfg->log_level = LOG_INFO;
+    cfg->log_json = false;
+    cfg->max_conns = 10000;
+    cfg->out_buf_cap = MIB;
+    cfg->batch_max = 256;
+    cfg->map_size_bytes = (size_t)4096 * MIB;
+    cfg->max_charge_krw = 10000000;
+    cfg->balance_limit_krw = 1000000000000LL;
+    cfg->request_id_ttl_ms = 24 * MS_PER_H;
+    cfg->token_cache_slots = 4096;
+    cfg->limits = msg_limits_default();
+}
+
+/* ---- value parsers ---- */
+
+typedef enum duration_status {
+    DURATION_OK,
+    DURATION_NOT_NUMBER,   /* no leading digits */
+    DURATION_NO_UNIT,      /* a bare number */
+    DURATION_BAD_UNIT,     /* digits followed by something else */
+    DURATION_RANGE,        /* 0, or more than 30 days */
+} duration_status;
+
+static duration_status duration_parse(const char *text, int64_t *ms)
+{
+    uint64_t value = 0;
+    size_t i = 0;
+
+    if (text[0] < '0' || text[0] > '9')
+        return DURATION_NOT_NUMBER;
+    for (; text[i] >= '0' && text[i] <= '9'; i++) {
+        /* ms is the smallest unit: past the cap in ms is past it in any unit. */
+        if (value <= (uint64_t)DURATION_MAX_MS)
+            value = value * 10 + (uint64_t)(text[i] - '0');
+    }
+    const char *unit = text + i;
+    int64_t scale;
+    if (unit[0] == '\0')
+        return DURATION_NO_UNIT;
+    else if (strcmp(unit, "ms") == 0)
+        scale = 1;
+    else if (strcmp(unit, "s") == 0)
+        scale = MS_PER_S;
+    else if (strcmp(unit, "m") == 0)
+        scale = MS_PER_M;
+    else if (strcmp(unit, "h") == 0)
+        scale = MS_PER_H;
+    else
+        return DURATION_BAD_UNIT;
+    if (value == 0 || value > (uint64_t)(DURATION_MAX_MS / scale))
+        return DURATION_RANGE;
+    *ms = (int64_t)value * scale;
+    return DURATION_OK;
+}
+
+usher_err config_parse_duration(const char *text, int64_t *ms)
+{
+    if (text == NULL || ms == NULL)
+        return USHER_ERR_INVALID_ARGUMENT;
+    return duration_parse(text, ms) == DURATION_OK ? USHER_ERR_OK : USHER_ERR_INVALID_ARGUMENT;
+}
+
+/* Strict unsigned decimal: digits only, fully consumed, no overflow. */
+static bool uint_parse(const char *text, uint64_t *out)
+{
+    char *end = NULL;
+
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- usage errors ---- */
+
+static int usage_error(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(FILE *err, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("usherd: ", err);
+    va_start(ap, fmt);
+    vfprintf(err, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'usherd --help'.\n", err);
+    return 2;
+}
+
+static int parse_range(FILE *err, const char *flag, const char *text, uint64_t min, uint64_t max,
+                       uint64_t *out)
+{
+    uint64_t v;
+    if (!uint_parse(text, &v))
+        return usage_error(err, "--%s: '%s' is not a whole number (%llu..%llu)", flag, text,
+                           (unsigned long long)min, (unsigned long long)max);
+    if (v < min || v > max)
+        return usage_error(err, "--%s: '%s' is out of range (%llu..%llu)", flag, text,
+                           (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return 0;
+}
+
+static int parse_duration_flag(FILE *err, const char *flag, const char *text, int64_t *out)
+{
+    static const char units[] = "ms, s, m or h (e.g. 1500ms, 5s, 10m)";
+    switch (duration_parse(text, out)) {
+    case DURATION_OK:
+        return 0;
+    case DURATION_NO_UNIT:
+        return usage_error(err, "--%s: '%s' needs a unit: %s", flag, text, units);
+    case DURATION_BAD_UNIT:
+        return usage_error(err, "--%s: '%s' has an unknown unit; use %s", flag, text, units);
+    case DURATION_NOT_NUMBER:
+        return usage_error(err, "--%s: '%s' is not a duration; use a whole number with %s",
+                           flag, text, units);
+    case DURATION_RANGE:
+        break;
+    }
+    return usage_error(err, "--%s: '%s' is out of range (above 0, at most 30 days)", flag, text);
+}
+
+/* HOST:PORT with an IPv4 literal or "localhost" (stored as 127.0.0.1). */
+static int parse_listen(usher_config *cfg, FILE *err, const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    struct in_addr addr;
+    char host[sizeof cfg->listen_host];
+    uint64_t port;
+
+    if (colon == NULL || colon == text)
+        return usage_error(err, "--listen: '%s' is not HOST:PORT (e.g. 127.0.0.1:7700)", text);
+    size_t host_len = (size_t)(colon - text);
+    if (host_len >= sizeof host)
+        return usage_error(err, "--listen: '%s': host too long", text);
+    memcpy(host, text, host_len);
+    host[host_len] = '\0';
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (inet_pton(AF_INET, host, &addr) != 1)
+        return usage_error(err, "--listen: '%s': host must be an IPv4 address or localhost", text);
+    if (!uint_parse(colon + 1, &port) || port < 1 || port > 65535)
+        return usage_error(err, "--listen: '%s': port must be 1..65535", text);
+    memcpy(cfg->listen_host, host, sizeof host);
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
+static int parse_data(usher_config *cfg, FILE *err, const char *text)
+{
+    if (strlen(text) >= sizeof cfg->data_dir)
+        return usage_error(err, "--data: path longer than %zu bytes", sizeof cfg->data_dir - 1);
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", text);
+    return 0;
+}
+
+static int parse_sync(usher_config *cfg, FILE *err, const char *text)
+{
+    if (strcmp(text, "full") == 0)
+        cfg->sync = STORE_SYNC_FULL;
+    else if (strcmp(text, "meta") == 0)
+        cfg->sync = STORE_SYNC_META;
+    else if (strcmp(text, "none") == 0)
+        cfg->sync = STORE_SYNC_NONE;
+    else
+        return usage_error(err, "--sync: '%s' is not one of full, meta, none", text);
+    return 0;
+}
+
+static int parse_log_level(usher_config *cfg, FILE *err, const char *text)
+{
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            cfg->log_level = (log_level)i;
+            return 0;
+        }
+    }
+    return usage_error(err, "--log-level: '%s' is not one of error, warn, info, debug", text);
+}
+
+/* ---- the option table ---- */
+
+enum {
+    OPT_LISTEN = 256, OPT_DATA, OPT_WORKERS, OPT_HOLD_TTL, OPT_ACTIVE_TTL, OPT_MAX_ACTIVE,
+    OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
+    OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_VERSION, OPT_HELP = 'h',
+};
+
+static const struct option long_options[] = {
+    { "listen",         required_argument, NULL, OPT_LISTEN },
+    { "data",           required_argument, NULL, OPT_DATA },
+    { "workers",        required_argument, NULL, OPT_WORKERS },
+    { "hold-ttl",       required_argument, NULL, OPT_HOLD_TTL },
+    { "active-ttl",     required_argument, NULL, OPT_ACTIVE_TTL },
+    { "max-active",     required_argument, NULL, OPT_MAX_ACTIVE },
+    { "max-holds",      required_argument, NULL, OPT_MAX_HOLDS },
+    { "admit-interval", required_argument, NULL, OPT_ADMIT_INTERVAL },
+    { "session-ttl",    required_argument, NULL, OPT_SESSION_TTL },
+    { "max-frame",      required_argument, NULL, OPT_MAX_FRAME },
+    { "sync",           required_argument, NULL, OPT_SYNC },
+    { "demo",           no_argument,       NULL, OPT_DEMO },
+    { "log-level",      required_argument, NULL, OPT_LOG_LEVEL },
+    { "log-json",       no_argument,       NULL, OPT_LOG_JSON },
+    { "max-conns",      required_argument, NULL, OPT_MAX_CONNS },
+    { "map-size",       required_argument, NULL, OPT_MAP_SIZE },
+    { "help",           no_argument,       NULL, OPT_HELP },
+    { "version",        no_argument,       NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+static const char *option_name(int val)
+{
+    for (const struct option *o = long_options; o->name; o++)
+        if (o->val == val)
+            return o->name;
+    return "?";
+}
+
+/* Range of every option that takes a whole number. */
+static const struct int_option_range {
+    int opt;
+    uint64_t min, max;
+} int_option_ranges[] = {
+    { OPT_WORKERS,    1,               WORKERS_MAX },
+    { OPT_MAX_ACTIVE, 1,               MAX_ACTIVE_MAX },
+    { OPT_MAX_HOLDS,  1,               STORE_HOLDS_MAX },
+    { OPT_MAX_FRAME,  MAX_FRAME_MIN,   MAX_FRAME_MAX },
+    { OPT_MAX_CONNS,  1,               MAX_CONNS_MAX },
+    { OPT_MAP_SIZE,   MAP_SIZE_MIN_MB, MAP_SIZE_MAX_MB },
+};
+
+static const struct int_option_range *int_range_of(int opt)
+{
+    for (size_t i = 0; i < sizeof int_option_ranges / sizeof int_option_ranges[0]; i++)
+        if (int_option_ranges[i].opt == opt)
+            return &int_option_ranges[i];
+    return NULL;
+}
+
+/* Applies one option with its value; 0 or 2 (usage error printed). */
+static int apply_option(usher_config *cfg, int opt, const char *arg, FILE *err)
+{
+    const char *flag = option_name(opt);
+    const struct int_option_range *range = int_range_of(opt);
+    uint64_t n = 0;
+
+    if (arg != NULL && arg[0] == '\0')
+        return usage_error(err, "--%s: needs a value, got ''", flag);
+    if (range != NULL) {
+        int rc = parse_range(err, flag, arg, range->min, range->max, &n);
+        if (rc != 0)
+            return rc;
+    }
+    switch (opt) {
+    case OPT_LISTEN:         return parse_listen(cfg, err, arg);
+    case OPT_DATA:           return parse_data(cfg, err, arg);
+    case OPT_HOLD_TTL:       return parse_duration_flag(err, flag, arg, &cfg->hold_ttl_ms);
+    case OPT_ACTIVE_TTL:     return parse_duration_flag(err, flag, arg, &cfg->active_ttl_ms);
+    case OPT_ADMIT_INTERVAL: return parse_duration_flag(err, flag, arg, &cfg->admit_interval_ms);
+    case OPT_SESSION_TTL:    return parse_duration_flag(err, flag, arg, &cfg->session_ttl_ms);
+    case OPT_SYNC:           return parse_sync(cfg, err, arg);
+    case OPT_LOG_LEVEL:      return parse_log_level(cfg, err, arg);
+    case OPT_DEMO:           cfg->demo = true; return 0;
+    case OPT_LOG_JSON:       cfg->log_json = true; return 0;
+    case OPT_WORKERS:        cfg->workers = (unsigned)n; return 0;
+    case OPT_MAX_ACTIVE:     cfg->max_active = (uint32_t)n; return 0;
+    case OPT_MAX_HOLDS:      cfg->max_holds = (uint32_t)n; return 0;
+    case OPT_MAX_FRAME:      cfg->max_frame = (size_t)n; return 0;
+    case OPT_MAX_CONNS:      cfg->max_conns = (size_t)n; return 0;
+    case OPT_MAP_SIZE:
+        if (n > SIZE_MAX / MIB)
+            return usage_error(err, "--map-size: '%s' MiB does not fit this machine", arg);
+        cfg->map_size_bytes = (size_t)n * MIB;
+        return 0;
+    default:
+        return usage_error(err, "internal error: unhandled option");
+    }
+}
+
+/* How many long options start with the name in arg (up to any '='). */
+static size_t prefix_matches(const char *arg)
+{
+    size_t len = strcspn(arg, "=");
+    size_t n = 0;
+    for (const struct option *o = long_options; o->name; o++)
+        n += strncmp(o->name, arg, len) == 0;
+    return n;
+}
+
+/* Reports what getopt_long refused: an unknown option, a value given to a
+ * flag that takes none, or a missing value. */
+static int getopt_error(int ch, int optopt_seen, const char *arg_seen, FILE *err)
+{
+    if (ch == ':')
+        return usage_error(err, "--%s needs a value", option_name(optopt_seen));
+    if (optopt_seen >= OPT_LISTEN || optopt_seen == OPT_HELP)
+        return usage_error(err, "--%s takes no value", option_name(optopt_seen));
+    if (optopt_seen != 0)
+        return usage_error(err, "unknown option '-%c'", optopt_seen);
+    if (arg_seen && strncmp(arg_seen, "--", 2) == 0 && prefix_matches(arg_seen + 2) > 1)
+        return usage_error(err, "ambiguous option '%s'", arg_seen);
+    return usage_error(err, "unknown option '%s'", arg_seen ? arg_seen : "?");
+}
+
+int config_parse(usher_config *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+    int ch;
+
+    optind = 0;   /* glibc: a full re-initialisation, so config_parse can be called again */
+    opterr = 0;   /* every message is ours, on err */
+    while ((ch = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+        if (ch == '?' || ch == ':') {
+            const char *seen = optind > 0 && optind <= argc ? argv[optind - 1] : NULL;
+            return getopt_error(ch, optopt, seen, err);
+        }
+        if (ch == OPT_HELP) {
+            config_usage(out);
+            return 1;
+        }
+        if (ch == OPT_VERSION) {
+            fprintf(out, "usherd %s (protocol %d)\n", USHERD_VERSION, USHERD_PROTOCOL);
+            return 1;
+        }
+        int rc = apply_option(cfg, ch, optarg, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc)
+        return usage_error(err, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+void config_usage(FILE *out)
+{
+    fputs(
+"Usage: usherd [OPTION]...\n"
+"Usher box-office server: concert queue, seat holds, wallets and payments over\n"
+"length-prefixed msgpack frames on TCP, stored in LMDB.\n"
+"\n"
+"Durations are a whole number with a unit: ms, s, m or h (1500ms, 5s, 10m, 24h);\n"
+"they must be above 0 and at most 30 days.\n"
+"\n"
+"Network and storage:\n"
+"  --listen HOST:PORT     address to listen on; HOST is an IPv4 address or\n"
+"                         localhost (default 127.0.0.1:7700)\n"
+"  --data DIR             data directory: LMDB files and the signing key pair\n"
+"                         DIR/keys, created when missing (default ./usher-data)\n"
+"  --workers N            worker processes sharing the port (SO_REUSEPORT),\n"
+"                         1..64 (default 1)\n"
+"  --sync full|meta|none  durability of each commit: full syncs data and\n"
+"                         metadata, meta skips the metadata sync, none leaves\n"
+"                         it to the OS (default full)\n"
+"  --map-size MB          LMDB map size in MiB, 64..1048576; address space,\n"
+"                         not disk (default 4096)\n"
+"  --max-frame N          largest frame in bytes, both directions,\n"
+"                         65536..16777216 (default 65536)\n"
+"  --max-conns N          open connections per process, 1..1000000\n"
+"                         (default 10000)\n"
+"\n"
+"Box-office policy:\n"
+"  --hold-ttl D           how long a reserved seat is held before payment\n"
+"                         (default 5m)\n"
+"  --active-ttl D         how long an admitted (ACTIVE) queue entry may use\n"
+"                         the service (default 10m)\n"
+"  --max-active N         ACTIVE queue entries per concert, 1..100000\n"
+"                         (default 100)\n"
+"  --max-holds N          live holds per user per performance, 1..16\n"
+"                         (default 4); also the most seats in one payment\n"
+"  --admit-interval D     how often waiting users are admitted (default 1s)\n"
+"  --session-ttl D        lifetime of a session token (default 24h)\n"
+"  --demo                 create a demo concert with future dates of 50 seats\n"
+"                         when the data directory is empty\n"
+"\n"
+"Logging:\n"
+"  --log-level LEVEL      error, warn, info or debug (default info)\n"
+"  --log-json             log JSON lines instead of plain text\n"
+"\n"
+"  -h, --help             print this help and exit\n"
+"  --version              print the version and exit\n"
+"\n"
+"Fixed limits: queue tokens expire after 24h, admin tokens after 30 days; one\n"
+"charge is at most 10,000,000 KRW and a balance at most 10^12 KRW; request ids\n"
+"are remembered for 24h.\n"
+"\n"
+"EXAMPLES\n"
+"  usherd --listen 127.0.0.1:7700 --data ./usher-data --demo\n"
+"                         what 'make run' starts\n"
+"  usherd --workers 2     two processes sharing port 7700 and one data dir\n"
+"  usherd --listen 127.0.0.1:17700 --data /tmp/usher-test --hold-ttl 1500ms \\\n"
+"         --active-ttl 5s --admit-interval 100ms\n"
+"                         short timeouts, as the tests use\n"
+"\n"
+"SIGNALS\n"
+"  SIGINT, SIGTERM        stop accepting, finish in-flight writes, close the\n"
+"                         store and exit\n"
+"\n"
+"Exit status: 0 after a clean shutdown or --help/--version, 2 on a usage error.\n",
+        out);
+}
+
+store_options config_store_options(const usher_config *cfg)
+{
+    store_options opt;
+    unsigned readers = cfg->workers * 8u + 64u; /* a few per worker, plus tools */
+
+    memset(&opt, 0, sizeof opt);
+    opt.sync = cfg->sync;
+    opt.map_size_bytes = cfg->map_size_bytes;
+    opt.max_readers = readers < LMDB_READERS_MIN ? LMDB_READERS_MIN : readers;
+    opt.policy.hold_ttl_ms = cfg->hold_ttl_ms;
+    opt.policy.active_ttl_ms = cfg->active_ttl_ms;
+    opt.policy.max_active = cfg->max_active;
+    opt.policy.max_holds = cfg->max_holds;
+    opt.policy.max_charge_krw = cfg->max_charge_krw;
+    opt.policy.balance_limit_krw = cfg->balance_limit_krw;
+    opt.policy.request_id_ttl_ms = cfg->request_id_ttl_ms;
+    return opt;
+}
