@@ -34,7 +34,7 @@ usher_err frame_reader_feed(frame_reader *r, const void *data, size_t n);
 usher_err frame_reader_space(frame_reader *r, size_t want, uint8_t **area, size_t *avail);
 void frame_reader_commit(frame_reader *r, size_t n);
 
-/* Takes the next whole frame. Returns USHER_ERR_OK with *body/*len set (valid
+/* Takes the next whole frame. Returns USHER_ERR_OK with *body and *len set (valid
  * until the next call on the reader), USHER_ERR_BAD_FRAME for a length of 0 or
  * above max_frame (sticky), or OK with *body == NULL when more bytes are needed. */
 usher_err frame_reader_next(frame_reader *r, const uint8_t **body, size_t *len);

@@ -102,7 +102,7 @@ usher_err param_id_array(call *c, const char *name, size_t min, size_t max,
     if (o->via.array.size < min || o->via.array.size > max)
         return param_fail(c, name, "has a number of elements out of range");
     for (uint32_t i = 0; i < o->via.array.size; i++) {
-        int64_t v;
+        int64_t v = 0;
         usher_err e = object_int(c, name, &o->via.array.ptr[i], 1, PARAM_ID_MAX, &v,
                                  "must hold positive integer ids");
         if (e != USHER_ERR_OK) return e;
