@@ -10,6 +10,7 @@
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void on_writable(struct ev_loop *loop, ev_io *w, int revents);
+static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void list_remove(conn *c)
 {
@@ -38,7 +39,8 @@ conn *conn_open(server *srv, int fd, const char *peer)
     frame_reader_init(&c->in, srv->cfg.max_frame);
     ev_io_init(&c->read_watcher, on_readable, fd, EV_READ);
     ev_io_init(&c->write_watcher, on_writable, fd, EV_WRITE);
-    c->read_watcher.data = c->write_watcher.data = c;
+    ev_timer_init(&c->linger_timer, on_linger_timeout, CONN_LINGER_S, 0.0);
+    c->read_watcher.data = c->write_watcher.data = c->linger_timer.data = c;
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
@@ -51,10 +53,19 @@ conn *conn_open(server *srv, int fd, const char *peer)
 static size_t out_pending(const conn *c) { return c->out_len - c->out_off; }
 
 /* Closes once DRAINING has nothing left to do. */
+static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)revents;
+    conn_close(w->data);
+}
+
 static void maybe_finish_drain(conn *c)
 {
-    if (c->state == CONN_DRAINING && out_pending(c) == 0 && c->refs == 0)
-        conn_close(c);
+    if (c->state != CONN_DRAINING || out_pending(c) != 0 || c->refs != 0) return;
+    c->state = CONN_LINGERING;
+    shutdown(c->fd, SHUT_WR);
+    ev_timer_start(c->srv->loop, &c->linger_timer);
+    ev_io_start(c->srv->loop, &c->read_watcher);
 }
 
 /* Sends what the socket takes now; keeps the write watcher on only while
@@ -122,6 +133,7 @@ void conn_close(conn *c)
     server *srv = c->srv;
     if (c->state == CONN_CLOSED) return;
     c->state = CONN_CLOSED;
+    ev_timer_stop(srv->loop, &c->linger_timer);
     ev_io_stop(srv->loop, &c->read_watcher);
     ev_io_stop(srv->loop, &c->write_watcher);
     close(c->fd);
@@ -171,6 +183,13 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     conn *c = w->data;
     uint8_t *area;
     size_t avail;
+    if (c->state == CONN_LINGERING) {   /* discard until the peer closes */
+        uint8_t sink[4096];
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn_close(c);
+        return;
+    }
     if (frame_reader_space(&c->in, READ_CHUNK, &area, &avail) != USHER_ERR_OK || avail == 0) {
         conn_close(c);
         return;

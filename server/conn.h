@@ -1,7 +1,11 @@
 /* A client connection: a small state machine over one non-blocking socket.
  *   OPEN     reading frames and answering them
  *   DRAINING no more reading (after BAD_FRAME or during shutdown): finish
- *            in-flight writes, flush output, then close
+ *            in-flight writes, flush output, then linger
+ *   LINGERING output sent and our side shut down; input is read and thrown
+ *            away until the peer closes or LINGER time passes, so unread
+ *            input does not turn our close into a reset that would destroy
+ *            the last reply (the BAD_FRAME error) before the peer reads it
  *   CLOSED   socket closed; the struct lives on until the writes it has in
  *            flight come back (their replies are dropped, their effects stay)
  * Input goes through a frame_reader bounded by --max-frame; output is a
@@ -14,7 +18,9 @@
 #include "server.h"
 #include "../protocol/frame.h"
 
-typedef enum conn_state { CONN_OPEN, CONN_DRAINING, CONN_CLOSED } conn_state;
+typedef enum conn_state { CONN_OPEN, CONN_DRAINING, CONN_LINGERING, CONN_CLOSED } conn_state;
+
+#define CONN_LINGER_S 1.0
 
 typedef struct conn {
     server *srv;
@@ -24,6 +30,7 @@ typedef struct conn {
     char peer[64];
     conn_state state;
     ev_io read_watcher, write_watcher;
+    ev_timer linger_timer;
     frame_reader in;
     uint8_t *out;                /* bytes [out_off, out_len) are unsent */
     size_t out_off, out_len, out_cap;
