@@ -119,6 +119,19 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# ---- fuzzing (libFuzzer, clang) ----
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@sh tools/deps.sh libfuzzer-14-dev clang
+	@mkdir -p build-fuzz
+	clang -fsanitize=fuzzer,address,undefined -g -O1 -Iprotocol -std=c11 -D_GNU_SOURCE \
+	      -o build-fuzz/fuzz_protocol tests/fuzz/fuzz_protocol.c $(PROTO_SRC) -lmsgpackc
+	cp -r tests/fuzz/corpus build-fuzz/corpus
+	build-fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=64 build-fuzz/corpus
+
+bench: all
+	@BUILD=$(BUILD) sh tools/bench.sh
+
 # ---- install ----
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usher

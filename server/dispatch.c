@@ -96,7 +96,12 @@ bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len)
     request *req = request_new(&srv->env, cn);
     if (!req) { dispatch_send_error(srv, cn, 0, USHER_ERR_INTERNAL); return true; }
 
-    if (msg_decode(body, len, &srv->cfg.limits, &req->zone, &req->root) != USHER_ERR_OK) {
+    /* Decoded strings point into the bytes they came from, and a write
+     * outlives the reader's buffer: the request keeps its own copy. */
+    uint8_t *copy = msgpack_zone_malloc(&req->zone, len);
+    if (!copy) { request_free(req); dispatch_send_error(srv, cn, 0, USHER_ERR_INTERNAL); return true; }
+    memcpy(copy, body, len);
+    if (msg_decode(copy, len, &srv->cfg.limits, &req->zone, &req->root) != USHER_ERR_OK) {
         request_free(req);
         dispatch_send_error(srv, cn, 0, USHER_ERR_BAD_FRAME);
         return false;
