@@ -126,7 +126,7 @@ fuzz: deps
 	@mkdir -p build-fuzz
 	clang -fsanitize=fuzzer,address,undefined -g -O1 -Iprotocol -std=c11 -D_GNU_SOURCE \
 	      -o build-fuzz/fuzz_protocol tests/fuzz/fuzz_protocol.c $(PROTO_SRC) -lmsgpackc
-	cp -r tests/fuzz/corpus build-fuzz/corpus
+	mkdir -p build-fuzz/corpus && cp tests/fuzz/corpus/* build-fuzz/corpus/
 	build-fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=64 build-fuzz/corpus
 
 bench: all
