@@ -1,5 +1,5 @@
 /* Storage: everything Usher remembers, behind functions named for what they
- * mean. Handlers call only these; today's backend is LMDB (store_lmdb*.c),
+ * mean. Handlers call only these; today's backend is LMDB (server/store_*.c),
  * and another could live beside it without touching a handler.
  *
  * Rules:

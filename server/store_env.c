@@ -1,0 +1,476 @@
+/* The LMDB environment: open/close, transactions, the one place LMDB codes
+ * become usher_err, and the small access helpers every store_*.c uses.
+ * One store per process, opened after fork. MDB_NOTLS lets the loop thread
+ * own read txns while the writer thread owns the single write txn. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include "store_internal.h"
+
+static const char *const db_names[DB_COUNT] = {
+    [DB_META] = "meta",
+    [DB_USERS] = "users",
+    [DB_BALANCES] = "balances",
+    [DB_LEDGER] = "ledger",
+    [DB_IDEM] = "idem",
+    [DB_IDEM_AGE] = "idem_age",
+    [DB_CONCERTS] = "concerts",
+    [DB_SCHEDULES] = "schedules",
+    [DB_DATES] = "dates",
+    [DB_SEATS] = "seats",
+    [DB_RESERVATIONS] = "reservations",
+    [DB_RES_BY_USER] = "res_by_user",
+    [DB_HELD] = "held",
+    [DB_HOLD_EXPIRY] = "hold_expiry",
+    [DB_PAYMENTS] = "payments",
+    [DB_PAY_BY_USER] = "pay_by_user",
+    [DB_QUEUES] = "queues",
+    [DB_QUEUE_ENTRIES] = "queue_entries",
+    [DB_QUEUE_USERS] = "queue_users",
+    [DB_QUEUE_ACTIVE] = "queue_active",
+    [DB_QUEUE_BUSY] = "queue_busy",
+};
+
+static const char *const counter_keys[] = {
+    [COUNTER_CONCERT] = "id.concert",
+    [COUNTER_SCHEDULE] = "id.schedule",
+    [COUNTER_RESERVATION] = "id.reservation",
+    [COUNTER_PAYMENT] = "id.payment",
+    [COUNTER_LEDGER] = "id.ledger",
+};
+
+static const char schema_key[] = "schema";
+static const uint32_t schema_version = 1;
+
+store_options store_options_default(void)
+{
+    store_options o = {
+        .sync = STORE_SYNC_FULL,
+        .map_size_bytes = (size_t)4 << 30,
+        .max_readers = 512,
+        .policy = {
+            .hold_ttl_ms = 5 * 60 * 1000,
+            .active_ttl_ms = 10 * 60 * 1000,
+            .max_active = 100,
+            .max_holds = 4,
+            .max_charge_krw = 10000000,
+            .balance_limit_krw = INT64_C(1000000000000),
+            .request_id_ttl_ms = INT64_C(24) * 60 * 60 * 1000,
+        },
+    };
+    return o;
+}
+
+usher_err store_mdb_err(int rc, const char *where)
+{
+    if (rc == 0)
+        return USHER_ERR_OK;
+    fprintf(stderr, "usherd: store: %s: %s\n", where, mdb_strerror(rc));
+    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
+        return USHER_ERR_OVERLOADED;
+    return USHER_ERR_INTERNAL;
+}
+
+/* mdb_txn_begin, adopting a map grown by another process once. */
+static int begin_raw(store *st, MDB_txn *parent, unsigned flags, MDB_txn **out)
+{
+    int rc = mdb_txn_begin(st->env, parent, flags, out);
+    if (rc == MDB_MAP_RESIZED) {
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(st->env, parent, flags, out);
+    }
+    return rc;
+}
+
+static bool options_valid(const store_options *opt)
+{
+    const store_policy *p = &opt->policy;
+    return opt->map_size_bytes >= ((size_t)1 << 20) && opt->max_readers > 0 &&
+           p->hold_ttl_ms > 0 && p->active_ttl_ms > 0 && p->max_active > 0 &&
+           p->max_holds >= 1 && p->max_holds <= STORE_HOLDS_MAX &&
+           p->max_charge_krw > 0 && p->balance_limit_krw > 0 && p->request_id_ttl_ms > 0;
+}
+
+/* Opens every named database and stamps the schema version, in one txn. */
+static usher_err open_databases(store *st)
+{
+    MDB_txn *txn = NULL;
+    int rc = begin_raw(st, NULL, 0, &txn);
+    if (rc)
+        return store_mdb_err(rc, "open databases");
+    for (int i = 0; i < DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
+        if (rc)
+            goto fail;
+    }
+    MDB_val k = { sizeof schema_key - 1, (void *)schema_key }, v;
+    rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+    if (rc == 0 && (v.mv_size != sizeof schema_version ||
+                    memcmp(v.mv_data, &schema_version, sizeof schema_version) != 0)) {
+        fprintf(stderr, "usherd: store: data dir has another schema version\n");
+        mdb_txn_abort(txn);
+        return USHER_ERR_INTERNAL;
+    }
+    if (rc == MDB_NOTFOUND) {
+        v.mv_size = sizeof schema_version;
+        v.mv_data = (void *)&schema_version;
+        rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+    }
+    if (rc)
+        goto fail;
+    rc = mdb_txn_commit(txn);
+    return store_mdb_err(rc, "open databases");
+fail:
+    mdb_txn_abort(txn);
+    return store_mdb_err(rc, "open databases");
+}
+
+usher_err store_open(store **out, const char *dir, const store_options *opt)
+{
+    *out = NULL;
+    if (!options_valid(opt)) {
+        fprintf(stderr, "usherd: store: invalid options\n");
+        return USHER_ERR_INTERNAL;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "usherd: store: mkdir %s: %s\n", dir, strerror(errno));
+        return USHER_ERR_INTERNAL;
+    }
+    store *st = calloc(1, sizeof *st);
+    if (!st)
+        return USHER_ERR_INTERNAL;
+    st->policy = opt->policy;
+    usher_err err = USHER_ERR_INTERNAL;
+    if (pthread_mutex_init(&st->pool_lock, NULL) != 0) {
+        free(st);
+        return USHER_ERR_INTERNAL;
+    }
+    int rc = mdb_env_create(&st->env);
+    if (rc) {
+        err = store_mdb_err(rc, "env create");
+        st->env = NULL;
+        goto fail;
+    }
+    unsigned flags = MDB_NOTLS;
+    if (opt->sync == STORE_SYNC_META)
+        flags |= MDB_NOMETASYNC;
+    else if (opt->sync == STORE_SYNC_NONE)
+        flags |= MDB_NOSYNC;
+    if ((rc = mdb_env_set_maxdbs(st->env, DB_COUNT + 2)) ||
+        (rc = mdb_env_set_maxreaders(st->env, opt->max_readers)) ||
+        (rc = mdb_env_set_mapsize(st->env, opt->map_size_bytes)) ||
+        (rc = mdb_env_open(st->env, dir, flags, 0600))) {
+        err = store_mdb_err(rc, dir);
+        goto fail;
+    }
+    if ((err = store_reader_check(st, NULL)) != USHER_ERR_OK)
+        goto fail;
+    if ((err = open_databases(st)) != USHER_ERR_OK)
+        goto fail;
+    *out = st;
+    return USHER_ERR_OK;
+fail:
+    if (st->env)
+        mdb_env_close(st->env);
+    pthread_mutex_destroy(&st->pool_lock);
+    free(st);
+    return err;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    for (unsigned i = 0; i < st->read_pool_n; i++)
+        mdb_txn_abort(st->read_pool[i]);
+    mdb_env_close(st->env);
+    pthread_mutex_destroy(&st->pool_lock);
+    free(st);
+}
+
+usher_err store_reader_check(store *st, int *cleared)
+{
+    int dead = 0;
+    int rc = mdb_reader_check(st->env, &dead);
+    if (cleared)
+        *cleared = dead;
+    return store_mdb_err(rc, "reader check");
+}
+
+/* ---- transactions ---- */
+
+static store_txn *txn_new(store *st, store_txn_kind kind, store_txn *parent)
+{
+    store_txn *t = calloc(1, sizeof *t);
+    if (t) {
+        t->st = st;
+        t->kind = kind;
+        t->parent = parent;
+    }
+    return t;
+}
+
+static void close_cursors(store_txn *t)
+{
+    for (int i = 0; i < DB_COUNT; i++)
+        if (t->cursor[i]) {
+            mdb_cursor_close(t->cursor[i]);
+            t->cursor[i] = NULL;
+        }
+}
+
+/* Closes the cursors and frees the copies; the MDB txn is the caller's. */
+static void txn_release(store_txn *t)
+{
+    close_cursors(t);
+    while (t->copies) {
+        store_copy *next = t->copies->next;
+        free(t->copies);
+        t->copies = next;
+    }
+    if (t->parent)
+        t->parent->has_child = false;
+    free(t);
+}
+
+/* A reset read txn from the pool renewed, or a fresh one. */
+static int read_txn_take(store *st, MDB_txn **out)
+{
+    MDB_txn *txn = NULL;
+    pthread_mutex_lock(&st->pool_lock);
+    if (st->read_pool_n > 0)
+        txn = st->read_pool[--st->read_pool_n];
+    pthread_mutex_unlock(&st->pool_lock);
+    if (txn) {
+        if (mdb_txn_renew(txn) == 0) {
+            *out = txn;
+            return 0;
+        }
+        mdb_txn_abort(txn);   /* MAP_RESIZED among others: start afresh */
+    }
+    return begin_raw(st, NULL, MDB_RDONLY, out);
+}
+
+static void read_txn_give_back(store *st, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&st->pool_lock);
+    if (st->read_pool_n < STORE_READ_POOL) {
+        st->read_pool[st->read_pool_n++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&st->pool_lock);
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+usher_err store_read_begin(store *st, store_txn **out)
+{
+    store_txn *t = txn_new(st, TXN_READ, NULL);
+    if (!t)
+        return USHER_ERR_INTERNAL;
+    int rc = read_txn_take(st, &t->txn);
+    if (rc) {
+        free(t);
+        return store_mdb_err(rc, "read begin");
+    }
+    *out = t;
+    return USHER_ERR_OK;
+}
+
+usher_err store_write_begin(store *st, store_txn **out)
+{
+    store_txn *t = txn_new(st, TXN_WRITE, NULL);
+    if (!t)
+        return USHER_ERR_INTERNAL;
+    int rc = begin_raw(st, NULL, 0, &t->txn);
+    if (rc) {
+        free(t);
+        return store_mdb_err(rc, "write begin");
+    }
+    *out = t;
+    return USHER_ERR_OK;
+}
+
+usher_err store_child_begin(store_txn *parent, store_txn **out)
+{
+    if (parent->kind == TXN_READ || parent->has_child) {
+        fprintf(stderr, "usherd: store: child of a read txn or a second child\n");
+        return USHER_ERR_INTERNAL;
+    }
+    store_txn *t = txn_new(parent->st, TXN_CHILD, parent);
+    if (!t)
+        return USHER_ERR_INTERNAL;
+    int rc = mdb_txn_begin(parent->st->env, parent->txn, 0, &t->txn);
+    if (rc) {
+        t->parent = NULL;
+        free(t);
+        return store_mdb_err(rc, "child begin");
+    }
+    parent->has_child = true;
+    *out = t;
+    return USHER_ERR_OK;
+}
+
+usher_err store_txn_commit(store_txn *t)
+{
+    if (t->kind == TXN_READ) {
+        store_txn_end(t);
+        return USHER_ERR_OK;
+    }
+    MDB_txn *txn = t->txn;
+    bool open_child = t->has_child;
+    close_cursors(t);   /* before the txn they belong to goes away */
+    int rc;
+    if (open_child) {
+        mdb_txn_abort(txn);
+        rc = EINVAL;
+    } else {
+        rc = mdb_txn_commit(txn);   /* frees txn, even on failure */
+    }
+    txn_release(t);
+    return store_mdb_err(rc, "commit");
+}
+
+void store_txn_end(store_txn *t)
+{
+    if (!t)
+        return;
+    MDB_txn *txn = t->txn;
+    store *st = t->st;
+    store_txn_kind kind = t->kind;
+    txn_release(t);
+    if (kind == TXN_READ)
+        read_txn_give_back(st, txn);
+    else
+        mdb_txn_abort(txn);
+}
+
+/* ---- access helpers ---- */
+
+int store_get(store_txn *t, enum store_db db, const void *key, size_t key_len, MDB_val *val)
+{
+    MDB_val k = { key_len, (void *)key };
+    return mdb_get(t->txn, t->st->dbi[db], &k, val);
+}
+
+usher_err store_get_val(store_txn *t, enum store_db db, const void *key, size_t key_len,
+                        MDB_val *val)
+{
+    int rc = store_get(t, db, key, key_len, val);
+    if (rc == MDB_NOTFOUND)
+        return USHER_ERR_NOT_FOUND;
+    return store_mdb_err(rc, db_names[db]);
+}
+
+usher_err store_get_by_id(store_txn *t, enum store_db db, uint64_t id, MDB_val *val)
+{
+    unsigned char key[8];
+    key_put_u64(key, id);
+    return store_get_val(t, db, key, sizeof key, val);
+}
+
+usher_err store_get_rec(store_txn *t, enum store_db db, const void *key, size_t key_len,
+                        void *out, size_t len)
+{
+    MDB_val v;
+    usher_err err = store_get_val(t, db, key, key_len, &v);
+    if (err != USHER_ERR_OK)
+        return err;
+    if (v.mv_size < len) {
+        fprintf(stderr, "usherd: store: %s: short record\n", db_names[db]);
+        return USHER_ERR_INTERNAL;
+    }
+    memcpy(out, v.mv_data, len);
+    return USHER_ERR_OK;
+}
+
+usher_err store_put(store_txn *t, enum store_db db, const void *key, size_t key_len,
+                    const void *val, size_t val_len, unsigned flags)
+{
+    MDB_val k = { key_len, (void *)key }, v = { val_len, (void *)val };
+    int rc = mdb_put(t->txn, t->st->dbi[db], &k, &v, flags);
+    return store_mdb_err(rc, db_names[db]);
+}
+
+usher_err store_del(store_txn *t, enum store_db db, const void *key, size_t key_len)
+{
+    MDB_val k = { key_len, (void *)key };
+    int rc = mdb_del(t->txn, t->st->dbi[db], &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return USHER_ERR_OK;
+    return store_mdb_err(rc, db_names[db]);
+}
+
+usher_err store_cursor(store_txn *t, enum store_db db, MDB_cursor **out)
+{
+    if (!t->cursor[db]) {
+        int rc = mdb_cursor_open(t->txn, t->st->dbi[db], &t->cursor[db]);
+        if (rc) {
+            t->cursor[db] = NULL;
+            return store_mdb_err(rc, db_names[db]);
+        }
+    }
+    *out = t->cursor[db];
+    return USHER_ERR_OK;
+}
+
+static int user_key_check(int rc, const user_id *user, const MDB_val *k)
+{
+    if (rc == 0 && (k->mv_size != 16 + 8 || memcmp(k->mv_data, user->bytes, 16) != 0))
+        return MDB_NOTFOUND;
+    return rc;
+}
+
+int store_seek_user_before(MDB_cursor *cur, const user_id *user, uint64_t before,
+                           MDB_val *k, MDB_val *v)
+{
+    unsigned char start[16 + 8];
+    memcpy(start, user->bytes, 16);
+    key_put_u64(start + 16, before ? before : UINT64_MAX);
+    k->mv_size = sizeof start;
+    k->mv_data = start;
+    /* Land on the first key >= start, then step back to the newest below it. */
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, k, v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, k, v, MDB_LAST);
+    return user_key_check(rc, user, k);
+}
+
+int store_step_user_older(MDB_cursor *cur, const user_id *user, MDB_val *k, MDB_val *v)
+{
+    return user_key_check(mdb_cursor_get(cur, k, v, MDB_PREV), user, k);
+}
+
+usher_err store_next_id(store_txn *t, enum store_counter counter, uint64_t *id)
+{
+    const char *name = counter_keys[counter];
+    size_t name_len = strlen(name);
+    uint64_t last = 0;
+    usher_err err = store_get_rec(t, DB_META, name, name_len, &last, sizeof last);
+    if (err != USHER_ERR_OK && err != USHER_ERR_NOT_FOUND)
+        return err;
+    last++;
+    err = store_put(t, DB_META, name, name_len, &last, sizeof last, 0);
+    if (err == USHER_ERR_OK)
+        *id = last;
+    return err;
+}
+
+usher_err store_keep_copy(store_txn *t, const void *bytes, size_t len, const void **out)
+{
+    store_copy *c = malloc(sizeof *c + len);
+    if (!c)
+        return USHER_ERR_INTERNAL;
+    c->len = len;
+    if (len)
+        memcpy(c->bytes, bytes, len);
+    c->next = t->copies;
+    t->copies = c;
+    *out = c->bytes;
+    return USHER_ERR_OK;
+}
