@@ -45,6 +45,7 @@ PROGRAMS = $(USHERD) $(USHER_ADMIN) $(if $(wildcard tools/usher-cli.c),$(USHER_C
            $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench)
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
+.SECONDARY:
 .PHONY: all help deps run test unit integration debug asan fuzz bench install clean
 all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS)
 
