@@ -107,7 +107,7 @@ static void test_protocol_md_lists_every_error_code(void **state)
     fclose(f);
     for (int e = 0; e < USHER_ERR__COUNT; e++) {
         char row_text[96];
-        snprintf(row_text, sizeof row_text, "| %s | %d |", usher_err_name((usher_err)e), e);
+        snprintf(row_text, sizeof row_text, "| `%s` | %d |", usher_err_name((usher_err)e), e);
         if (!strstr(text, row_text)) fprintf(stderr, "PROTOCOL.md lacks the row \"%s\"\n", row_text);
         assert_non_null(strstr(text, row_text));
     }
