@@ -105,7 +105,7 @@ static void test_protocol_md_lists_every_error_code(void **state)
     size_t n = fread(text, 1, sizeof text - 1, f);
     text[n] = '\0';
     fclose(f);
-    for (int e = 0; e < USHER_ERR__COUNT; e++) {
+    for (int e = 1; e < USHER_ERR__COUNT; e++) {   /* 0 is success, not an error */
         char row_text[96];
         snprintf(row_text, sizeof row_text, "| `%s` | %d |", usher_err_name((usher_err)e), e);
         if (!strstr(text, row_text)) fprintf(stderr, "PROTOCOL.md lacks the row \"%s\"\n", row_text);
