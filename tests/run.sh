@@ -4,6 +4,7 @@
 # Each binary gets a time limit; cmocka prints its own summary per binary and
 # this script prints one closing line: "N passed, N failed".
 build=${1:-build}
+export USHER_BUILD="$build"   # the integration harness finds programs here
 only=${2:-}
 passed=0; failed=0; failed_names=""
 run_one() {

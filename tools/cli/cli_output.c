@@ -1,0 +1,97 @@
+/* How replies look: pretty (coloured on a terminal) JSON for people, one
+ * JSON object per line with --json for programs, and one error line. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include "json_pretty.h"
+
+void cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+void cli_print_result(cli *st, const usher_reply *reply, double ms)
+{
+    char *json = usher_reply_json(reply, 0);
+    if (st->json) {
+        fprintf(st->out, "{\"ok\":true,\"result\":%s,\"ms\":%.3f}\n", json ? json : "null", ms);
+    } else if (json) {
+        json_pretty_print(st->out, json, strlen(json), st->colour);
+    }
+    usher_free(json);
+    fflush(st->out);
+}
+
+void cli_print_error(cli *st, const char *code, int num, const char *message, double ms)
+{
+    if (st->json) {
+        fputs("{\"ok\":false,\"code\":", st->out);
+        cli_json_string(st->out, code);
+        fprintf(st->out, ",\"num\":%d,\"message\":", num);
+        cli_json_string(st->out, message);
+        fprintf(st->out, ",\"ms\":%.3f}\n", ms);
+    } else {
+        fprintf(st->out, "%serror %s (%d)%s: %s  [%.1f ms]\n",
+                st->colour ? "\033[1;31m" : "", code, num, st->colour ? "\033[0m" : "",
+                message, ms);
+    }
+    fflush(st->out);
+}
+
+void cli_print_failure(cli *st, usher_status status, const usher_reply *reply, double ms)
+{
+    if (reply) {
+        const char *code = reply->error_name ? reply->error_name : usher_status_name(reply->status);
+        const char *message = reply->message ? reply->message : usher_errstr(reply->status);
+        cli_print_error(st, code, (int)reply->status, message, ms);
+        return;
+    }
+    const char *detail = st->client ? usher_last_message(st->client) : "";
+    cli_print_error(st, usher_status_name(status), (int)status,
+                    detail && *detail ? detail : usher_errstr(status), ms);
+}
+
+int cli_usage_error(cli *st, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (st->json) {
+        fputs("{\"ok\":false,\"code\":\"USAGE\",\"message\":", st->out);
+        cli_json_string(st->out, text);
+        fputs("}\n", st->out);
+        fflush(st->out);
+    } else {
+        fprintf(st->err, "%s\n", text);
+        fflush(st->err);
+    }
+    return CLI_FAILED;
+}
+
+int cli_print_local(cli *st, const char *text, const char *json_result)
+{
+    if (st->json)
+        fprintf(st->out, "{\"ok\":true,\"result\":%s}\n", json_result);
+    else
+        fprintf(st->out, "%s\n", text);
+    fflush(st->out);
+    return CLI_OK;
+}

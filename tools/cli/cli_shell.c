@@ -1,0 +1,171 @@
+/* The shell itself: state set-up and teardown, finding a command in the
+ * table, checking its arity and running it, scripts, and help. */
+#include "commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "cmdline.h"
+
+void cli_init(cli *st, const char *host, int port, int timeout_ms, bool json,
+              FILE *out, FILE *err)
+{
+    memset(st, 0, sizeof *st);
+    st->host = strdup(host);
+    st->port = port;
+    st->timeout_ms = timeout_ms;
+    st->json = json;
+    st->out = out;
+    st->err = err;
+}
+
+void cli_free(cli *st)
+{
+    usher_close(st->client);
+    free(st->host);
+    free(st->user_id);
+    free(st->secret);
+    free(st->session);
+    free(st->queue_token);
+    free(st->admin_token);
+    memset(st, 0, sizeof *st);
+}
+
+/* Number of words in a table name ("admin concert" is 2). */
+static int name_words(const char *name)
+{
+    return strchr(name, ' ') ? 2 : 1;
+}
+
+/* The row matching the first words of w; *used gets how many words it took. */
+static const cli_command *find_command(const cmdline_words *w, int *used)
+{
+    for (const cli_command *c = cli_commands; c->name; c++) {
+        int n = name_words(c->name);
+        if (n == 1 && strcmp(c->name, w->word[0]) == 0) {
+            *used = 1;
+            return c;
+        }
+        if (n == 2 && w->count >= 2) {
+            size_t first = (size_t)(strchr(c->name, ' ') - c->name);
+            if (strlen(w->word[0]) == first && strncmp(c->name, w->word[0], first) == 0 &&
+                strcmp(c->name + first + 1, w->word[1]) == 0) {
+                *used = 2;
+                return c;
+            }
+        }
+    }
+    return NULL;
+}
+
+int cli_run_command(cli *st, const char *line)
+{
+    cmdline_words w;
+    if (cmdline_words_split(line, &w) < 0)
+        return cli_usage_error(st, "too many words (at most %d)", CMDLINE_MAX_WORDS);
+    int rc = CLI_OK;
+    if (w.count == 0)
+        goto done;
+    int used = 0;
+    const cli_command *cmd = find_command(&w, &used);
+    if (!cmd) {
+        rc = cli_usage_error(st, "unknown command '%s' (`help` lists the commands)", w.word[0]);
+        goto done;
+    }
+    int argc = w.count - used;
+    if (argc < cmd->min_args || (cmd->max_args >= 0 && argc > cmd->max_args)) {
+        rc = cli_usage_error(st, "usage: %s%s%s", cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis);
+        goto done;
+    }
+    cli_args args = { .argc = argc, .argv = &w.word[used], .start = &w.start[used] };
+    rc = cmd->run(st, &args);
+done:
+    cmdline_words_free(&w);
+    return rc;
+}
+
+int cli_run_script(cli *st, const char *script)
+{
+    size_t count;
+    char **commands = cmdline_split_script(script, &count);
+    if (!commands)
+        return cli_usage_error(st, "out of memory");
+    int rc = CLI_OK;
+    for (size_t i = 0; i < count && !st->quit; i++)
+        rc |= cli_run_command(st, commands[i]);
+    cmdline_free_list(commands);
+    return rc;
+}
+
+/* Protocol documentation of a method, or NULL. */
+static const usher_method_info *method_info(const char *name)
+{
+    for (size_t i = 0; i < usher_method_count(); i++) {
+        const usher_method_info *m = usher_method_at(i);
+        if (m && strcmp(m->name, name) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+/* Width of the widest "name synopsis" of the table. */
+static int usage_width(void)
+{
+    size_t widest = 0;
+    for (const cli_command *c = cli_commands; c->name; c++) {
+        size_t n = strlen(c->name) + 1 + strlen(c->synopsis);
+        if (n > widest)
+            widest = n;
+    }
+    return (int)widest;
+}
+
+static void print_command_line(FILE *out, const cli_command *c)
+{
+    char usage[128];
+    snprintf(usage, sizeof usage, "%s %s", c->name, c->synopsis);
+    fprintf(out, "  %-*s  %s", usage_width(), usage, c->summary);
+    if (c->method)
+        fprintf(out, " [%s]", c->method);
+    fputc('\n', out);
+}
+
+static void print_methods(FILE *out)
+{
+    fputs("methods (call METHOD {json}):\n", out);
+    for (size_t i = 0; i < usher_method_count(); i++) {
+        const usher_method_info *m = usher_method_at(i);
+        fprintf(out, "  %-22s %s -> %s\n", m->name, m->params, m->result);
+    }
+}
+
+int cli_print_help(cli *st, const char *topic)
+{
+    FILE *out = st->out;
+    if (!topic) {
+        fputs("commands:\n", out);
+        for (const cli_command *c = cli_commands; c->name; c++)
+            print_command_line(out, c);
+        fputs("The shell remembers the session, queue token, concert, last schedule and the\n"
+              "seats reserved here, so `register; charge 100000; enter 1; dates; seats 3;\n"
+              "reserve 3 17; pay` is a whole purchase. `help COMMAND` explains one command.\n"
+              "In scripts, ';' inside {} or [] (JSON for call) does not end a command.\n", out);
+        return CLI_OK;
+    }
+    bool found = false;
+    size_t n = strlen(topic);
+    for (const cli_command *c = cli_commands; c->name; c++) {
+        /* "admin" covers "admin token", "admin concert" ... */
+        if (strncmp(c->name, topic, n) != 0 || (c->name[n] != '\0' && c->name[n] != ' '))
+            continue;
+        found = true;
+        print_command_line(out, c);
+        const usher_method_info *m = c->method ? method_info(c->method) : NULL;
+        if (m)
+            fprintf(out, "      %s %s -> %s\n", m->name, m->params, m->result);
+    }
+    if (strcmp(topic, "call") == 0)
+        print_methods(out);
+    if (!found)
+        return cli_usage_error(st, "help: no command '%s'", topic);
+    return CLI_OK;
+}

@@ -1,0 +1,21 @@
+/* Interactive line input through libedit's readline compatibility layer:
+ * editing, history in ~/.usher_history, and tab completion. Only for a
+ * terminal; scripts read stdin directly. */
+#ifndef USHER_CLI_LINE_INPUT_H
+#define USHER_CLI_LINE_INPUT_H
+
+typedef struct line_input {
+    char *history_path;   /* owned; NULL when $HOME is unset */
+} line_input;
+
+/* Sets up completion and loads the history. */
+void line_input_open(line_input *li);
+
+/* Reads a line with prompt (caller frees), NULL at end of input. Non-blank
+ * lines are added to the history and the history file is rewritten. */
+char *line_input_read(line_input *li, const char *prompt);
+
+/* Releases li. */
+void line_input_close(line_input *li);
+
+#endif

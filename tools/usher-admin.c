@@ -1,0 +1,285 @@
+/* usher-admin: the operator's tool. Prints admin tokens (signed locally with
+ * the deployment's key in DATA/keys, so it must run where the data dir is)
+ * and creates concerts and performances over the protocol through libusher. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "../client/usher.h"
+#include "../server/config.h"
+#include "../server/token.h"
+#include "cli/starts_at.h"
+
+#define USHER_ADMIN_VERSION "1.0.0"
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fputs(
+"usage: usher-admin [OPTIONS] COMMAND\n"
+"\n"
+"commands:\n"
+"  token                                        print a new admin token (needs --data)\n"
+"  concert create TITLE [VENUE]                 create a concert; prints its concert_id\n"
+"  schedule create CONCERT_ID STARTS_AT PRICE [SEATS]\n"
+"                                               create a performance; prints its schedule_id\n"
+"      STARTS_AT is epoch milliseconds, or +N with a unit ms, s, m, h or d\n"
+"      relative to now (+2d, +3h); PRICE is KRW per seat; SEATS defaults to\n"
+"      the server's default (50).\n"
+"\n"
+"options (before the command):\n"
+"  --data DIR      the server's data dir: signs admin tokens with DIR/keys\n"
+"                  (created there when absent). An admin token lasts 30 days.\n"
+"  --token TOKEN   admin token for create commands (else one is signed with --data)\n"
+"  --host HOST     server host for create commands (default $USHER_HOST, else 127.0.0.1)\n"
+"  --port PORT     server port (default $USHER_PORT, else 7700)\n"
+"  --timeout MS    connect and call timeout in ms (default 5000)\n"
+"  --help          print this help and exit\n"
+"  --version       print the version and exit\n"
+"\n"
+"exit status: 0 on success, 1 when the server or the key store refused or failed\n"
+"(the error goes to stderr), 2 for bad usage.\n", out);
+}
+
+typedef struct admin_options {
+    const char *data_dir;
+    const char *token;
+    const char *host;
+    int port;
+    int timeout_ms;
+} admin_options;
+
+static int64_t wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("usher-admin: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* An integer in lo..hi, or false. */
+static bool parse_range(const char *text, long long lo, long long hi, long long *out)
+{
+    char *end;
+    if (!text || !*text)
+        return false;
+    long long v = strtoll(text, &end, 10);
+    if (*end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Signs a TOKEN_ADMIN token with DATA/keys into out. 0 or EXIT_FAILED. */
+static int sign_admin_token(const char *data_dir, char *out, size_t cap)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "usher-admin: libsodium failed to initialise\n");
+        return EXIT_FAILED;
+    }
+    usher_config cfg;
+    config_defaults(&cfg);
+    token_keys keys;
+    char err[256] = "";
+    if (token_keys_open(data_dir, &keys, err, sizeof err) != USHER_ERR_OK) {
+        fprintf(stderr, "usher-admin: cannot open the keys in %s: %s\n", data_dir,
+                *err ? err : "unknown error");
+        return EXIT_FAILED;
+    }
+    token_claims claims = { .kind = TOKEN_ADMIN, .expires_at_ms = wall_clock_ms() + cfg.admin_token_ttl_ms };
+    size_t len;
+    usher_err e = token_sign(&keys, &claims, out, cap, &len);
+    sodium_memzero(&keys, sizeof keys);
+    if (e != USHER_ERR_OK) {
+        fprintf(stderr, "usher-admin: signing failed: %s\n", usher_err_message(e));
+        return EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* Prints a failed call's code and message. */
+static int call_failed(usher_client *c, usher_status status)
+{
+    const char *message = usher_last_message(c);
+    fprintf(stderr, "usher-admin: error %s (%d): %s\n", usher_status_name(status), (int)status,
+            message && *message ? message : usher_errstr(status));
+    return EXIT_FAILED;
+}
+
+/* Connects; prints the failure and returns NULL when it cannot. */
+static usher_client *connect_or_say(const admin_options *o)
+{
+    usher_client *c = usher_connect(o->host, o->port, o->timeout_ms);
+    if (!c) {
+        fprintf(stderr, "usher-admin: out of memory\n");
+        return NULL;
+    }
+    usher_status status = usher_last_status(c);
+    if (status != USHER_OK) {
+        fprintf(stderr, "usher-admin: cannot connect to %s:%d: ", o->host, o->port);
+        call_failed(c, status);
+        usher_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* What a create command asks for, checked before anything is signed or sent. */
+typedef struct create_request {
+    bool concert;               /* concert create; else schedule create */
+    const char *title, *venue;  /* concert */
+    uint64_t concert_id;        /* schedule */
+    int64_t starts_at, price;
+    uint32_t seats;             /* 0: the server's default */
+} create_request;
+
+/* Parses argv (starting at "concert"/"schedule") into *req; 0 or EXIT_USAGE. */
+static int parse_create(int argc, char **argv, create_request *req)
+{
+    long long v;
+    memset(req, 0, sizeof *req);
+    req->concert = strcmp(argv[0], "concert") == 0;
+    if (req->concert) {
+        if (argc < 3 || argc > 4)
+            return usage_error("usage: concert create TITLE [VENUE]%s", "");
+        req->title = argv[2];
+        req->venue = argc == 4 ? argv[3] : NULL;
+        return 0;
+    }
+    if (argc < 5 || argc > 6)
+        return usage_error("usage: schedule create CONCERT_ID STARTS_AT PRICE [SEATS]%s", "");
+    if (!parse_range(argv[2], 1, INT64_MAX, &v))
+        return usage_error("CONCERT_ID must be a positive integer, not '%s'", argv[2]);
+    req->concert_id = (uint64_t)v;
+    if (!starts_at_parse(argv[3], wall_clock_ms(), &req->starts_at))
+        return usage_error("STARTS_AT must be epoch ms or +N with ms, s, m, h or d, not '%s'", argv[3]);
+    if (!parse_range(argv[4], INT64_MIN, INT64_MAX, &v))
+        return usage_error("PRICE must be an integer (KRW), not '%s'", argv[4]);
+    req->price = v;
+    if (argc == 6) {
+        if (!parse_range(argv[5], 1, UINT32_MAX, &v))
+            return usage_error("SEATS must be a positive integer, not '%s'", argv[5]);
+        req->seats = (uint32_t)v;
+    }
+    return 0;
+}
+
+/* Sends a create request with the admin token; prints the new id. */
+static int run_create(const admin_options *o, const char *admin, const create_request *req)
+{
+    usher_client *c = connect_or_say(o);
+    if (!c)
+        return EXIT_FAILED;
+    uint64_t id = 0;
+    usher_status status = req->concert
+        ? usher_admin_concert_create(c, admin, req->title, req->venue, &id)
+        : usher_admin_schedule_create(c, admin, req->concert_id, req->starts_at, req->price,
+                                      req->seats, NULL, 0, &id);
+    int rc = 0;
+    if (status == USHER_OK)
+        printf("%llu\n", (unsigned long long)id);
+    else
+        rc = call_failed(c, status);
+    usher_close(c);
+    return rc;
+}
+
+/* Options before the command; 0 to go on, 1 after --help/--version, 2 on error. */
+static int parse_options(int argc, char **argv, admin_options *o)
+{
+    enum { OPT_DATA = 1000, OPT_TOKEN, OPT_HOST, OPT_PORT, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
+    static const struct option longopts[] = {
+        { "data", required_argument, NULL, OPT_DATA },
+        { "token", required_argument, NULL, OPT_TOKEN },
+        { "host", required_argument, NULL, OPT_HOST },
+        { "port", required_argument, NULL, OPT_PORT },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *env_host = getenv("USHER_HOST");
+    const char *env_port = getenv("USHER_PORT");
+    long long v;
+    o->host = env_host && *env_host ? env_host : "127.0.0.1";
+    o->port = 7700;
+    o->timeout_ms = 5000;
+    if (env_port && *env_port) {
+        if (!parse_range(env_port, 1, 65535, &v))
+            return usage_error("USHER_PORT must be 1..65535, not '%s'", env_port);
+        o->port = (int)v;
+    }
+    opterr = 0;
+    int ch;
+    /* '+': stop at the command, so a negative PRICE is not taken for an option */
+    while ((ch = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_DATA: o->data_dir = optarg; break;
+        case OPT_TOKEN: o->token = optarg; break;
+        case OPT_HOST: o->host = optarg; break;
+        case OPT_PORT:
+            if (!parse_range(optarg, 1, 65535, &v))
+                return usage_error("--port must be 1..65535, not '%s'", optarg);
+            o->port = (int)v;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_range(optarg, 0, 86400000, &v))
+                return usage_error("--timeout must be milliseconds, not '%s'", optarg);
+            o->timeout_ms = (int)v;
+            break;
+        case OPT_HELP: usage(stdout); return 1;
+        case OPT_VERSION: printf("usher-admin %s (protocol 1)\n", USHER_ADMIN_VERSION); return 1;
+        case ':': return usage_error("%s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    admin_options o = { 0 };
+    int parsed = parse_options(argc, argv, &o);
+    if (parsed)
+        return parsed == 1 ? 0 : EXIT_USAGE;
+    argc -= optind;
+    argv += optind;
+    if (argc == 0)
+        return usage_error("missing command%s", "");
+    char token[TOKEN_MAX_LEN + 1];
+    if (strcmp(argv[0], "token") == 0) {
+        if (argc != 1)
+            return usage_error("usage: token (with --data DIR)%s", "");
+        if (!o.data_dir)
+            return usage_error("token needs --data DIR%s", "");
+        int rc = sign_admin_token(o.data_dir, token, sizeof token);
+        if (rc == 0)
+            printf("%s\n", token);
+        return rc;
+    }
+    bool create = argc >= 2 && strcmp(argv[1], "create") == 0;
+    if (!create || (strcmp(argv[0], "concert") != 0 && strcmp(argv[0], "schedule") != 0))
+        return usage_error("unknown command '%s'", argv[0]);
+    create_request req;
+    if (parse_create(argc, argv, &req) != 0)
+        return EXIT_USAGE;
+    if (!o.token && !o.data_dir)
+        return usage_error("%s create needs --token TOKEN or --data DIR", argv[0]);
+    if (!o.token) {
+        int rc = sign_admin_token(o.data_dir, token, sizeof token);
+        if (rc)
+            return rc;
+        o.token = token;
+    }
+    return run_create(&o, o.token, &req);
+}
