@@ -9,25 +9,13 @@
 #include "frame.h"
 #include "msg.h"
 
-static bool params_shape_ok(const msgpack_object *o)
-{
-    if (o->type == MSGPACK_OBJECT_NIL)
-        return true;
-    if (o->type != MSGPACK_OBJECT_MAP)
-        return false;
-    for (uint32_t i = 0; i < o->via.map.size; i++)
-        if (o->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR)
-            return false;
-    return true;
-}
-
 usher_status request_params_from_object(msgpack_sbuffer *sb, const msgpack_object *params)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     if (!params)
         return msgpack_pack_map(&pk, 0) == 0 ? USHER_OK : USHER_ENOMEM;
-    if (params->type != MSGPACK_OBJECT_MAP || !params_shape_ok(params))
+    if (params->type != MSGPACK_OBJECT_MAP || !msg_params_valid(params))
         return USHER_EARG;
     return msgpack_pack_object(&pk, *params) == 0 ? USHER_OK : USHER_ENOMEM;
 }
@@ -44,7 +32,7 @@ usher_status request_params_check(const void *params, size_t len)
         return USHER_ENOMEM;
     msgpack_object o;
     usher_status st = USHER_EARG;
-    if (msg_decode(params, len, &lim, zone, &o) == USHER_ERR_OK && params_shape_ok(&o))
+    if (msg_decode(params, len, &lim, zone, &o) == USHER_ERR_OK && msg_params_valid(&o))
         st = USHER_OK;
     msgpack_zone_free(zone);
     return st;

@@ -37,6 +37,9 @@ usher_err msg_decode(const uint8_t *buf, size_t len, const msg_limits *lim,
 /* Value of key in a map object (string keys); NULL when absent or not a map. */
 const msgpack_object *msg_map_get(const msgpack_object *map, const char *key);
 
+/* True when o is valid request params: nil, or a map whose keys are all strings. */
+bool msg_params_valid(const msgpack_object *o);
+
 /* True when o is a string equal to s. */
 bool msg_str_eq(const msgpack_object *o, const char *s);
 

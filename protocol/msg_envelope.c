@@ -40,18 +40,15 @@ static bool read_msgid(const msgpack_object *o, uint32_t *msgid)
 }
 
 /* params: a map whose keys are all strings, or nil (returned as NULL). */
-static bool read_params(const msgpack_object *o, const msgpack_object **params)
+bool msg_params_valid(const msgpack_object *o)
 {
-    if (o->type == MSGPACK_OBJECT_NIL) {
-        *params = NULL;
+    if (o->type == MSGPACK_OBJECT_NIL)
         return true;
-    }
     if (o->type != MSGPACK_OBJECT_MAP)
         return false;
     for (uint32_t i = 0; i < o->via.map.size; i++)
         if (o->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR)
             return false;
-    *params = o;
     return true;
 }
 
@@ -69,8 +66,9 @@ usher_err msg_parse_request(const msgpack_object *o, msg_request *out, bool *msg
         *msgid_known = true;
     if (n != 4 || !is_uint_equal(&el[0], MSG_TYPE_REQUEST) || !*msgid_known)
         return USHER_ERR_BAD_REQUEST;
-    if (el[2].type != MSGPACK_OBJECT_STR || !read_params(&el[3], &out->params))
+    if (el[2].type != MSGPACK_OBJECT_STR || !msg_params_valid(&el[3]))
         return USHER_ERR_BAD_REQUEST;
+    out->params = el[3].type == MSGPACK_OBJECT_NIL ? NULL : &el[3];
     out->method = el[2].via.str.ptr;
     out->method_len = el[2].via.str.size;
     return USHER_ERR_OK;

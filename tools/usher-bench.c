@@ -316,7 +316,6 @@ struct bench {
     const scenario *sc;    /* the running scenario */
     hist lat;
     uint64_t ok, errors;
-    usher_status first_error;
     long inflight;
     bool stopping, out_of_seats;
     ev_timer deadline;
@@ -336,19 +335,23 @@ static bool pack_ping(bench_conn *c, msgpack_packer *pk)
     return true;
 }
 
+/* Opens a map of n entries whose first is the key name with a string value. */
+static void pack_first(msgpack_packer *pk, size_t n, const char *name, const char *value)
+{
+    msgpack_pack_map(pk, n);
+    pack_str(pk, name);
+    pack_str(pk, value);
+}
+
 static bool pack_status(bench_conn *c, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 1);
-    pack_str(pk, "token");
-    pack_str(pk, c->b->fx->users[c->index].read_token);
+    pack_first(pk, 1, "token", c->b->fx->users[c->index].read_token);
     return true;
 }
 
 static bool pack_dates(bench_conn *c, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 2);
-    pack_str(pk, "token");
-    pack_str(pk, c->b->fx->users[c->index].read_token);
+    pack_first(pk, 2, "token", c->b->fx->users[c->index].read_token);
     pack_str(pk, "concert_id");
     msgpack_pack_uint64(pk, c->b->fx->read_concert);
     return true;
@@ -359,9 +362,7 @@ static bool pack_charge(bench_conn *c, msgpack_packer *pk)
 {
     char request_id[USHER_REQUEST_ID_MAX + 1];
     snprintf(request_id, sizeof request_id, "bench-%d-%llu", c->index, (unsigned long long)c->calls);
-    msgpack_pack_map(pk, 3);
-    pack_str(pk, "session");
-    pack_str(pk, c->b->fx->users[c->index].session);
+    pack_first(pk, 3, "session", c->b->fx->users[c->index].session);
     pack_str(pk, "amount");
     msgpack_pack_int64(pk, 1);
     pack_str(pk, "request_id");
@@ -375,9 +376,7 @@ static bool pack_reserve(bench_conn *c, msgpack_packer *pk)
     uint32_t seat_no;
     if (!fixture_next_seat(c->b->fx, c->index, &schedule_id, &seat_no))
         return false;
-    msgpack_pack_map(pk, 3);
-    pack_str(pk, "token");
-    pack_str(pk, c->b->fx->users[c->index].hold_token);
+    pack_first(pk, 3, "token", c->b->fx->users[c->index].hold_token);
     pack_str(pk, "schedule_id");
     msgpack_pack_uint64(pk, schedule_id);
     pack_str(pk, "seat_no");
@@ -396,7 +395,6 @@ static const scenario SCENARIOS[SC_COUNT] = {
 static void count_error(bench *b, usher_status status, const usher_reply *reply)
 {
     if (b->errors++ == 0) {
-        b->first_error = status;
         fprintf(stderr, "usher-bench: %s: first error: %s: %s\n", b->sc->name, usher_status_name(status),
                 reply && reply->message ? reply->message : usher_errstr(status));
     }
@@ -591,9 +589,9 @@ static int parse_options(int argc, char **argv, options *o)
     };
     *o = (options){ .host = "127.0.0.1", .port = 7700, .connections = 50, .seconds = 5, .depth = 1,
                     .max_holds = 16 };
-    int opt;
+    int opt = 0, li = 0;
     bool ok = true;
-    while (ok && (opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    while (ok && (opt = getopt_long(argc, argv, "", longs, &li)) != -1) {
         switch (opt) {
         case 'H': o->host = optarg; break;
         case 'a': o->admin = optarg; break;
@@ -615,9 +613,12 @@ static int parse_options(int argc, char **argv, options *o)
         default: ok = false;
         }
     }
+    if (ok && optind < argc)
+        fprintf(stderr, "usher-bench: unexpected argument '%s'\n", argv[optind]);
+    else if (!ok && opt != '?') /* getopt has already named an unknown option */
+        fprintf(stderr, "usher-bench: bad value '%s' for --%s\n", optarg, longs[li].name);
     if (!ok || optind < argc) {
-        fprintf(stderr, "usher-bench: bad %s %s (try --help)\n", optind < argc ? "argument" : "option",
-                optind < argc ? argv[optind] : (optarg ? optarg : ""));
+        fprintf(stderr, "usher-bench: try --help\n");
         return 2;
     }
     if (o->scenarios == 0)
