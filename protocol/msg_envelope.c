@@ -129,8 +129,9 @@ usher_err msg_parse_reply(const msgpack_object *o, int *type,
         return USHER_ERR_OK;
     }
     if (n == 3 && is_uint_equal(&el[0], MSG_TYPE_NOTIFICATION)) {
-        if (el[1].type != MSGPACK_OBJECT_STR || !read_params(&el[2], &note->params))
+        if (el[1].type != MSGPACK_OBJECT_STR || !msg_params_valid(&el[2]))
             return USHER_ERR_BAD_REQUEST;
+        note->params = el[2].type == MSGPACK_OBJECT_NIL ? NULL : &el[2];
         note->method = el[1].via.str.ptr;
         note->method_len = el[1].via.str.size;
         *type = MSG_TYPE_NOTIFICATION;

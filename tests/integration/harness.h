@@ -278,17 +278,34 @@ void harness_tamper(char *s);
 uint64_t harness_reserve(harness_conn *c, const char *token, uint64_t schedule_id,
                          uint32_t seat_no, int64_t *expires_at);
 
+/* ------------------------------------------------------------------ venue */
+
+typedef struct harness_fixture harness_fixture;
+
+/* A running usherd with one concert of one performance, and a connection. */
+typedef struct harness_venue {
+    harness_server *hs;         /* owned by the fixture */
+    harness_conn *c;            /* owned by the fixture */
+    const char *admin;          /* admin token (cached in hs) */
+    uint64_t concert_id, schedule_id;
+} harness_venue;
+
+/* Starts usherd with extra_args through the fixture, connects, and creates a
+ * concert with one performance of `seats` seats at `price`, a day from now. */
+void harness_venue_open(harness_fixture *fx, const char *extra_args, uint32_t seats, int64_t price,
+                        harness_venue *v);
+
 /* ---------------------------------------------------------------- fixture
  * Use as cmocka setup/teardown: the fixture owns every server and
  * connection made through it and releases them even when the test failed
  * (servers started last are stopped first). */
 
-typedef struct harness_fixture {
+struct harness_fixture {
     harness_server *servers[16];
     size_t nservers;
     harness_conn **conns;       /* grows as needed */
     size_t nconns, conns_cap;
-} harness_fixture;
+};
 
 /* A cmocka test entry that runs with a fresh fixture. */
 #define HARNESS_TEST(fn) cmocka_unit_test_setup_teardown(fn, harness_fixture_setup, harness_fixture_teardown)

@@ -68,3 +68,13 @@ harness_conn *harness_fx_connect(harness_fixture *fx, uint16_t port)
     fx->conns[fx->nconns++] = c;
     return c;
 }
+
+void harness_venue_open(harness_fixture *fx, const char *extra_args, uint32_t seats, int64_t price,
+                        harness_venue *v)
+{
+    v->hs = harness_fx_start(fx, extra_args);
+    v->c = harness_fx_connect(fx, v->hs->port);
+    v->admin = harness_admin_token(v->hs);
+    harness_make_concert(v->c, v->admin, seats, price, harness_now_ms() + 86400000LL, &v->concert_id,
+                         &v->schedule_id);
+}

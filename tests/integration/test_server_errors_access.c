@@ -16,28 +16,11 @@
 #define PRICE 20000
 #define SEATS 50
 
-/* A server with one concert of SEATS seats. */
-typedef struct venue {
-    harness_server *hs;
-    harness_conn *c;
-    const char *admin;
-    uint64_t concert_id, schedule_id;
-} venue;
-
-static void venue_open(harness_fixture *fx, const char *args, venue *v)
-{
-    v->hs = harness_fx_start(fx, args);
-    v->c = harness_fx_connect(fx, v->hs->port);
-    v->admin = harness_admin_token(v->hs);
-    harness_make_concert(v->c, v->admin, SEATS, PRICE, harness_now_ms() + DAY_MS, &v->concert_id,
-                         &v->schedule_id);
-}
-
 static void test_bad_sessions_are_unauthenticated(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 1000, &sh);
@@ -96,8 +79,8 @@ static void test_expired_session_is_unauthenticated(void **state)
 static void test_bad_queue_tokens_are_token_invalid(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 100000, &sh);
@@ -122,8 +105,8 @@ static void test_bad_queue_tokens_are_token_invalid(void **state)
     harness_callf_expect(c, TOKEN_INVALID, "queue.status", "{\"token\":\"%s\"}", v.admin);
 
     /* A queue token signed by another deployment. */
-    venue w;
-    venue_open(fx, NULL, &w);
+    harness_venue w;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &w);
     harness_shopper stranger;
     harness_shopper_new(w.c, w.concert_id, 0, &stranger);
     harness_callf_expect(c, TOKEN_INVALID, "queue.status", "{\"token\":\"%s\"}", stranger.token);
@@ -144,8 +127,8 @@ static void test_bad_queue_tokens_are_token_invalid(void **state)
 static void test_active_ttl_expiry_gives_token_expired(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--active-ttl 1s --admit-interval 100ms", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--active-ttl 1s --admit-interval 100ms", SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 100000, &sh);
@@ -176,8 +159,8 @@ static void test_active_ttl_expiry_gives_token_expired(void **state)
 static void test_waiting_token_gets_queue_waiting(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--max-active 1", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--max-active 1", SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper first;
     harness_shopper_new(c, v.concert_id, 100000, &first);
@@ -212,8 +195,8 @@ static void test_waiting_token_gets_queue_waiting(void **state)
 static void test_other_users_reservations_are_forbidden(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper owner, thief;
     harness_shopper_new(c, v.concert_id, 100000, &owner);
@@ -240,8 +223,8 @@ static void test_other_users_reservations_are_forbidden(void **state)
 static void test_token_for_one_concert_is_forbidden_on_another(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     uint64_t concert_b, schedule_b;
     harness_make_concert(c, v.admin, SEATS, PRICE, harness_now_ms() + 2 * DAY_MS, &concert_b, &schedule_b);
@@ -271,8 +254,8 @@ static void test_token_for_one_concert_is_forbidden_on_another(void **state)
 static void test_admin_methods_without_a_valid_admin_token_are_forbidden(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 0, &sh);

@@ -15,22 +15,6 @@
 #define PRICE 20000
 #define SEATS 50
 
-typedef struct venue {
-    harness_server *hs;
-    harness_conn *c;
-    const char *admin;
-    uint64_t concert_id, schedule_id;
-} venue;
-
-static void venue_open(harness_fixture *fx, const char *args, venue *v)
-{
-    v->hs = harness_fx_start(fx, args);
-    v->c = harness_fx_connect(fx, v->hs->port);
-    v->admin = harness_admin_token(v->hs);
-    harness_make_concert(v->c, v->admin, SEATS, PRICE, harness_now_ms() + DAY_MS, &v->concert_id,
-                         &v->schedule_id);
-}
-
 /* Status string of reservation rid in the user's reservation.list. */
 static bool reservation_status_is(harness_conn *c, const char *session, uint64_t rid, const char *status)
 {
@@ -55,8 +39,8 @@ static bool reservation_status_is(harness_conn *c, const char *session, uint64_t
 static void test_unknown_objects_are_not_found(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 100000, &sh);
@@ -86,8 +70,8 @@ static void test_unknown_objects_are_not_found(void **state)
 static void test_held_or_sold_seat_is_unavailable_to_others(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper a, b, d;
     harness_shopper_new(c, v.concert_id, 100000, &a);
@@ -115,8 +99,8 @@ static void test_held_or_sold_seat_is_unavailable_to_others(void **state)
 static void test_holds_past_max_holds_get_hold_limit(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--max-holds 2", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--max-holds 2", SEATS, PRICE, &v);
     harness_conn *c = v.c;
     uint64_t schedule2 = harness_make_schedule(c, v.admin, v.concert_id, SEATS, PRICE,
                                                harness_now_ms() + 2 * DAY_MS);
@@ -151,8 +135,8 @@ static void test_holds_past_max_holds_get_hold_limit(void **state)
 static void test_paying_an_expired_or_cancelled_hold_gives_hold_expired(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--hold-ttl 1500ms", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--hold-ttl 1500ms", SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 100000, &sh);
@@ -184,8 +168,8 @@ static void test_paying_an_expired_or_cancelled_hold_gives_hold_expired(void **s
 static void test_paying_a_confirmed_reservation_again_gives_already_paid(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, 100000, &sh);
@@ -207,8 +191,8 @@ static void test_paying_a_confirmed_reservation_again_gives_already_paid(void **
 static void test_insufficient_balance_changes_nothing(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper sh;
     harness_shopper_new(c, v.concert_id, PRICE * 2 - 1, &sh);

@@ -16,20 +16,6 @@
 #define PRICE 25000
 #define SEATS 50
 
-typedef struct venue {
-    harness_server *hs;
-    harness_conn *c;
-    uint64_t concert_id, schedule_id;
-} venue;
-
-static void venue_open(harness_fixture *fx, const char *args, venue *v)
-{
-    v->hs = harness_fx_start(fx, args);
-    v->c = harness_fx_connect(fx, v->hs->port);
-    harness_make_concert(v->c, harness_admin_token(v->hs), SEATS, PRICE, harness_now_ms() + DAY_MS,
-                         &v->concert_id, &v->schedule_id);
-}
-
 /* The "available" flag of seat_no in concert.seats. */
 static bool seat_available(harness_conn *c, const char *token, uint64_t schedule_id, uint32_t seat_no)
 {
@@ -68,8 +54,8 @@ static void test_expired_hold_frees_the_seat_at_once(void **state)
 {
     harness_fixture *fx = *state;
     /* A long admit interval: no timer tick can tidy up before we look. */
-    venue v;
-    venue_open(fx, "--hold-ttl 1500ms --admit-interval 10s", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--hold-ttl 1500ms --admit-interval 10s", SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper a, b;
     harness_shopper_new(c, v.concert_id, 100000, &a);
@@ -99,8 +85,8 @@ static void test_expired_hold_frees_the_seat_at_once(void **state)
 static void test_expired_hold_is_listed_expired_without_a_new_reservation(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--hold-ttl 1500ms --admit-interval 10s", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--hold-ttl 1500ms --admit-interval 10s", SEATS, PRICE, &v);
     harness_shopper a;
     harness_shopper_new(v.c, v.concert_id, 0, &a);
     int64_t expires_at = 0;
@@ -112,8 +98,8 @@ static void test_expired_hold_is_listed_expired_without_a_new_reservation(void *
 static void test_reserving_your_own_held_seat_returns_the_same_reservation(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_shopper a;
     harness_shopper_new(v.c, v.concert_id, 0, &a);
     int64_t e1 = 0, e2 = 0;
@@ -133,8 +119,8 @@ static void test_reserving_your_own_held_seat_returns_the_same_reservation(void 
 static void test_cancel_frees_the_seat_and_repeats_the_same_result(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper a, b;
     harness_shopper_new(c, v.concert_id, 0, &a);
@@ -215,8 +201,8 @@ static void test_charge_with_same_request_id_charges_once(void **state)
 static void test_payment_retry_after_token_expired_returns_the_first_payment(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper a;
     harness_shopper_new(c, v.concert_id, 100000, &a);
@@ -276,8 +262,8 @@ static void test_payment_retry_after_token_expired_returns_the_first_payment(voi
 static void test_failed_payment_is_not_remembered_for_its_request_id(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, SEATS, PRICE, &v);
     harness_conn *c = v.c;
     harness_shopper a;
     harness_shopper_new(c, v.concert_id, PRICE - 1, &a);

@@ -15,20 +15,6 @@
 #define PRICE 10000
 #define USERS 6
 
-typedef struct venue {
-    harness_server *hs;
-    harness_conn *c;
-    uint64_t concert_id, schedule_id;
-} venue;
-
-static void venue_open(harness_fixture *fx, const char *args, venue *v)
-{
-    v->hs = harness_fx_start(fx, args);
-    v->c = harness_fx_connect(fx, v->hs->port);
-    harness_make_concert(v->c, harness_admin_token(v->hs), 50, PRICE, harness_now_ms() + DAY_MS,
-                         &v->concert_id, &v->schedule_id);
-}
-
 /* A user in the queue: the reply of its queue.enter. */
 typedef struct queued {
     harness_user user;
@@ -78,8 +64,8 @@ static void read_states(harness_conn *c, queued *qs, size_t n)
 static void test_enter_into_empty_queue_is_active_at_once(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, NULL, &v);
+    harness_venue v;
+    harness_venue_open(fx, NULL, 50, PRICE, &v);
     queued q;
     harness_register(v.c, &q.user);
     enter(v.c, v.concert_id, &q);
@@ -98,8 +84,8 @@ static void test_enter_into_empty_queue_is_active_at_once(void **state)
 static void test_waiting_users_are_admitted_strictly_in_order(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--max-active 2 --admit-interval 200ms --active-ttl 3s", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--max-active 2 --admit-interval 200ms --active-ttl 3s", 50, PRICE, &v);
     harness_conn *c = v.c;
     queued qs[USERS];
     for (size_t i = 0; i < USERS; i++) {
@@ -160,8 +146,8 @@ static void test_waiting_users_are_admitted_strictly_in_order(void **state)
 static void test_reenter_while_waiting_or_active_returns_the_same_entry(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--max-active 1", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--max-active 1", 50, PRICE, &v);
     harness_conn *c = v.c;
     queued qs[3];
     for (size_t i = 0; i < 3; i++) {
@@ -194,8 +180,8 @@ static void test_reenter_while_waiting_or_active_returns_the_same_entry(void **s
 static void test_reenter_after_expired_goes_to_the_back(void **state)
 {
     harness_fixture *fx = *state;
-    venue v;
-    venue_open(fx, "--max-active 1", &v);
+    harness_venue v;
+    harness_venue_open(fx, "--max-active 1", 50, PRICE, &v);
     harness_conn *c = v.c;
     queued qs[3];
     for (size_t i = 0; i < 3; i++) {
