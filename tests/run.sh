@@ -23,6 +23,20 @@ for kind in unit integration; do
         run_one "$build/tests/$(basename "$src" .c)"
     done
 done
+# The client SDK once more under valgrind: a full purchase flow (sync) and
+# pipelining with teardown in flight (async) must not leak or touch bad memory.
+if [ -z "$only" ] || [ "$only" = integration ]; then
+    for t in test_client_sync test_client_async; do
+        [ -x "$build/tests/$t" ] || continue
+        echo "== $t (valgrind)"
+        if timeout --kill-after=10 300 valgrind -q --error-exitcode=3 --leak-check=full \
+                --errors-for-leak-kinds=definite,indirect "$build/tests/$t"; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1)); failed_names="$failed_names $t(valgrind)"
+        fi
+    done
+fi
 echo
 [ -n "$failed_names" ] && echo "failed test programs:$failed_names"
 echo "programs: $passed passed, $failed failed"
