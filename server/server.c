@@ -235,6 +235,10 @@ int server_run(const usher_config *cfg)
 
     ev_ref(srv->loop);
     ev_prepare_stop(srv->loop, &srv->flush_watcher);
+    uint64_t batches, requests;
+    writer_counts(srv->writer, &batches, &requests);
+    log_msg(&srv->log, LOG_INFO, "group commits: %llu carrying %llu writes (housekeeping included)",
+            (unsigned long long)batches, (unsigned long long)requests);
     writer_stop(srv->writer);   /* finishes queued writes and delivers their replies */
     srv->writer = NULL;
     for (conn *c = srv->conns, *next; c; c = next) {   /* past the deadline */

@@ -20,6 +20,7 @@ struct writer {
     request *todo_head, *todo_tail;        /* under mu: waiting for the thread */
     request *done_head, *done_tail;        /* under mu: waiting for the loop */
     bool stop;                             /* under mu */
+    uint64_t batches, requests;            /* under mu: group commits and what they carried */
 };
 
 static void list_append(request **head, request **tail, request *first, request *last)
@@ -74,7 +75,8 @@ static void *writer_main(void *arg)
         while (!w->todo_head && !w->stop) pthread_cond_wait(&w->wake, &w->mu);
         if (!w->todo_head && w->stop) break;
         request *head = w->todo_head, *last = head;
-        for (size_t n = 1; n < w->batch_max && last->next; n++) last = last->next;
+        size_t n = 1;
+        for (; n < w->batch_max && last->next; n++) last = last->next;
         w->todo_head = last->next;
         if (!w->todo_head) w->todo_tail = NULL;
         last->next = NULL;
@@ -83,6 +85,8 @@ static void *writer_main(void *arg)
         run_batch(w, head);
 
         pthread_mutex_lock(&w->mu);
+        w->batches++;
+        w->requests += n;
         list_append(&w->done_head, &w->done_tail, head, last);
         ev_async_send(w->loop, &w->done_watcher);
     }
@@ -148,6 +152,14 @@ void writer_flush(writer *w)
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
     w->pending_head = w->pending_tail = NULL;
+}
+
+void writer_counts(writer *w, uint64_t *batches, uint64_t *requests)
+{
+    pthread_mutex_lock(&w->mu);
+    *batches = w->batches;
+    *requests = w->requests;
+    pthread_mutex_unlock(&w->mu);
 }
 
 void writer_stop(writer *w)

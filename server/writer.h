@@ -11,6 +11,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "request.h"
 #include "store.h"
 
@@ -28,6 +29,9 @@ void writer_submit(writer *w, request *req);
 
 /* Hands every queued request to the thread (loop thread, once per turn). */
 void writer_flush(writer *w);
+
+/* Group commits made so far and the requests they carried (any thread). */
+void writer_counts(writer *w, uint64_t *batches, uint64_t *requests);
 
 /* Runs the queued work, then stops and joins the thread; replies of work
  * finished meanwhile are delivered through done before it returns. */
