@@ -120,6 +120,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The example is compiled the way an application would be: <usher.h> on the include path.
+$(BUILD)/examples/kiosk.o: examples/kiosk.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iclient -c -o $@ $<
+
 # ---- fuzzing (libFuzzer, clang) ----
 FUZZ_SECONDS ?= 60
 fuzz: deps
@@ -136,7 +141,7 @@ bench: all
 # ---- install ----
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usher
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(filter-out $(KIOSK),$(PROGRAMS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libusher.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so.$(SOVERSION)

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "../client/usher.h"   /* installed: the usher.h that pkg-config points to */
+#include <usher.h>   /* cc kiosk.c $(pkg-config --cflags --libs usher) */
 
 #define POLL_INTERVAL_MS 500   /* how often a waiting kiosk asks for its position */
 
