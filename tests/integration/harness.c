@@ -72,7 +72,7 @@ uint16_t harness_free_port(void)
 /* Program path: $env_name, else $USHER_BUILD/name, else NAME beside the
  * build folder holding this test binary (BUILD/tests/test_x -> BUILD/name),
  * else build/name. */
-static void program_path(const char *env_name, const char *name, char *out, size_t cap)
+void harness_program_path(const char *env_name, const char *name, char *out, size_t cap)
 {
     const char *explicit_path = getenv(env_name);
     const char *build = getenv("USHER_BUILD");
@@ -141,7 +141,7 @@ void harness_print_log_tail(const harness_server *hs, int lines)
 static bool spawn(harness_server *hs, char *why, size_t why_cap)
 {
     char bin[512];
-    program_path("USHERD_BIN", "usherd", bin, sizeof bin);
+    harness_program_path("USHERD_BIN", "usherd", bin, sizeof bin);
     if (access(bin, X_OK) != 0) {
         snprintf(why, why_cap, "usherd not found at %s (build it with make, or set USHERD_BIN / USHER_BUILD)", bin);
         return false;
@@ -472,7 +472,7 @@ const char *harness_admin_token(harness_server *hs)
     if (hs->admin_token[0])
         return hs->admin_token;
     char bin[512];
-    program_path("USHER_ADMIN_BIN", "usher-admin", bin, sizeof bin);
+    harness_program_path("USHER_ADMIN_BIN", "usher-admin", bin, sizeof bin);
     if (access(bin, X_OK) != 0)
         fail_msg("usher-admin not found at %s (build it, or set USHER_ADMIN_BIN / USHER_BUILD)", bin);
     char *argv[] = { bin, "--data", hs->data_dir, "token", NULL };
@@ -484,4 +484,19 @@ const char *harness_admin_token(harness_server *hs)
     const char *last = strrchr(out, '\n');
     snprintf(hs->admin_token, sizeof hs->admin_token, "%s", last ? last + 1 : out);
     return hs->admin_token;
+}
+
+int harness_shell(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    if (!p) fail_msg("popen failed for: %s", cmd);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -86,6 +86,16 @@ const char *harness_admin_token(harness_server *hs);
 /* A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
 uint16_t harness_free_port(void);
 
+/* Path of one of the build's programs: $env_name, else $USHER_BUILD/name,
+ * else name beside the build folder holding this test binary, else build/name. */
+void harness_program_path(const char *env_name, const char *name, char *out, size_t cap);
+
+/* Runs a shell command line (printf format) and captures its stdout into
+ * out[cap] (add 2>&1 or </dev/null in the line as needed). Returns the exit
+ * status, or -1 when the command was killed by a signal. */
+int harness_shell(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Wall-clock milliseconds since the Unix epoch (the server's clock too). */
 int64_t harness_now_ms(void);
 

@@ -14,36 +14,22 @@
 
 #define OUT_CAP 8192
 
-/* usher-admin: $USHER_ADMIN_BIN, else $USHER_BUILD/usher-admin, else build/usher-admin. */
-static const char *admin_bin(char *buf, size_t cap)
-{
-    const char *explicit_path = getenv("USHER_ADMIN_BIN");
-    const char *build = getenv("USHER_BUILD");
-    if (explicit_path && *explicit_path)
-        snprintf(buf, cap, "%s", explicit_path);
-    else
-        snprintf(buf, cap, "%s/usher-admin", build && *build ? build : "build");
-    return buf;
-}
 
 /* Runs usher-admin with args (shell words) and no stdin; out gets stdout and
  * stderr, trimmed. Returns the exit status (-1 when killed). */
 static int run_admin(char *out, const char *fmt, ...)
 {
-    char bin[512], args[2048], cmd[3072];
+    char bin[512], args[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s </dev/null 2>&1", admin_bin(bin, sizeof bin), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, OUT_CAP - 1, p);
-    out[n] = '\0';
+    harness_program_path("USHER_ADMIN_BIN", "usher-admin", bin, sizeof bin);
+    int rc = harness_shell(out, OUT_CAP, "%s %s </dev/null 2>&1", bin, args);
+    size_t n = strlen(out);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
         out[--n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return rc;
 }
 
 /* Parses a printed id; fails the test unless out is one positive integer. */

@@ -19,42 +19,15 @@
 #define SEATS 50
 #define PRICE 40000
 
-/* A program of the build: $env_name, else $USHER_BUILD/name, else build/name. */
-static const char *tool_path(const char *env_name, const char *name, char *buf, size_t cap)
-{
-    const char *explicit_path = getenv(env_name);
-    const char *build = getenv("USHER_BUILD");
-    if (explicit_path && *explicit_path)
-        snprintf(buf, cap, "%s", explicit_path);
-    else
-        snprintf(buf, cap, "%s/%s", build && *build ? build : "build", name);
-    return buf;
-}
 
-/* Runs a shell command line; out gets its stdout (and stderr when the line
- * says 2>&1). Returns the exit status (-1 when killed by a signal). */
-static int run_shell(char *out, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, OUT_CAP - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* usher-cli against hs with extra options and a -c script (no single
  * quotes in it); stdout and stderr into out. */
 static int run_cli(char *out, const harness_server *hs, const char *options, const char *script)
 {
     char bin[512];
-    return run_shell(out, "%s --port %u --timeout 5000 %s -c '%s' </dev/null 2>&1",
-                     tool_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin),
+    return harness_shell(out, OUT_CAP, "%s --port %u --timeout 5000 %s -c '%s' </dev/null 2>&1",
+                     (harness_program_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin), bin),
                      (unsigned)hs->port, options, script);
 }
 
@@ -62,12 +35,12 @@ static int run_cli(char *out, const harness_server *hs, const char *options, con
 static void make_concert(harness_server *hs, uint64_t *concert_id, uint64_t *schedule_id)
 {
     char bin[512], out[OUT_CAP];
-    tool_path("USHER_ADMIN_BIN", "usher-admin", bin, sizeof bin);
-    assert_int_equal(run_shell(out, "%s --port %u --data %s concert create 'CLI Night' </dev/null",
+    (harness_program_path("USHER_ADMIN_BIN", "usher-admin", bin, sizeof bin), bin);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --port %u --data %s concert create 'CLI Night' </dev/null",
                                bin, (unsigned)hs->port, hs->data_dir), 0);
     *concert_id = strtoull(out, NULL, 10);
     assert_true(*concert_id > 0);
-    assert_int_equal(run_shell(out, "%s --port %u --data %s schedule create %llu +1d %d %d </dev/null",
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --port %u --data %s schedule create %llu +1d %d %d </dev/null",
                                bin, (unsigned)hs->port, hs->data_dir,
                                (unsigned long long)*concert_id, PRICE, SEATS), 0);
     *schedule_id = strtoull(out, NULL, 10);
@@ -133,11 +106,11 @@ static void test_cli_json_from_stdin_prints_one_object_per_reply(void **state)
     uint64_t concert_id, schedule_id;
     make_concert(hs, &concert_id, &schedule_id);
     char bin[512], out[OUT_CAP];
-    int rc = run_shell(out, "printf 'register\\ncharge 100000\\nenter %llu; dates\\nseats %llu\\n"
+    int rc = harness_shell(out, OUT_CAP, "printf 'register\\ncharge 100000\\nenter %llu; dates\\nseats %llu\\n"
                             "reserve %llu 3\\nreserve 4\\npay\\n' | %s --port %u --json 2>/dev/null",
                        (unsigned long long)concert_id, (unsigned long long)schedule_id,
                        (unsigned long long)schedule_id,
-                       tool_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin), (unsigned)hs->port);
+                       (harness_program_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin), bin), (unsigned)hs->port);
     if (rc != 0)
         fail_msg("usher-cli exit %d:\n%s", rc, out);
     assert_int_equal(count_of(out, "\n"), 8);
@@ -187,17 +160,17 @@ static void test_cli_bad_flag_exits_2(void **state)
 {
     (void)state;
     char bin[512], out[OUT_CAP];
-    tool_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin);
-    assert_int_equal(run_shell(out, "%s --bogus -c ping </dev/null 2>&1", bin), 2);
+    (harness_program_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin), bin);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --bogus -c ping </dev/null 2>&1", bin), 2);
     assert_non_null(strstr(out, "--bogus"));
-    assert_int_equal(run_shell(out, "%s --port 0 -c ping </dev/null 2>&1", bin), 2);
-    assert_int_equal(run_shell(out, "%s --port </dev/null 2>&1", bin), 2);
-    assert_int_equal(run_shell(out, "%s --timeout soon -c ping </dev/null 2>&1", bin), 2);
-    assert_int_equal(run_shell(out, "%s ping </dev/null 2>&1", bin), 2);
-    assert_int_equal(run_shell(out, "USHER_PORT=x %s -c ping </dev/null 2>&1", bin), 2);
-    assert_int_equal(run_shell(out, "%s --version </dev/null", bin), 0);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --port 0 -c ping </dev/null 2>&1", bin), 2);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --port </dev/null 2>&1", bin), 2);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --timeout soon -c ping </dev/null 2>&1", bin), 2);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s ping </dev/null 2>&1", bin), 2);
+    assert_int_equal(harness_shell(out, OUT_CAP, "USHER_PORT=x %s -c ping </dev/null 2>&1", bin), 2);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --version </dev/null", bin), 0);
     assert_true(strncmp(out, "usher-cli ", 10) == 0);
-    assert_int_equal(run_shell(out, "%s --help </dev/null", bin), 0);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --help </dev/null", bin), 0);
     const char *documented[] = { "--host", "--port", "--timeout", "-c", "--json", "--version",
                                  "USHER_HOST", "USHER_PORT", "NO_COLOR", "exit status" };
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++)
@@ -246,12 +219,12 @@ static void test_cli_uses_env_and_reports_connection_failure(void **state)
     harness_fixture *fx = *state;
     harness_server *hs = harness_fx_start(fx, NULL);
     char bin[512], out[OUT_CAP];
-    tool_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin);
-    assert_int_equal(run_shell(out, "USHER_HOST=127.0.0.1 USHER_PORT=%u %s -c ping </dev/null 2>&1",
+    (harness_program_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin), bin);
+    assert_int_equal(harness_shell(out, OUT_CAP, "USHER_HOST=127.0.0.1 USHER_PORT=%u %s -c ping </dev/null 2>&1",
                                (unsigned)hs->port, bin), 0);
     assert_non_null(strstr(out, "\"time\": "));
     uint16_t closed_port = harness_free_port();
-    assert_int_equal(run_shell(out, "%s --port %u -c ping </dev/null 2>&1", bin, (unsigned)closed_port), 1);
+    assert_int_equal(harness_shell(out, OUT_CAP, "%s --port %u -c ping </dev/null 2>&1", bin, (unsigned)closed_port), 1);
     assert_non_null(strstr(out, "error EIO (100): "));
 }
 

@@ -16,33 +16,17 @@
 #define OUT_CAP 8192
 #define DEMO_CONCERT 1
 
-/* kiosk: $USHER_KIOSK_BIN, else $USHER_BUILD/kiosk, else build/kiosk. */
-static const char *kiosk_bin(char *buf, size_t cap)
-{
-    const char *explicit_path = getenv("USHER_KIOSK_BIN");
-    const char *build = getenv("USHER_BUILD");
-    if (explicit_path && *explicit_path)
-        snprintf(buf, cap, "%s", explicit_path);
-    else
-        snprintf(buf, cap, "%s/kiosk", build && *build ? build : "build");
-    return buf;
-}
 
 /* Runs kiosk with args; out gets stdout and stderr. Returns the exit status. */
 static int run_kiosk(char *out, const char *fmt, ...)
 {
-    char bin[512], args[1024], cmd[2048];
+    char bin[512], args[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s </dev/null 2>&1", kiosk_bin(bin, sizeof bin), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, OUT_CAP - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    harness_program_path("USHER_KIOSK_BIN", "kiosk", bin, sizeof bin);
+    return harness_shell(out, OUT_CAP, "%s %s </dev/null 2>&1", bin, args);
 }
 
 static void test_kiosk_buys_a_seat_and_prints_receipt(void **state)
