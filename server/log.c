@@ -91,7 +91,7 @@ void log_msg(const logger *lg, log_level level, const char *fmt, ...)
     int n;
     if (lg->json) {
         json_escape(esc, sizeof esc, text);
-        n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"instance\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}",
+        n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"instance\":\"%s\",\"event\":\"message\",\"level\":\"%s\",\"msg\":\"%s\"}",
                      ts, lg->instance, level_names[level], esc);
     } else {
         n = snprintf(line, sizeof line, "%s %s %s %s", ts, lg->instance, level_names[level], text);

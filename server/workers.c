@@ -4,36 +4,48 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "server.h"
 
-#define LOCK_DIR "/tmp"
-
+/* The lock is a listening socket in Linux's abstract namespace, named for
+ * the address: the kernel releases it when the last process holding it
+ * exits, so no file is left behind and a crash never leaves a stale lock.
+ * Workers inherit it across fork. */
 int workers_lock_port(const usher_config *cfg)
 {
-    char path[256];
-    snprintf(path, sizeof path, LOCK_DIR "/usherd-%s-%u.lock", cfg->listen_host, cfg->listen_port);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int len = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "usherd-lock:%s:%u",
+                       cfg->listen_host, cfg->listen_port);
+    socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        fprintf(stderr, "usherd: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "usherd: lock socket: %s\n", strerror(errno));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        char owner[32] = "?";
-        ssize_t n = pread(fd, owner, sizeof owner - 1, 0);
-        owner[n > 0 ? n : 0] = '\0';
-        owner[strcspn(owner, "\n")] = '\0';
-        fprintf(stderr, "usherd: %s:%u is already served by another usherd (pid %s)\n",
-                cfg->listen_host, cfg->listen_port, owner);
-        close(fd);
+    if (bind(fd, (struct sockaddr *)&sa, sl) == 0 && listen(fd, 1) == 0) return fd;
+    int bind_errno = errno;
+    close(fd);
+    if (bind_errno != EADDRINUSE) {
+        fprintf(stderr, "usherd: lock %s:%u: %s\n", cfg->listen_host, cfg->listen_port,
+                strerror(bind_errno));
         return -1;
     }
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) < 0) { /* informational only */ }
-    return fd;
+    /* Held: ask the kernel who holds it, to name them. */
+    long owner = -1;
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sl) == 0 &&
+        getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+        owner = (long)cred.pid;
+    if (probe >= 0) close(probe);
+    fprintf(stderr, "usherd: %s:%u is already served by another usherd (pid %ld)\n",
+            cfg->listen_host, cfg->listen_port, owner);
+    return -1;
 }
 
 static volatile sig_atomic_t stop_signal;

@@ -8,9 +8,10 @@
 
 #include "config.h"
 
-/* Holds a lock on the listen address for the life of the process, so a
- * second, unrelated usherd cannot silently share the port through
- * SO_REUSEPORT. Returns the lock fd, or -1 with a message on stderr. */
+/* Holds a lock on the listen address for the life of the process (and its
+ * workers), so a second, unrelated usherd cannot silently share the port
+ * through SO_REUSEPORT. Returns the lock fd, or -1 with a message naming the
+ * holder's pid on stderr. */
 int workers_lock_port(const usher_config *cfg);
 
 /* Runs cfg->workers processes (or serves in-process when 1). Returns the exit status. */

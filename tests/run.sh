@@ -25,7 +25,8 @@ for kind in unit integration; do
 done
 # The client SDK once more under valgrind: a full purchase flow (sync) and
 # pipelining with teardown in flight (async) must not leak or touch bad memory.
-if [ -z "$only" ] || [ "$only" = integration ]; then
+# (Skipped for sanitizer builds: valgrind and ASan do not mix, and ASan already watches.)
+if [ -z "${USHER_SANITIZED:-}" ] && { [ -z "$only" ] || [ "$only" = integration ]; }; then
     for t in test_client_sync test_client_async; do
         [ -x "$build/tests/$t" ] || continue
         echo "== $t (valgrind)"
