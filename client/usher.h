@@ -1,4 +1,3 @@
-/* usher.h: contract stable */
 /* libusher: the C client SDK for usherd, protocol v1 (see PROTOCOL.md).
  * Rules: no global state; a client (usher_client, usher_async, usher_reader) is used by one thread at a time.
  * Ownership: whatever libusher hands out is freed by the caller with its matching _free (NULL-safe);
