@@ -864,6 +864,38 @@ static void test_sync_meta_serves_writes_that_survive_restart(void **state)
     charge_survives_restart(*state, "--sync meta");
 }
 
+/* --max-conns: a connection past the limit gets one OVERLOADED reply with
+ * msgid 0 and is closed; the connections within the limit keep working. */
+static void test_connection_past_max_conns_gets_overloaded_then_close(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, "--max-conns 2");
+    harness_sleep_ms(200);   /* the harness's start-up probe connection must be gone */
+    harness_conn *a = harness_fx_connect(fx, hs->port);
+    harness_conn *b = harness_fx_connect(fx, hs->port);
+    harness_reply r;
+    assert_int_equal(harness_call(a, "sys.ping", "{}", &r), USHER_ERR_OK);
+    harness_reply_free(&r);
+    assert_int_equal(harness_call(b, "sys.ping", "{}", &r), USHER_ERR_OK);
+    harness_reply_free(&r);
+
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    assert_int_equal(harness_read_reply(c, &r), HARNESS_IO_OK);
+    assert_int_equal(r.msgid, 0);
+    assert_int_equal(r.err, USHER_ERR_OVERLOADED);
+    harness_reply_free(&r);
+    assert_true(harness_conn_closed(c, 2000));
+    harness_conn_disconnect(c);
+
+    assert_int_equal(harness_call(a, "sys.ping", "{}", &r), USHER_ERR_OK);
+    harness_reply_free(&r);
+    harness_conn_disconnect(b);   /* a slot frees: new connections are served again */
+    harness_sleep_ms(100);
+    harness_conn *d = harness_fx_connect(fx, hs->port);
+    assert_int_equal(harness_call(d, "sys.ping", "{}", &r), USHER_ERR_OK);
+    harness_reply_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -877,6 +909,7 @@ int main(void)
         HARNESS_TEST(test_demo_creates_one_concert_with_three_dates_once),
         HARNESS_TEST(test_sync_none_serves_writes_that_survive_restart),
         HARNESS_TEST(test_sync_meta_serves_writes_that_survive_restart),
+        HARNESS_TEST(test_connection_past_max_conns_gets_overloaded_then_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
