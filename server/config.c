@@ -405,7 +405,8 @@ void config_usage(FILE *out)
 "                         metadata, meta skips the metadata sync, none leaves\n"
 "                         it to the OS (default full)\n"
 "  --map-size MB          LMDB map size in MiB, 64..1048576; address space,\n"
-"                         not disk (default 4096)\n"
+"                         not disk (default 4096); every process on one\n"
+"                         data directory must use the same value\n"
 "  --max-frame N          largest frame in bytes, both directions,\n"
 "                         65536..16777216 (default 65536)\n"
 "  --max-conns N          open connections per process, 1..1000000\n"
@@ -448,7 +449,9 @@ void config_usage(FILE *out)
 "  SIGINT, SIGTERM        stop accepting, finish in-flight writes, close the\n"
 "                         store and exit\n"
 "\n"
-"Exit status: 0 after a clean shutdown or --help/--version, 2 on a usage error.\n",
+"Exit status: 0 after a clean shutdown or --help/--version, 2 on a usage error,\n"
+"1 when the server cannot start (address already served, store or keys\n"
+"unusable) or a worker died.\n",
         out);
 }
 
