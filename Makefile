@@ -82,7 +82,7 @@ debug:
 asan:
 	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	        LDFLAGS="-fsanitize=address,undefined" all
-	@USHER_SANITIZED=1 sh tests/run.sh build-asan
+	@USHER_SANITIZED=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 sh tests/run.sh build-asan
 
 # ---- libraries ----
 $(PROTO_LIB): $(call obj,$(PROTO_SRC))
