@@ -66,9 +66,12 @@ usher_err store_mdb_err(int rc, const char *where)
 {
     if (rc == 0)
         return USHER_ERR_OK;
-    fprintf(stderr, "usherd: store: %s: %s\n", where, mdb_strerror(rc));
-    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
+    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
+        fprintf(stderr, "usherd: store: %s: %s (writes refused with OVERLOADED%s)\n", where,
+                mdb_strerror(rc), rc == MDB_MAP_FULL ? "; raise --map-size" : "");
         return USHER_ERR_OVERLOADED;
+    }
+    fprintf(stderr, "usherd: store: %s: %s\n", where, mdb_strerror(rc));
     return USHER_ERR_INTERNAL;
 }
 
