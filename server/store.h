@@ -248,12 +248,14 @@ typedef struct store_reservation {
 
 /* Holds a seat for hold_ttl. concert_id is the caller's queue concert.
  * NOT_FOUND unknown performance; FORBIDDEN performance of another concert;
- * INVALID_ARGUMENT seat outside 1..N; SEAT_UNAVAILABLE sold or held by
+ * INVALID_ARGUMENT with *bad_param (may be NULL) = "schedule_id" when the
+ * performance has started (starts_at <= now: it sells no more seats) or
+ * "seat_no" for a seat outside 1..N; SEAT_UNAVAILABLE sold or held by
  * someone; HOLD_LIMIT max_holds live holds on this performance already.
  * A seat the user already holds returns that same reservation. */
 usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_id,
                           uint64_t schedule_id, uint32_t seat_no, int64_t now_ms,
-                          store_reservation *out);
+                          store_reservation *out, const char **bad_param);
 
 /* One reservation as of now_ms. NOT_FOUND when absent. */
 usher_err store_reservation_get(store_txn *txn, uint64_t reservation_id, int64_t now_ms,

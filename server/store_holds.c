@@ -144,7 +144,7 @@ static usher_err hold_create(store_txn *t, uint64_t reservation_id, const rec_re
 
 usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_id,
                           uint64_t schedule_id, uint32_t seat_no, int64_t now_ms,
-                          store_reservation *out)
+                          store_reservation *out, const char **bad_param)
 {
     const store_policy *p = &txn->st->policy;
     schedule_view sched;
@@ -153,8 +153,16 @@ usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_
         return err;
     if (sched.rec.concert_id != concert_id)
         return USHER_ERR_FORBIDDEN;
-    if (seat_no < 1 || seat_no > sched.rec.seats)
+    const char *bad = NULL;
+    if (sched.rec.starts_at_ms <= now_ms)
+        bad = "schedule_id";
+    else if (seat_no < 1 || seat_no > sched.rec.seats)
+        bad = "seat_no";
+    if (bad) {
+        if (bad_param)
+            *bad_param = bad;
         return USHER_ERR_INVALID_ARGUMENT;
+    }
     int64_t price = schedule_view_price(&sched, seat_no);   /* before any write moves it */
 
     unsigned char skey[SEAT_KEY_LEN];

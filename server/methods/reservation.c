@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 #include "handlers.h"
 #include "pack.h"
 #include "../params.h"
@@ -14,15 +15,13 @@ usher_err seat_reserve(call *c)
     usher_err e = param_id(c, "schedule_id", &schedule_id);
     if (e == USHER_ERR_OK) e = param_int(c, "seat_no", 1, STORE_SEATS_MAX, &seat_no);
     if (e != USHER_ERR_OK) return e;
-    store_schedule sched;   /* a performance that has begun sells no more seats */
-    e = store_schedule_get(c->txn, schedule_id, &sched);
-    if (e != USHER_ERR_OK) return e;
-    if (sched.concert_id != c->queue.concert_id) return USHER_ERR_FORBIDDEN;
-    if (sched.starts_at_ms <= c->now_ms) return param_fail(c, "schedule_id", "has already started");
+    const char *bad_param = "seat_no";
     e = store_seat_hold(c->txn, &c->user, c->queue.concert_id, schedule_id, (uint32_t)seat_no,
-                        c->now_ms, &r);
+                        c->now_ms, &r, &bad_param);
     if (e == USHER_ERR_INVALID_ARGUMENT)
-        return param_fail(c, "seat_no", "is outside the performance's seats");
+        return param_fail(c, bad_param, strcmp(bad_param, "schedule_id") == 0
+                                            ? "has already started"
+                                            : "is outside the performance's seats");
     if (e != USHER_ERR_OK) return e;
     msgpack_pack_map(c->out, 5);
     pack_kv_u64(c->out, "reservation_id", r.reservation_id);

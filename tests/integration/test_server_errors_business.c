@@ -242,10 +242,32 @@ static void test_charge_above_max_charge_gives_amount_limit(void **state)
     assert_int_equal(harness_balance(c, u.session), 10000000);
 }
 
+/* A performance that has started sells no more seats: INVALID_ARGUMENT
+ * naming schedule_id, while a later performance still sells. */
+static void test_started_performance_refuses_holds_naming_schedule_id(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_venue v;
+    harness_venue_open(fx, "", SEATS, PRICE, &v);
+    uint64_t soon = harness_make_schedule(v.c, v.admin, v.concert_id, SEATS, PRICE,
+                                          harness_now_ms() + 300);
+    harness_shopper sh;
+    harness_shopper_new(v.c, v.concert_id, 100000, &sh);
+    harness_sleep_ms(400);
+    harness_reply r;
+    harness_callf(v.c, &r, "seat.reserve", "{\"token\":\"%s\",\"schedule_id\":%llu,\"seat_no\":1}",
+                  sh.token, (unsigned long long)soon);
+    harness_expect(&r, INVALID_ARGUMENT);
+    harness_expect_message(&r, "schedule_id");
+    harness_reply_free(&r);
+    harness_reserve(v.c, sh.token, v.schedule_id, 1, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         HARNESS_TEST(test_unknown_objects_are_not_found),
+        HARNESS_TEST(test_started_performance_refuses_holds_naming_schedule_id),
         HARNESS_TEST(test_held_or_sold_seat_is_unavailable_to_others),
         HARNESS_TEST(test_holds_past_max_holds_get_hold_limit),
         HARNESS_TEST(test_paying_an_expired_or_cancelled_hold_gives_hold_expired),

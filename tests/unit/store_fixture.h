@@ -158,7 +158,7 @@ static inline usher_err fx_hold(store_fixture *fx, unsigned user, uint64_t conce
     store_reservation r;
     user_id u = fx_user(user);
     store_txn *t = fx_write(fx);
-    usher_err err = store_seat_hold(t, &u, concert_id, schedule_id, seat_no, now_ms, out ? out : &r);
+    usher_err err = store_seat_hold(t, &u, concert_id, schedule_id, seat_no, now_ms, out ? out : &r, NULL);
     if (err == USHER_ERR_OK)
         fx_commit(t);
     else

@@ -131,6 +131,26 @@ static void test_hold_seat_outside_range_is_invalid(void **state)
     assert_int_equal(fx_hold(fx, 1, h.concert, h.schedule, 10, FX_T0, NULL), USHER_ERR_OK);
 }
 
+static void test_hold_names_the_bad_parameter_and_refuses_a_started_performance(void **state)
+{
+    store_fixture *fx = *state;
+    holds_ctx h = catalog(fx);
+    uint64_t soon = fx_schedule(fx, h.concert, 5, 10, FX_T0 + 1000);
+    user_id u = fx_user(1);
+    store_reservation r;
+    const char *bad = NULL;
+    store_txn *t = fx_write(fx);
+    assert_int_equal(store_seat_hold(t, &u, h.concert, h.schedule, 11, FX_T0, &r, &bad),
+                     USHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(bad, "seat_no");
+    bad = NULL;
+    assert_int_equal(store_seat_hold(t, &u, h.concert, soon, 1, FX_T0 + 1000, &r, &bad),
+                     USHER_ERR_INVALID_ARGUMENT);
+    assert_string_equal(bad, "schedule_id");
+    assert_int_equal(store_seat_hold(t, &u, h.concert, soon, 1, FX_T0 + 999, &r, NULL), USHER_ERR_OK);
+    store_txn_end(t);
+}
+
 static void test_hold_other_concert_forbidden_unknown_schedule_not_found(void **state)
 {
     store_fixture *fx = *state;
@@ -259,7 +279,7 @@ static int race_child(const char *dir, unsigned proc, uint64_t concert, uint64_t
         store_reservation r;
         if (store_write_begin(st, &t) != USHER_ERR_OK || store_child_begin(t, &child) != USHER_ERR_OK)
             return 253;
-        usher_err err = store_seat_hold(child, &u, concert, schedule, i % 10 + 1, FX_T0, &r);
+        usher_err err = store_seat_hold(child, &u, concert, schedule, i % 10 + 1, FX_T0, &r, NULL);
         if (err == USHER_ERR_OK) {
             if (store_txn_commit(child) != USHER_ERR_OK)
                 return 252;
@@ -335,6 +355,7 @@ int main(void)
         FX_TEST(test_hold_limit_counts_live_holds_per_performance),
         FX_TEST(test_hold_cancelled_hold_frees_the_limit),
         FX_TEST(test_hold_seat_outside_range_is_invalid),
+        FX_TEST(test_hold_names_the_bad_parameter_and_refuses_a_started_performance),
         FX_TEST(test_hold_other_concert_forbidden_unknown_schedule_not_found),
         FX_TEST(test_cancel_live_hold_frees_seat_and_repeats),
         FX_TEST(test_cancel_refusals),
