@@ -67,27 +67,19 @@ usher_err filter_queue_active(call *c)
     }
 }
 
-/* The optional request_id parameter. */
-static usher_err request_id_param(call *c, const char **rid, size_t *len)
-{
-    return param_str_opt(c, "request_id", 1, STORE_REQUEST_ID_MAX, rid, len);
-}
-
 usher_err filter_replay(call *c, bool *replayed)
 {
-    const char *rid;
-    size_t rid_len;
-    uint8_t fp[STORE_FINGERPRINT_BYTES];
     const void *stored;
     size_t stored_len;
 
     *replayed = false;
-    usher_err e = request_id_param(c, &rid, &rid_len);
-    if (e != USHER_ERR_OK || !rid) return e;
-    e = c->method->fingerprint(c, fp);
+    usher_err e = param_str_opt(c, "request_id", 1, STORE_REQUEST_ID_MAX, &c->request_id,
+                                &c->request_id_len);
+    if (e != USHER_ERR_OK || !c->request_id) return e;
+    e = c->method->fingerprint(c, c->fingerprint);
     if (e != USHER_ERR_OK) return e;
-    e = store_idem_get(c->txn, &c->user, method_name(c->method), rid, rid_len, fp, c->now_ms,
-                       &stored, &stored_len);
+    e = store_idem_get(c->txn, &c->user, method_name(c->method), c->request_id, c->request_id_len,
+                       c->fingerprint, c->now_ms, &stored, &stored_len);
     if (e == USHER_ERR_NOT_FOUND) return USHER_ERR_OK;
     if (e == USHER_ERR_INVALID_ARGUMENT)
         return param_fail(c, "request_id", "was used before with other parameters");
@@ -99,13 +91,7 @@ usher_err filter_replay(call *c, bool *replayed)
 
 usher_err filter_remember(call *c, const void *result, size_t len)
 {
-    const char *rid;
-    size_t rid_len;
-    uint8_t fp[STORE_FINGERPRINT_BYTES];
-    usher_err e = request_id_param(c, &rid, &rid_len);
-    if (e != USHER_ERR_OK || !rid) return e;
-    e = c->method->fingerprint(c, fp);
-    if (e != USHER_ERR_OK) return e;
-    return store_idem_put(c->txn, &c->user, method_name(c->method), rid, rid_len, fp, c->now_ms,
-                          result, len);
+    if (!c->request_id) return USHER_ERR_OK;
+    return store_idem_put(c->txn, &c->user, method_name(c->method), c->request_id,
+                          c->request_id_len, c->fingerprint, c->now_ms, result, len);
 }

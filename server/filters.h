@@ -21,7 +21,8 @@ usher_err filter_tokens(call *c, token_cache *cache);
  * (request_id) when the parameters differ; OK with *replayed = false when new. */
 usher_err filter_replay(call *c, bool *replayed);
 
-/* Stores a successful result under its request_id (no-op without one). */
+/* Stores a successful result under the request_id and fingerprint that
+ * filter_replay read (no-op without a request_id). */
 usher_err filter_remember(call *c, const void *result, size_t len);
 
 /* QUEUE_WAITING, TOKEN_EXPIRED or TOKEN_INVALID unless c->queue's entry is ACTIVE. */

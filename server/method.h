@@ -59,6 +59,9 @@ struct call {
     bool has_queue;              /* set by the queue check */
     token_claims queue;
     msgpack_packer *out;         /* the handler packs exactly one result map here */
+    const char *request_id;      /* set by filter_replay when a request_id was given */
+    size_t request_id_len;
+    uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* of the params, with request_id */
     const char *bad_param;       /* INVALID_ARGUMENT / parameter errors: which one */
     const char *detail;          /* optional static text appended to the message */
 };
