@@ -133,12 +133,9 @@ usher_err param_limit(call *c, size_t dflt, size_t cap, size_t *out)
 {
     int64_t v;
     bool present;
-    const msgpack_object *o = lookup(c, "limit");
-    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) return param_fail(c, "limit", "must be 1 or more");
-    usher_err e = param_int_opt(c, "limit", 0, INT64_MAX, &v, &present);
+    usher_err e = param_int_opt(c, "limit", 1, INT64_MAX, &v, &present);
     if (e != USHER_ERR_OK) return e;
     if (!present) { *out = dflt; return USHER_ERR_OK; }
-    if (v <= 0) return param_fail(c, "limit", "must be 1 or more");
     *out = (size_t)v > cap ? cap : (size_t)v;
     return USHER_ERR_OK;
 }
