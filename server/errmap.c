@@ -11,7 +11,7 @@ void errmap_message(const logger *lg, const call *c, const char *method, usher_e
         snprintf(out, cap, "%s: %s", base, c->detail);
     else
         snprintf(out, cap, "%s", base);
-    if (err == USHER_ERR_INTERNAL || err == USHER_ERR_OVERLOADED)
-        log_msg(lg, err == USHER_ERR_INTERNAL ? LOG_ERROR : LOG_WARN, "%s failed: %s (%s)",
+    if (err == USHER_ERR_INTERNAL || err == USHER_ERR_OVERLOADED || err == USHER_ERR_STORAGE_FULL)
+        log_msg(lg, err == USHER_ERR_OVERLOADED ? LOG_WARN : LOG_ERROR, "%s failed: %s (%s)",
                 method ? method : "-", usher_err_name(err), out);
 }

@@ -14,7 +14,8 @@
  *   active_until is treated as gone by every function at once; the *_tick
  *   functions only tidy up, they are never needed for correctness.
  * - Every function returns a usher_err from protocol/errors.h. Storage
- *   failures are USHER_ERR_INTERNAL (or OVERLOADED when the map is full). */
+ *   failures are USHER_ERR_INTERNAL, or STORAGE_FULL when the map or the
+ *   disk is full (it does not clear by itself: an operator must act). */
 #ifndef USHER_SERVER_STORE_H
 #define USHER_SERVER_STORE_H
 

@@ -66,9 +66,16 @@ usher_err store_mdb_err(int rc, const char *where)
 {
     if (rc == 0)
         return USHER_ERR_OK;
-    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
-        fprintf(stderr, "usherd: store: %s: %s (writes refused with OVERLOADED%s)\n", where,
-                mdb_strerror(rc), rc == MDB_MAP_FULL ? "; raise --map-size" : "");
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
+        fprintf(stderr, "usherd: store: %s: %s (writes refused with STORAGE_FULL; %s)\n", where,
+                mdb_strerror(rc),
+                rc == MDB_MAP_FULL ? "raise --map-size, the same for every process, and restart"
+                                   : "free space on the data directory's file system");
+        return USHER_ERR_STORAGE_FULL;
+    }
+    if (rc == MDB_TXN_FULL) {
+        fprintf(stderr, "usherd: store: %s: %s (writes refused with OVERLOADED)\n", where,
+                mdb_strerror(rc));
         return USHER_ERR_OVERLOADED;
     }
     fprintf(stderr, "usherd: store: %s: %s\n", where, mdb_strerror(rc));

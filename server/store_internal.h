@@ -213,8 +213,9 @@ static inline int64_t add_sat(int64_t a, int64_t b)   /* saturating a + b, b >= 
 
 /* ---- LMDB access (store_env.c) ---- */
 
-/* The one mapping from LMDB codes: MAP_FULL/TXN_FULL -> OVERLOADED; any
- * other failure -> INTERNAL with one stderr line naming where. */
+/* The one mapping from LMDB codes: MAP_FULL and a full disk (ENOSPC, EDQUOT,
+ * EFBIG) -> STORAGE_FULL; TXN_FULL (one batch too big) -> OVERLOADED; any
+ * other failure -> INTERNAL; each with one stderr line naming where. */
 usher_err store_mdb_err(int rc, const char *where);
 
 /* mdb_get; returns the LMDB code (0, MDB_NOTFOUND or a failure). */

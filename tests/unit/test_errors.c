@@ -39,6 +39,7 @@ static void test_errors_fixed_numbers_never_change(void **state)
     assert_int_equal(USHER_ERR_AMOUNT_LIMIT, 16);
     assert_int_equal(USHER_ERR_OVERLOADED, 17);
     assert_int_equal(USHER_ERR_INTERNAL, 18);
+    assert_int_equal(USHER_ERR_STORAGE_FULL, 19);
     assert_string_equal(usher_err_name(USHER_ERR_SEAT_UNAVAILABLE), "SEAT_UNAVAILABLE");
     assert_string_equal(usher_err_name(USHER_ERR_INTERNAL), "INTERNAL");
     assert_string_equal(usher_err_name(USHER_ERR_BAD_FRAME), "BAD_FRAME");
@@ -47,7 +48,7 @@ static void test_errors_fixed_numbers_never_change(void **state)
 static void test_errors_names_and_numbers_are_unique(void **state)
 {
     (void)state;
-    assert_int_equal(DEF_ROWS, 19);
+    assert_int_equal(DEF_ROWS, 20);
     for (size_t i = 0; i < DEF_ROWS; i++) {
         for (size_t j = i + 1; j < DEF_ROWS; j++) {
             assert_int_not_equal(def_rows[i].num, def_rows[j].num);
