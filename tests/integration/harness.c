@@ -486,6 +486,20 @@ const char *harness_admin_token(harness_server *hs)
     return hs->admin_token;
 }
 
+void harness_usher_check(const char *data_dir, const char *extra_args)
+{
+    char bin[512];
+    harness_program_path("USHER_CHECK_BIN", "usher-check", bin, sizeof bin);
+    if (access(bin, X_OK) != 0)
+        fail_msg("usher-check not found at %s (build it, or set USHER_CHECK_BIN / USHER_BUILD)", bin);
+    static char out[65536];
+    int rc = harness_shell(out, sizeof out, "'%s' --data '%s' %s 2>&1", bin, data_dir,
+                           extra_args ? extra_args : "");
+    if (rc != 0)
+        fail_msg("usher-check --data %s %s: exit %d\n%s", data_dir, extra_args ? extra_args : "",
+                 rc, out);
+}
+
 int harness_shell(char *out, size_t cap, const char *fmt, ...)
 {
     char cmd[8192];

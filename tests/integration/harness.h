@@ -83,6 +83,12 @@ void harness_print_log_tail(const harness_server *hs, int lines);
  * in hs; fails the test when usher-admin is missing or fails. */
 const char *harness_admin_token(harness_server *hs);
 
+/* Runs `usher-check --data data_dir` plus extra_args (space-separated, may
+ * be NULL; e.g. "--max-holds 2") and fails the test, printing its output,
+ * unless it exits 0 (every invariant holds). Safe while servers run on the
+ * dir. usher-check is $USHER_CHECK_BIN, else found like usherd. */
+void harness_usher_check(const char *data_dir, const char *extra_args);
+
 /* A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
 uint16_t harness_free_port(void);
 
