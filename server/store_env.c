@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include "store_internal.h"
+
+/* Below this much free space on the data dir's file system, an EIO from a
+ * commit is taken for a full disk (see disk_full_as_enospc). */
+#define DISK_NEARLY_FULL_BYTES ((unsigned long long)1 << 20)
 
 static const char *const db_names[DB_COUNT] = {
     [DB_META] = "meta",
@@ -324,6 +329,21 @@ usher_err store_child_begin(store_txn *parent, store_txn **out)
     return USHER_ERR_OK;
 }
 
+/* LMDB reports a data page write that the disk cut short as EIO
+ * (mdb_page_flush: "short write, filesystem full?"), which is how a full
+ * disk usually shows. Call it ENOSPC when the data dir's file system has
+ * (almost) no room left, so a full disk is STORAGE_FULL and not INTERNAL;
+ * an EIO with room to spare stays a real I/O error. */
+static int disk_full_as_enospc(store *st, int rc)
+{
+    int fd;
+    struct statvfs vfs;
+    if (rc != EIO || mdb_env_get_fd(st->env, &fd) != 0 || fstatvfs(fd, &vfs) != 0)
+        return rc;
+    unsigned long long free_bytes = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    return free_bytes < DISK_NEARLY_FULL_BYTES ? ENOSPC : rc;
+}
+
 usher_err store_txn_commit(store_txn *t)
 {
     if (t->kind == TXN_READ) {
@@ -339,6 +359,8 @@ usher_err store_txn_commit(store_txn *t)
         rc = EINVAL;
     } else {
         rc = mdb_txn_commit(txn);   /* frees txn, even on failure */
+        if (rc && t->kind == TXN_WRITE)
+            rc = disk_full_as_enospc(t->st, rc);
     }
     txn_release(t);
     return store_mdb_err(rc, "commit");

@@ -1,0 +1,264 @@
+/* A full disk under the data directory (a small tmpfs, with a map larger
+ * than the disk): writes that do not fit get STORAGE_FULL and store nothing,
+ * reads go on, nothing acknowledged is lost, usher-check finds nothing
+ * wrong, and once space returns (the tmpfs grows) writes succeed again
+ * without a restart. Needs root for mount(2); skipped with a reason when
+ * mounting is not permitted. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#define DISK_SMALL "size=12m"
+#define DISK_LARGE "size=64m"
+#define BURST 50
+#define PERFORMANCES_PER_CONCERT 500   /* the server's cap */
+#define MAX_CONCERTS 40           /* 20,000 performances of 1000 seats: far more than 12 MiB holds */
+#define SEATS "1000"
+
+typedef struct disk_fixture {
+    harness_fixture *fx;
+    harness_server *hs;
+    bool mounted;
+} disk_fixture;
+
+static int disk_setup(void **state)
+{
+    disk_fixture *d = calloc(1, sizeof *d);
+    if (!d) return -1;
+    if (harness_fixture_setup((void **)&d->fx) != 0) { free(d); return -1; }
+    *state = d;
+    return 0;
+}
+
+/* The server must be gone before the file system can go, and the file
+ * system before the fixture removes the temp root. */
+static int disk_teardown(void **state)
+{
+    disk_fixture *d = *state;
+    if (d->hs && harness_alive(d->hs)) harness_kill(d->hs, SIGKILL);
+    if (d->mounted && umount2(d->hs->data_dir, 0) != 0) {
+        fprintf(stderr, "umount %s: %s; detaching it\n", d->hs->data_dir, strerror(errno));
+        umount2(d->hs->data_dir, MNT_DETACH);
+    }
+    harness_fixture_teardown((void **)&d->fx);
+    free(d);
+    return 0;
+}
+
+/* Starts usherd with its data dir on a fresh tmpfs of DISK_SMALL: the
+ * harness makes the dir, the tmpfs goes over it (hiding the first start's
+ * files), and usherd starts again on the empty file system. */
+static void start_on_small_disk(disk_fixture *d, const char *args)
+{
+    d->hs = harness_fx_start(d->fx, args);
+    harness_kill(d->hs, SIGTERM);
+    if (mount("tmpfs", d->hs->data_dir, "tmpfs", 0, DISK_SMALL ",mode=0700") != 0) {
+        int e = errno;
+        if (e == EPERM || e == EACCES) {
+            fprintf(stderr, "skipped: mount tmpfs: %s (needs root or CAP_SYS_ADMIN)\n", strerror(e));
+            skip();
+        }
+        fail_msg("mount tmpfs on %s: %s", d->hs->data_dir, strerror(e));
+    }
+    d->mounted = true;
+    harness_restart(d->hs);
+}
+
+/* Counters of what the clients were told. */
+typedef struct outcome {
+    unsigned ok, full;
+} outcome;
+
+/* Sends BURST performance creations pipelined and tallies the replies;
+ * any error other than STORAGE_FULL fails the test. */
+static void create_burst(harness_conn *c, const char *admin, uint64_t concert_id, outcome *o)
+{
+    uint32_t first = 0;
+    for (unsigned i = 0; i < BURST; i++) {
+        uint32_t id = harness_sendf(c, "admin.schedule.create",
+                                    "{\"admin\":\"%s\",\"concert_id\":%llu,\"starts_at\":%lld,"
+                                    "\"seats\":" SEATS ",\"price\":5}",
+                                    admin, (unsigned long long)concert_id,
+                                    (long long)(harness_now_ms() + 86400000LL + i));
+        if (i == 0) first = id;
+    }
+    for (unsigned i = 0; i < BURST; i++) {
+        harness_reply r;
+        usher_err e = harness_recv(c, first + i, &r);
+        if (e == USHER_ERR_OK) o->ok++;
+        else if (e == USHER_ERR_STORAGE_FULL) o->full++;
+        else fail_msg("schedule.create: unexpected %s: %s", r.code, r.message ? r.message : "");
+        harness_reply_free(&r);
+    }
+}
+
+/* A charge with a request_id; returns OK or STORAGE_FULL (anything else fails). */
+static usher_err charge_once(harness_conn *c, const char *session, int64_t amount, unsigned n)
+{
+    harness_reply r;
+    usher_err e = harness_callf(c, &r, "wallet.charge",
+                                "{\"session\":\"%s\",\"amount\":%lld,\"request_id\":\"disk-%u\"}",
+                                session, (long long)amount, n);
+    if (e != USHER_ERR_OK && e != USHER_ERR_STORAGE_FULL)
+        fail_msg("wallet.charge: unexpected %s: %s", r.code, r.message ? r.message : "");
+    harness_reply_free(&r);
+    return e;
+}
+
+static size_t dates_of(harness_conn *c, const char *token, uint64_t concert_id)
+{
+    harness_reply r;
+    harness_callf(c, &r, "concert.dates", "{\"token\":\"%s\",\"concert_id\":%llu}", token,
+                  (unsigned long long)concert_id);
+    harness_expect(&r, OK);
+    size_t n;
+    harness_get_array(&r, "dates", &n);
+    harness_reply_free(&r);
+    return n;
+}
+
+static long count_log_lines(const harness_server *hs, const char *pattern)
+{
+    char out[64] = "";
+    harness_shell(out, sizeof out, "grep -c -- '%s' '%s'", pattern, hs->log_path);
+    return atol(out);
+}
+
+/* The venue the test fills: concerts made (and entered) before the disk
+ * fills, since entering a queue is a write too. */
+typedef struct venue {
+    uint64_t concert_id[MAX_CONCERTS];
+    char token[MAX_CONCERTS][HARNESS_TOKEN_CAP];
+    unsigned acked[MAX_CONCERTS];     /* performances acknowledged per concert */
+} venue;
+
+static void venue_open(harness_conn *c, const char *admin, const char *session, venue *v)
+{
+    for (unsigned i = 0; i < MAX_CONCERTS; i++) {
+        harness_reply r;
+        harness_callf(c, &r, "admin.concert.create", "{\"admin\":\"%s\",\"title\":\"disk %u\"}",
+                      admin, i);
+        harness_expect(&r, OK);
+        v->concert_id[i] = harness_get_u64(&r, "concert_id");
+        harness_reply_free(&r);
+        harness_enter_until_active(c, session, v->concert_id[i], v->token[i], 5000);
+    }
+}
+
+/* Fills concert after concert until a performance is refused; *charged_krw
+ * gets the sum of the acknowledged charges made between bursts. */
+static void fill_disk(harness_conn *c, const char *admin, const char *session, venue *v,
+                      outcome *perf, outcome *charge, int64_t *charged_krw, unsigned *charges_sent)
+{
+    for (unsigned i = 0; i < MAX_CONCERTS && perf->full == 0; i++) {
+        for (unsigned n = 0; n < PERFORMANCES_PER_CONCERT && perf->full == 0; n += BURST) {
+            outcome o = { 0, 0 };
+            create_burst(c, admin, v->concert_id[i], &o);
+            v->acked[i] += o.ok;
+            perf->ok += o.ok;
+            perf->full += o.full;
+            if (charge_once(c, session, 10, (*charges_sent)++) == USHER_ERR_OK) {
+                charge->ok++;
+                *charged_krw += 10;
+            } else {
+                charge->full++;
+            }
+        }
+    }
+}
+
+/* Every concert lists exactly the performances acknowledged for it. */
+static void expect_acknowledged(harness_conn *c, const venue *v)
+{
+    for (unsigned i = 0; i < MAX_CONCERTS; i++)
+        assert_int_equal(dates_of(c, v->token[i], v->concert_id[i]), v->acked[i]);
+}
+
+static void test_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns(void **state)
+{
+    disk_fixture *d = *state;
+    start_on_small_disk(d, "--map-size 64 --max-active 1000");
+    harness_server *hs = d->hs;
+    harness_conn *c = harness_fx_connect(d->fx, hs->port);
+    const char *admin = harness_admin_token(hs);
+    harness_user u;
+    harness_register(c, &u);
+    static venue v;
+    memset(&v, 0, sizeof v);
+    venue_open(c, admin, u.session, &v);
+
+    outcome perf = { 0, 0 }, charge = { 0, 0 };
+    int64_t charged_krw = 0;
+    unsigned charges_sent = 0;
+    fill_disk(c, admin, u.session, &v, &perf, &charge, &charged_krw, &charges_sent);
+    assert_true(perf.full > 0);
+    long lines_full = count_log_lines(hs, "STORAGE_FULL");
+    long lines_store = count_log_lines(hs, "store:");
+    fprintf(stderr, "disk full after %u performances (%u refused); charges %u ok, %u refused; "
+            "log: %ld lines naming STORAGE_FULL, %ld store lines\n",
+            perf.ok, perf.full, charge.ok, charge.full, lines_full, lines_store);
+
+    /* More writes while full (to the last concert, which the fill never
+     * reached): each is OK or STORAGE_FULL, never anything else. */
+    const unsigned spare = MAX_CONCERTS - 1;
+    assert_int_equal(v.acked[spare], 0);
+    outcome more = { 0, 0 };
+    for (unsigned b = 0; b < 4; b++) create_burst(c, admin, v.concert_id[spare], &more);
+    v.acked[spare] += more.ok;
+    assert_true(more.full > 0);
+    long lines_after = count_log_lines(hs, "store:");
+    fprintf(stderr, "while full: %u more refused, %u accepted; %ld store log lines for them\n",
+            more.full, more.ok, lines_after - lines_store);
+
+    /* Reads go on, and so does the server. */
+    harness_reply r;
+    assert_int_equal(harness_call(c, "sys.ping", "{}", &r), USHER_ERR_OK);
+    harness_reply_free(&r);
+    assert_int_equal(harness_balance(c, u.session), charged_krw);
+    expect_acknowledged(c, &v);
+    assert_true(harness_alive(hs));
+    harness_usher_check(hs->data_dir, NULL);
+
+    /* Space returns: the same process writes again. */
+    assert_int_equal(mount("tmpfs", hs->data_dir, NULL, MS_REMOUNT, DISK_LARGE ",mode=0700"), 0);
+    harness_callf(c, &r, "admin.schedule.create",
+                  "{\"admin\":\"%s\",\"concert_id\":%llu,\"starts_at\":%lld,\"seats\":" SEATS
+                  ",\"price\":5}", admin, (unsigned long long)v.concert_id[spare],
+                  (long long)(harness_now_ms() + 2 * 86400000LL));
+    harness_expect(&r, OK);
+    harness_reply_free(&r);
+    v.acked[spare]++;
+    assert_int_equal(charge_once(c, u.session, 10, charges_sent++), USHER_ERR_OK);
+    charged_krw += 10;
+    assert_true(harness_alive(hs));
+    assert_int_equal(harness_balance(c, u.session), charged_krw);
+    expect_acknowledged(c, &v);
+
+    /* Nothing acknowledged was lost: a restart finds all of it. */
+    harness_kill(hs, SIGTERM);
+    harness_usher_check(hs->data_dir, NULL);
+    harness_restart(hs);
+    c = harness_fx_connect(d->fx, hs->port);
+    assert_int_equal(harness_balance(c, u.session), charged_krw);
+    expect_acknowledged(c, &v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns,
+            disk_setup, disk_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
