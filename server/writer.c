@@ -62,8 +62,12 @@ static void run_batch(writer *w, request *head)
         e = store_txn_commit(txn);
     }
     if (e == USHER_ERR_OK) return;
-    for (request *r = head; r; r = r->next) {   /* nothing was committed */
-        if (r->err == USHER_ERR_OK) { r->err = e; msgpack_sbuffer_clear(&r->result); }
+    /* Nothing of the batch was stored. Each request's own outcome, even a
+     * refusal, was decided against neighbours' writes that are now gone as
+     * well, so it is void: the batch's error is every request's answer. */
+    for (request *r = head; r; r = r->next) {
+        r->err = e;
+        msgpack_sbuffer_clear(&r->result);
     }
 }
 
