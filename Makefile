@@ -122,6 +122,13 @@ WRITER_FAULT_WRAPS = -Wl,--wrap=store_write_begin,--wrap=store_txn_commit
 $(BUILD)/tests/test_writer_faults: $(BUILD)/tests/unit/test_writer_faults.o $(TEST_LIBS)
 	$(CC) $(LDFLAGS) $(WRITER_FAULT_WRAPS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 
+# LD_PRELOAD shims some integration tests load into usherd to inject faults
+# (built beside the tests, found by the test through /proc/self/exe).
+$(BUILD)/tests/shims/%.so: tests/integration/shims/%.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC $(OPT) -g -Wall -Wextra -o $@ $< -ldl
+$(BUILD)/tests/test_server_disk_full: | $(BUILD)/tests/shims/fail_meta_write.so
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<

@@ -83,6 +83,20 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+static void begin_stop(server *srv);
+
+/* The environment is unusable for good (store_broken): answer what is in
+ * flight (with errors), then exit 1 so a supervisor starts a fresh process.
+ * The housekeeping tick reaches the writer every --admit-interval, so this
+ * is noticed even when no client writes. */
+static void stop_if_store_broken(server *srv)
+{
+    if (srv->stopping || !store_broken(srv->st)) return;
+    srv->store_broken = true;
+    log_msg(&srv->log, LOG_ERROR, "storage unusable (LMDB panic): stopping; restart usherd");
+    begin_stop(srv);
+}
+
 /* Loop thread: a write request (or the housekeeping job) came back. */
 static void on_write_done(void *ctx, request *req)
 {
@@ -98,6 +112,7 @@ static void on_write_done(void *ctx, request *req)
         dispatch_finish(srv, req);
         conn_release(cn);
     }
+    stop_if_store_broken(srv);
     server_maybe_finish(srv);
 }
 
@@ -146,11 +161,18 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 /* SIGINT/SIGTERM: stop accepting, let in-flight writes finish and replies go out. */
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    (void)revents;
+    (void)loop; (void)revents;
     server *srv = w->data;
     if (srv->stopping) return;
-    srv->stopping = true;
     log_msg(&srv->log, LOG_INFO, "signal %d: stopping", w->signum);
+    begin_stop(srv);
+}
+
+/* Stop accepting, let in-flight writes finish and replies go out. */
+static void begin_stop(server *srv)
+{
+    struct ev_loop *loop = srv->loop;
+    srv->stopping = true;
     ev_io_stop(loop, &srv->accept_watcher);
     close(srv->listen_fd);
     srv->listen_fd = -1;
@@ -246,7 +268,7 @@ int server_run(const usher_config *cfg)
         conn_close(c);
     }
     log_msg(&srv->log, LOG_INFO, "stopped");
-    status = 0;
+    status = srv->store_broken ? 1 : 0;
 out:
     if (srv->writer) writer_stop(srv->writer);
     if (srv->listen_fd >= 0) close(srv->listen_fd);

@@ -40,6 +40,7 @@ typedef struct server {
     bool tick_in_flight;          /* a housekeeping job is at the writer */
     msgpack_sbuffer scratch;      /* reply frames are built here */
     bool stopping;
+    bool store_broken;            /* stopping because the store is unusable: exit 1 */
 } server;
 
 /* Runs one usherd process until SIGINT/SIGTERM: opens the store and keys,

@@ -90,6 +90,12 @@ usher_err store_txn_commit(store_txn *txn);
 /* Aborts (write/child) or ends (read) a transaction and frees it. */
 void store_txn_end(store_txn *txn);
 
+/* True once LMDB reported MDB_PANIC (a commit failed writing its meta page):
+ * this process's environment is unusable for good, every transaction fails
+ * with INTERNAL, and the process should stop so a fresh one reopens the
+ * data dir. What was committed before is intact on disk. Any thread. */
+bool store_broken(store *st);
+
 /* ---- users ---- */
 
 /* Creates a user with the hash of their secret. INTERNAL if the id exists. */

@@ -78,6 +78,11 @@ usher_err store_mdb_err(int rc, const char *where)
                                    : "free space on the data directory's file system");
         return USHER_ERR_STORAGE_FULL;
     }
+    if (rc == MDB_PANIC) {
+        fprintf(stderr, "usherd: store: %s: %s (this process's LMDB environment is unusable "
+                "until it restarts; committed data is intact)\n", where, mdb_strerror(rc));
+        return USHER_ERR_INTERNAL;
+    }
     if (rc == MDB_TXN_FULL) {
         fprintf(stderr, "usherd: store: %s: %s (writes refused with OVERLOADED)\n", where,
                 mdb_strerror(rc));
@@ -216,6 +221,35 @@ usher_err store_reader_check(store *st, int *cleared)
 
 /* ---- transactions ---- */
 
+/* MDB_PANIC leaves the environment of this process unusable for good:
+ * LMDB sets it when a commit fails to write its meta page (or when our own
+ * writer died holding the lock), and every later txn, reads included, gets
+ * it. Remember it for store_broken. */
+static int note_panic(store *st, int rc)
+{
+    if (rc == MDB_PANIC)
+        atomic_store(&st->broken, true);
+    return rc;
+}
+
+bool store_broken(store *st)
+{
+    return atomic_load(&st->broken);
+}
+
+/* A commit that failed writing the meta page returns that write's error,
+ * not MDB_PANIC; only the next txn would say it. Ask at once, so the
+ * process stops on this failure rather than on some later request. */
+static void check_env_after_failed_commit(store *st)
+{
+    MDB_txn *probe;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &probe);
+    if (rc == 0)
+        mdb_txn_abort(probe);
+    else if (note_panic(st, rc) == MDB_PANIC)
+        store_mdb_err(rc, "after the failed commit");   /* says so in the log */
+}
+
 static store_txn *txn_new(store *st, store_txn_kind kind, store_txn *parent)
 {
     store_txn *t = calloc(1, sizeof *t);
@@ -286,7 +320,7 @@ usher_err store_read_begin(store *st, store_txn **out)
     store_txn *t = txn_new(st, TXN_READ, NULL);
     if (!t)
         return USHER_ERR_INTERNAL;
-    int rc = read_txn_take(st, &t->txn);
+    int rc = note_panic(st, read_txn_take(st, &t->txn));
     if (rc) {
         free(t);
         return store_mdb_err(rc, "read begin");
@@ -300,7 +334,7 @@ usher_err store_write_begin(store *st, store_txn **out)
     store_txn *t = txn_new(st, TXN_WRITE, NULL);
     if (!t)
         return USHER_ERR_INTERNAL;
-    int rc = begin_raw(st, NULL, 0, &t->txn);
+    int rc = note_panic(st, begin_raw(st, NULL, 0, &t->txn));
     if (rc) {
         free(t);
         return store_mdb_err(rc, "write begin");
@@ -359,8 +393,10 @@ usher_err store_txn_commit(store_txn *t)
         rc = EINVAL;
     } else {
         rc = mdb_txn_commit(txn);   /* frees txn, even on failure */
-        if (rc && t->kind == TXN_WRITE)
+        if (rc && t->kind == TXN_WRITE) {
+            check_env_after_failed_commit(t->st);
             rc = disk_full_as_enospc(t->st, rc);
+        }
     }
     txn_release(t);
     return store_mdb_err(rc, "commit");

@@ -9,6 +9,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "store.h"
 
@@ -53,6 +54,7 @@ struct store {
     pthread_mutex_t pool_lock;    /* guards read_pool: loop and writer threads share it */
     MDB_txn *read_pool[STORE_READ_POOL];
     unsigned read_pool_n;
+    atomic_bool broken;           /* LMDB said MDB_PANIC: see store_broken */
 };
 
 typedef enum store_txn_kind { TXN_READ, TXN_WRITE, TXN_CHILD } store_txn_kind;

@@ -3,7 +3,12 @@
  * reads go on, nothing acknowledged is lost, usher-check finds nothing
  * wrong, and once space returns (the tmpfs grows) writes succeed again
  * without a restart. Needs root for mount(2); skipped with a reason when
- * mounting is not permitted. */
+ * mounting is not permitted.
+ *
+ * And the write a full disk may refuse that LMDB cannot survive in-process:
+ * the meta page's (failed here by an LD_PRELOAD shim, see
+ * tests/integration/shims/fail_meta_write.c). The process answers with
+ * INTERNAL and exits 1; a restart serves every acknowledged write. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,11 +17,14 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define DISK_SMALL "size=12m"
 #define DISK_LARGE "size=64m"
@@ -253,12 +261,86 @@ static void test_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_re
     expect_acknowledged(c, &v);
 }
 
+/* The shim, built beside this test binary. */
+static void shim_path(char out[PATH_MAX])
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(out, PATH_MAX, "%.*s/shims/fail_meta_write.so", PATH_MAX - 32, exe);
+    if (access(out, R_OK) != 0) fail_msg("%s is missing: make builds it", out);
+}
+
+static usher_err charge_with_id(harness_conn *c, const char *session, int64_t amount,
+                                const char *request_id, int64_t *balance)
+{
+    harness_reply r;
+    usher_err e = harness_callf(c, &r, "wallet.charge",
+                                "{\"session\":\"%s\",\"amount\":%lld,\"request_id\":\"%s\"}",
+                                session, (long long)amount, request_id);
+    if (e == USHER_ERR_OK && balance) *balance = harness_get_i64(&r, "balance");
+    harness_reply_free(&r);
+    return e;
+}
+
+static void test_failed_meta_write_stops_the_process_and_a_restart_keeps_acknowledged_writes(void **state)
+{
+    harness_fixture *fx = *state;
+    char shim[PATH_MAX];
+    shim_path(shim);
+    /* Only this usherd gets the shim; the long admit interval keeps the
+     * housekeeping job from being the write that meets the fault. */
+    setenv("USHER_FAIL_META_WRITE", "../fail-meta-write", 1);
+    setenv("LD_PRELOAD", shim, 1);
+    harness_server *hs = harness_fx_start(fx, "--admit-interval 1h");
+    unsetenv("LD_PRELOAD");
+    unsetenv("USHER_FAIL_META_WRITE");
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    harness_user u;
+    harness_register(c, &u);
+    int64_t balance = 0;
+    assert_int_equal(charge_with_id(c, u.session, 500, "ok-1", &balance), USHER_ERR_OK);
+    assert_int_equal(charge_with_id(c, u.session, 300, "ok-2", &balance), USHER_ERR_OK);
+    assert_int_equal(balance, 800);
+
+    char trigger[400], out[256];
+    snprintf(trigger, sizeof trigger, "%s/fail-meta-write", hs->root);
+    assert_int_equal(harness_shell(out, sizeof out, "touch '%s'", trigger), 0);
+    assert_int_equal(charge_with_id(c, u.session, 100, "lost", NULL), USHER_ERR_INTERNAL);
+
+    /* The process does not stay up refusing everything: it stops, exit 1. */
+    int status = harness_signal_wait(hs, 0, 5000);
+    if (status == -1) fail_msg("usherd kept running on an environment LMDB declared fatal");
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_true(count_log_lines(hs, "storage unusable") == 1);
+    assert_true(count_log_lines(hs, "MDB_PANIC") >= 1);
+
+    /* A fresh process (without the shim) has every acknowledged write and
+     * not the refused one; its retry charges once. */
+    unlink(trigger);
+    harness_restart(hs);
+    c = harness_fx_connect(fx, hs->port);
+    assert_int_equal(harness_balance(c, u.session), 800);
+    assert_int_equal(charge_with_id(c, u.session, 100, "lost", &balance), USHER_ERR_OK);
+    assert_int_equal(balance, 900);
+    assert_int_equal(charge_with_id(c, u.session, 500, "ok-1", &balance), USHER_ERR_OK);
+    assert_int_equal(balance, 500);                /* the first result, replayed */
+    assert_int_equal(harness_balance(c, u.session), 900);
+    harness_usher_check(hs->data_dir, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns,
             disk_setup, disk_teardown),
+        HARNESS_TEST(test_failed_meta_write_stops_the_process_and_a_restart_keeps_acknowledged_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
