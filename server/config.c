@@ -451,7 +451,9 @@ void config_usage(FILE *out)
 "\n"
 "Exit status: 0 after a clean shutdown or --help/--version, 2 on a usage error,\n"
 "1 when the server cannot start (address already served, store or keys\n"
-"unusable) or a worker died.\n",
+"unusable), a worker died, or the storage became unusable while serving (a\n"
+"failed metadata write: in-flight requests are answered, then it exits so a\n"
+"supervisor can start a fresh process).\n",
         out);
 }
 

@@ -26,11 +26,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DISK_SMALL "size=12m"
+#define DISK_SMALL "size=10m"
 #define DISK_LARGE "size=64m"
 #define BURST 50
 #define PERFORMANCES_PER_CONCERT 500   /* the server's cap */
-#define MAX_CONCERTS 40           /* 20,000 performances of 1000 seats: far more than 12 MiB holds */
+#define MAX_CONCERTS 40           /* 20,000 performances of 1000 seats: far more than 10 MiB holds */
 #define SEATS "1000"
 
 typedef struct disk_fixture {
@@ -142,6 +142,20 @@ static long count_log_lines(const harness_server *hs, const char *pattern)
     return atol(out);
 }
 
+/* Log lines about refused writes, by kind. */
+typedef struct log_lines {
+    long request;                 /* the per-request line with code=STORAGE_FULL */
+    long refusal;                 /* the error mapper's "failed: STORAGE_FULL" line */
+    long commit;                  /* the store's line per failed commit */
+} log_lines;
+
+static void count_lines(const harness_server *hs, log_lines *n)
+{
+    n->request = count_log_lines(hs, "code=STORAGE_FULL");
+    n->refusal = count_log_lines(hs, "failed: STORAGE_FULL");
+    n->commit = count_log_lines(hs, "store: commit: No space left");
+}
+
 /* The venue the test fills: concerts made (and entered) before the disk
  * fills, since entering a queue is a write too. */
 typedef struct venue {
@@ -210,23 +224,29 @@ static void test_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_re
     unsigned charges_sent = 0;
     fill_disk(c, admin, u.session, &v, &perf, &charge, &charged_krw, &charges_sent);
     assert_true(perf.full > 0);
-    long lines_full = count_log_lines(hs, "STORAGE_FULL");
-    long lines_store = count_log_lines(hs, "store:");
-    fprintf(stderr, "disk full after %u performances (%u refused); charges %u ok, %u refused; "
-            "log: %ld lines naming STORAGE_FULL, %ld store lines\n",
-            perf.ok, perf.full, charge.ok, charge.full, lines_full, lines_store);
+    fprintf(stderr, "disk full after %u performances (%u refused); charges between bursts: "
+            "%u ok, %u refused\n", perf.ok, perf.full, charge.ok, charge.full);
 
     /* More writes while full (to the last concert, which the fill never
-     * reached): each is OK or STORAGE_FULL, never anything else. */
+     * reached): each is OK or STORAGE_FULL, never anything else. The log
+     * lines they cost are measured (one per reply, one per refusal, one per
+     * failed commit; rate limiting is left for later). */
     const unsigned spare = MAX_CONCERTS - 1;
     assert_int_equal(v.acked[spare], 0);
+    log_lines before, after;
+    count_lines(hs, &before);
     outcome more = { 0, 0 };
     for (unsigned b = 0; b < 4; b++) create_burst(c, admin, v.concert_id[spare], &more);
     v.acked[spare] += more.ok;
     assert_true(more.full > 0);
-    long lines_after = count_log_lines(hs, "store:");
-    fprintf(stderr, "while full: %u more refused, %u accepted; %ld store log lines for them\n",
-            more.full, more.ok, lines_after - lines_store);
+    count_lines(hs, &after);
+    fprintf(stderr, "while full: %u refused, %u accepted; log lines for them: %ld request, "
+            "%ld refusal, %ld failed-commit (%.2f per refused request)\n", more.full, more.ok,
+            after.request - before.request, after.refusal - before.refusal,
+            after.commit - before.commit,
+            (double)(after.request + after.refusal + after.commit - before.request -
+                     before.refusal - before.commit) / more.full);
+    assert_int_equal(after.request - before.request, more.full);   /* each refusal says so */
 
     /* Reads go on, and so does the server. */
     harness_reply r;
