@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,23 @@ typedef struct disk_fixture {
     bool mounted;
 } disk_fixture;
 
+/* Mounts made in a private mount namespace vanish with the test process
+ * and its children (usherd, usher-check run in it too), so even a test
+ * killed by its time limit leaves no tmpfs behind. Without the namespace
+ * (unshare refused) the teardown's umount is all there is. */
+static void private_mounts(void)
+{
+    static bool done;
+    if (done) return;
+    done = true;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        fprintf(stderr, "note: no private mount namespace (%s); the tmpfs is visible host-wide "
+                "until teardown\n", strerror(errno));
+}
+
 static int disk_setup(void **state)
 {
+    private_mounts();
     disk_fixture *d = calloc(1, sizeof *d);
     if (!d) return -1;
     if (harness_fixture_setup((void **)&d->fx) != 0) { free(d); return -1; }
