@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include "store_internal.h"
+#include "store_pages.h"
 
 static const char *const db_names[DB_COUNT] = {
     [DB_META] = "meta",
@@ -221,6 +222,37 @@ static usher_err check_file_size(store *st, const store_options *opt)
     return USHER_ERR_INTERNAL;
 }
 
+/* Walks every page of the current snapshot (store_pages.h) before LMDB
+ * reads any: a zeroed or overwritten page would otherwise abort or crash
+ * the process on first use, or answer INTERNAL to some reads only. */
+static usher_err check_pages(store *st, const store_options *opt)
+{
+    for (int attempt = 0; attempt < 20; attempt++) {
+        MDB_txn *txn = NULL;
+        int rc = begin_raw(st, NULL, MDB_RDONLY, &txn);
+        if (rc)
+            return store_mdb_err(rc, "page walk");
+        store_pages_report report;
+        store_pages_outcome o = store_pages_verify(st->env, txn, &report);
+        mdb_txn_abort(txn);
+        switch (o) {
+        case STORE_PAGES_SOUND:
+            return USHER_ERR_OK;
+        case STORE_PAGES_RETRY:
+            continue;   /* another process committed twice meanwhile */
+        case STORE_PAGES_DAMAGED:
+            fprintf(stderr, "%s: data.mdb is damaged: %s; restore it from a backup\n",
+                    log_prefix(opt), report.why);
+            return USHER_ERR_INTERNAL;
+        case STORE_PAGES_FAILED:
+            fprintf(stderr, "%s: page walk: %s\n", log_prefix(opt), report.why);
+            return USHER_ERR_INTERNAL;
+        }
+    }
+    fprintf(stderr, "%s: page walk: writers kept replacing the snapshot\n", log_prefix(opt));
+    return USHER_ERR_INTERNAL;
+}
+
 /* Read-only: the dir must already hold a data file (LMDB would create one). */
 static usher_err check_data_file(const char *dir)
 {
@@ -291,6 +323,9 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
     if ((err = check_file_size(st, opt)) != USHER_ERR_OK)
         goto fail;
     if ((err = store_reader_check(st, NULL)) != USHER_ERR_OK)
+        goto fail;
+    /* usher-check walks the pages itself, on the snapshot it checks. */
+    if (!opt->read_only && (err = check_pages(st, opt)) != USHER_ERR_OK)
         goto fail;
     err = opt->read_only ? open_databases_read_only(st, dir) : open_databases(st);
     if (err != USHER_ERR_OK)
