@@ -4,6 +4,8 @@
  * transaction, each in its own child transaction so a failure rolls back
  * only that request, commits once, and hands the batch back to the loop
  * (ev_async), which sends the replies: nobody hears OK before the commit.
+ * A batch whose transaction cannot begin or whose commit fails stores
+ * nothing, and every request of it is answered with that error.
  * While the thread waits for the write lock or for fsync, the loop thread
  * keeps serving reads from MVCC snapshots. */
 #ifndef USHER_SERVER_WRITER_H
