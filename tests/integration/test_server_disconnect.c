@@ -33,6 +33,7 @@ typedef struct client {
     uint64_t paid_rid;            /* the hold payment.pay is sent for */
     uint32_t paid_seat;           /* its seat */
     uint32_t reserve_seat;        /* the seat seat.reserve is sent for */
+    uint64_t payment_id;          /* the vanished payment, when it was applied */
     harness_conn *conn[3];        /* charge, reserve, pay: each closed right after sending */
     harness_conn *partial;        /* half a charge frame, then closed */
 } client;
@@ -274,6 +275,7 @@ static void test_vanished_clients_writes_are_whole_or_absent(void **state)
         account a;
         read_account(v.c, &cl[i], &a);
         expect_whole_or_absent(&cl[i], &a, available);
+        cl[i].payment_id = a.payments == 1 ? a.payment_id : 0;
         charged += a.charges_of[1];
         paid += a.payments;
         held += a.holds_on_reserve_seat;
@@ -305,6 +307,7 @@ static void test_vanished_clients_writes_are_whole_or_absent(void **state)
         assert_int_equal(a.payments, 1);
         assert_int_equal(a.payment_entries, 1);
         assert_int_equal(a.payment_entry_id, a.payment_id);
+        if (cl[i].payment_id) assert_int_equal(a.payment_id, cl[i].payment_id);   /* replayed */
         assert_string_equal(a.paid_status, "CONFIRMED");
         assert_false(available[cl[i].paid_seat]);
     }
