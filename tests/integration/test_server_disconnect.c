@@ -216,11 +216,10 @@ static void settle(harness_server *hs, harness_conn *observer, const char *sessi
     harness_charge(observer, session, 1);
 }
 
-static void test_vanished_clients_writes_are_whole_or_absent(void **state)
+static void vanished_clients_writes_are_whole_or_absent(harness_fixture *fx, const char *args)
 {
-    harness_fixture *fx = *state;
     harness_venue v;
-    harness_venue_open(fx, "--max-active 1000", SEATS, PRICE, &v);
+    harness_venue_open(fx, args, SEATS, PRICE, &v);
     harness_shopper observer;
     harness_shopper_new(v.c, v.concert_id, 0, &observer);
     static client cl[CLIENTS];
@@ -314,10 +313,22 @@ static void test_vanished_clients_writes_are_whole_or_absent(void **state)
     harness_usher_check(v.hs->data_dir, NULL);
 }
 
+static void test_vanished_clients_writes_are_whole_or_absent(void **state)
+{
+    vanished_clients_writes_are_whole_or_absent(*state, "--max-active 1000");
+}
+
+/* The same with the clients spread over two workers by the kernel. */
+static void test_vanished_clients_writes_are_whole_or_absent_on_two_workers(void **state)
+{
+    vanished_clients_writes_are_whole_or_absent(*state, "--max-active 1000 --workers 2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         HARNESS_TEST(test_vanished_clients_writes_are_whole_or_absent),
+        HARNESS_TEST(test_vanished_clients_writes_are_whole_or_absent_on_two_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
