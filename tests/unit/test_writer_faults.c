@@ -60,7 +60,7 @@ usher_err __wrap_store_txn_commit(store_txn *txn)
     return plan.commit_err;
 }
 
-/* ---- requests: the same charge handlers as test_writer.c ---- */
+/* ---- requests: charges as in test_writer.c, counting their runs ---- */
 
 static usher_err charge_then_succeed(call *c)
 {
