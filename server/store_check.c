@@ -344,7 +344,7 @@ static usher_err snapshot_begin(store *st, check_run *r, store_txn **t)
         store_txn_end(*t);
         *t = NULL;
         if (o == STORE_PAGES_DAMAGED) {
-            check_report(r, "storage.damaged", "%s: the file is damaged; restore it from a backup",
+            check_report(r, "storage.damaged", "data.mdb is damaged: %s; restore it from a backup",
                          pages.why);
             r->sum->damaged = true;
             return USHER_ERR_OK;
@@ -363,7 +363,13 @@ usher_err store_check_run(store *st, const store_check_limits *lim, int64_t now_
 {
     memset(out, 0, sizeof *out);
     check_run r = { .lim = *lim, .report = report, .ctx = ctx, .sum = out, .err = USHER_ERR_OK };
-    usher_err err = snapshot_begin(st, &r, &r.t);
+    usher_err err = USHER_ERR_OK;
+    if (store_damage(st)) {   /* found at open: not one page may be read */
+        check_report(&r, "storage.damaged", "%s; restore it from a backup", store_damage(st));
+        out->damaged = true;
+    } else {
+        err = snapshot_begin(st, &r, &r.t);
+    }
     /* Read after the snapshot began: every write it shows was made at or
      * before this instant, so "live" means the same as it did to them. */
     r.now_ms = now_ms == STORE_CHECK_NOW ? clock_now_ms() : now_ms;
