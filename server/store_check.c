@@ -199,6 +199,16 @@ bool check_iter_next(check_run *r, check_iter *it)
     return true;
 }
 
+bool check_shape(check_run *r, const check_iter *it, size_t key_len, size_t val_len)
+{
+    if ((key_len == CHECK_ANY_LEN || it->k.mv_size == key_len) &&
+        (val_len == CHECK_ANY_LEN || it->v.mv_size == val_len))
+        return true;
+    check_report(r, "record.format", "%s: a record of %zu/%zu bytes (key/value)",
+                 store_db_name(it->db), it->k.mv_size, it->v.mv_size);
+    return false;
+}
+
 void check_iter_end(check_iter *it)
 {
     if (it->cur)
