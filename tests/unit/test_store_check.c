@@ -260,6 +260,37 @@ static void test_zeroed_pages_are_refused_at_a_server_open(void **state)
     assert_null(st);
 }
 
+/* Random bytes (not zeroes) over one page in use: its number no longer
+ * matches where it lies, whatever the bytes. */
+static void test_overwritten_page_is_refused_and_reported(void **state)
+{
+    store_fixture *fx = *state;
+    ck_build(fx);
+    fx_close(fx);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    unsigned char junk[8 * 4096];
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof junk; i++) {   /* xorshift: reproducible junk */
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        junk[i] = (unsigned char)x;
+    }
+    assert_int_equal(pwrite(fd, junk, sizeof junk, 2 * 4096), (ssize_t)sizeof junk);
+    close(fd);
+    store *st = NULL;
+    assert_int_equal(store_open(&st, fx->dir, &fx->opt), USHER_ERR_INTERNAL);
+    store_options opt = fx->opt;
+    opt.read_only = true;
+    assert_int_equal(store_open(&fx->st, fx->dir, &opt), USHER_ERR_OK);
+    ck_reports r = ck_run(fx, CK_NOW, NULL);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.check[0], "storage.damaged");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +305,7 @@ int main(void)
         FX_TEST(test_truncated_data_file_is_refused_at_open),
         FX_TEST(test_zeroed_pages_are_reported_as_damage),
         FX_TEST(test_zeroed_pages_are_refused_at_a_server_open),
+        FX_TEST(test_overwritten_page_is_refused_and_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
