@@ -83,6 +83,8 @@ store_check_limits store_check_limits_default(void)
 
 void check_report(check_run *r, const char *check, const char *fmt, ...)
 {
+    if (r->stop)
+        return;   /* after damage or lack of memory, "absent" may only mean unread */
     char detail[512];
     va_list ap;
     va_start(ap, fmt);
