@@ -11,7 +11,8 @@
 #define SNAPSHOT_TRIES 20   /* a walk restarts when writers reused the snapshot's meta page */
 
 static const store_check_info check_table[] = {
-    { "storage.damaged", "every record of every named database reads back without an LMDB error" },
+    { "storage.damaged", "data.mdb is as long as its metadata needs, every page of the snapshot "
+                         "is well formed, and every record reads back without an LMDB error" },
     { "record.format", "every key and value has its database's length and shape" },
     { "meta.schema", "meta holds the schema stamp (version 1) and 8-byte id counters" },
     { "seat.schedule", "a seat record names an existing performance and a seat within it" },
