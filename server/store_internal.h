@@ -55,6 +55,7 @@ struct store {
     MDB_txn *read_pool[STORE_READ_POOL];
     unsigned read_pool_n;
     atomic_bool broken;           /* LMDB said MDB_PANIC: see store_broken */
+    char damage[320];             /* read-only open of a damaged file: why; else "" */
 };
 
 typedef enum store_txn_kind { TXN_READ, TXN_WRITE, TXN_CHILD } store_txn_kind;
