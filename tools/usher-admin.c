@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "common/tool_args.h"
 #include "../client/usher.h"
 #include "../server/config.h"
 #include "../server/token.h"
@@ -61,23 +62,7 @@ static int64_t wall_clock_ms(void)
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fputs("usher-admin: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see --help)\n", stderr);
-    return EXIT_USAGE;
-}
-
-/* An integer in lo..hi, or false. */
-static bool parse_range(const char *text, long long lo, long long hi, long long *out)
-{
-    char *end;
-    if (!text || !*text)
-        return false;
-    long long v = strtoll(text, &end, 10);
-    if (*end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
+    return tool_usage_error("usher-admin", EXIT_USAGE, fmt, arg);
 }
 
 /* Signs a TOKEN_ADMIN token with DATA/keys into out. 0 or EXIT_FAILED. */
@@ -158,16 +143,16 @@ static int parse_create(int argc, char **argv, create_request *req)
     }
     if (argc < 5 || argc > 6)
         return usage_error("usage: schedule create CONCERT_ID STARTS_AT PRICE [SEATS]%s", "");
-    if (!parse_range(argv[2], 1, INT64_MAX, &v))
+    if (!tool_parse_range(argv[2], 1, INT64_MAX, &v))
         return usage_error("CONCERT_ID must be a positive integer, not '%s'", argv[2]);
     req->concert_id = (uint64_t)v;
     if (!starts_at_parse(argv[3], wall_clock_ms(), &req->starts_at))
         return usage_error("STARTS_AT must be epoch ms or +N with ms, s, m, h or d, not '%s'", argv[3]);
-    if (!parse_range(argv[4], INT64_MIN, INT64_MAX, &v))
+    if (!tool_parse_range(argv[4], INT64_MIN, INT64_MAX, &v))
         return usage_error("PRICE must be an integer (KRW), not '%s'", argv[4]);
     req->price = v;
     if (argc == 6) {
-        if (!parse_range(argv[5], 1, UINT32_MAX, &v))
+        if (!tool_parse_range(argv[5], 1, UINT32_MAX, &v))
             return usage_error("SEATS must be a positive integer, not '%s'", argv[5]);
         req->seats = (uint32_t)v;
     }
@@ -215,7 +200,7 @@ static int parse_options(int argc, char **argv, admin_options *o)
     o->port = 7700;
     o->timeout_ms = 5000;
     if (env_port && *env_port) {
-        if (!parse_range(env_port, 1, 65535, &v))
+        if (!tool_parse_range(env_port, 1, 65535, &v))
             return usage_error("USHER_PORT must be 1..65535, not '%s'", env_port);
         o->port = (int)v;
     }
@@ -228,12 +213,12 @@ static int parse_options(int argc, char **argv, admin_options *o)
         case OPT_TOKEN: o->token = optarg; break;
         case OPT_HOST: o->host = optarg; break;
         case OPT_PORT:
-            if (!parse_range(optarg, 1, 65535, &v))
+            if (!tool_parse_range(optarg, 1, 65535, &v))
                 return usage_error("--port must be 1..65535, not '%s'", optarg);
             o->port = (int)v;
             break;
         case OPT_TIMEOUT:
-            if (!parse_range(optarg, 0, 86400000, &v))
+            if (!tool_parse_range(optarg, 0, 86400000, &v))
                 return usage_error("--timeout must be milliseconds, not '%s'", optarg);
             o->timeout_ms = (int)v;
             break;

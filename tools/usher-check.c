@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "common/tool_args.h"
 #include "../server/config.h"
 #include "../server/store.h"
 #include "../server/store_check.h"
@@ -55,23 +56,7 @@ enum { OPT_DATA = 1, OPT_MAX_HOLDS, OPT_MAX_ACTIVE, OPT_BALANCE_LIMIT, OPT_QUIET
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fputs("usher-check: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see --help)\n", stderr);
-    return EXIT_CANNOT_RUN;
-}
-
-/* An integer in lo..hi, or false. */
-static bool parse_range(const char *text, long long lo, long long hi, long long *out)
-{
-    char *end;
-    if (!text || !*text)
-        return false;
-    long long v = strtoll(text, &end, 10);
-    if (*end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
+    return tool_usage_error("usher-check", EXIT_CANNOT_RUN, fmt, arg);
 }
 
 static void list_checks(void)
@@ -107,17 +92,17 @@ static int parse_args(int argc, char **argv, check_options *o)
         switch (c) {
         case OPT_DATA: o->data_dir = optarg; break;
         case OPT_MAX_HOLDS:
-            if (!parse_range(optarg, 1, STORE_HOLDS_MAX, &n))
+            if (!tool_parse_range(optarg, 1, STORE_HOLDS_MAX, &n))
                 return usage_error("--max-holds wants 1..16, not '%s'", optarg);
             o->lim.max_holds = (uint32_t)n;
             break;
         case OPT_MAX_ACTIVE:
-            if (!parse_range(optarg, 1, 100000, &n))
+            if (!tool_parse_range(optarg, 1, 100000, &n))
                 return usage_error("--max-active wants 1..100000, not '%s'", optarg);
             o->lim.max_active = (uint32_t)n;
             break;
         case OPT_BALANCE_LIMIT:
-            if (!parse_range(optarg, 1, INT64_MAX, &n))
+            if (!tool_parse_range(optarg, 1, INT64_MAX, &n))
                 return usage_error("--balance-limit wants a positive KRW amount, not '%s'", optarg);
             o->lim.balance_limit_krw = n;
             break;
