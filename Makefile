@@ -40,6 +40,12 @@ KIOSK      = $(BUILD)/kiosk
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 
+# Crash tests: the power-cut shim is LD_PRELOADed into usherd (never linked
+# into anything); the other tests/crash files are linked into test_crash_*.
+POWERCUT_SHIM = $(BUILD)/tests/powercut_shim.so
+CRASH_SRC  = $(filter-out tests/crash/powercut_shim.c,$(wildcard tests/crash/*.c))
+CRASH_BINS = $(filter $(BUILD)/tests/test_crash_%,$(INTEG_BINS))
+
 PROGRAMS = $(USHERD) $(USHER_ADMIN) $(if $(wildcard tools/usher-cli.c),$(USHER_CLI)) \
            $(if $(wildcard examples/kiosk.c),$(KIOSK)) \
            $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench)
@@ -47,7 +53,7 @@ LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
 .PHONY: all help deps run test unit integration debug asan fuzz bench install clean
-all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS)
+all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
 
 help:
 	@echo "make            build libraries, programs and tests (-O2)"
@@ -115,6 +121,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(HARNESS_SRC)) $(TEST_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+
+$(CRASH_BINS): $(call obj,$(CRASH_SRC))
+$(POWERCUT_SHIM): tests/crash/powercut_shim.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -o $@ $< -ldl
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
