@@ -122,7 +122,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_LIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(HARNESS_SRC)) $(TEST_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 
-$(CRASH_BINS): $(call obj,$(CRASH_SRC))
+$(CRASH_BINS): $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(CRASH_SRC) $(HARNESS_SRC)) $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 $(POWERCUT_SHIM): tests/crash/powercut_shim.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -shared -o $@ $< -ldl
