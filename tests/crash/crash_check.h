@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include "crash_sale.h"
 
-#define CRASH_VIEW_MAX 16384    /* records of one kind per user */
+#define CRASH_VIEW_MAX 65536    /* records of one kind per user */
 
 /* One user's stored state, read through the protocol or the store. */
 typedef struct crash_view {
