@@ -253,7 +253,7 @@ static void test_kill_nine_mid_sale_keeps_every_acknowledged_write(void **state)
         snprintf(hs->extra_args, sizeof hs->extra_args, "--sync %s %s",
                  sync_modes[(round + 1) % 3], fixed);
         harness_restart(hs);
-        harness_usher_check(hs->data_dir, NULL);
+        harness_usher_check(hs->data_dir, "--max-active 100000");
         harness_conn *c = harness_fx_connect(fx, hs->port);
         char where[32];
         snprintf(where, sizeof where, "kill %d", round + 1);
