@@ -61,9 +61,12 @@ static void judge_presence(judge *j, const crash_op *op, op_class c, size_t time
         violation(j, "%s applied %zu times", what, times);
         return;
     }
-    if (c == MUST && times == 0)
-        violation(j, "%s acknowledged at %lld ns (cut %lld) is missing", what,
-                  (long long)op->acked_ns, (long long)j->cut_ns);
+    if (c == MUST && times == 0 && j->cut_ns == INT64_MAX)
+        violation(j, "%s acknowledged at %lld ns is missing", what, (long long)op->acked_ns);
+    else if (c == MUST && times == 0)
+        violation(j, "%s acknowledged at %lld ns is missing (cut at %lld ns, %lld us later)", what,
+                  (long long)op->acked_ns, (long long)j->cut_ns,
+                  (long long)((j->cut_ns - op->acked_ns) / 1000));
     else if (c == MUST_NOT && times == 1)
         violation(j, "%s is stored but was %s", what, class_name(c));
     else if (c == MAY)
