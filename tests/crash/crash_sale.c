@@ -79,6 +79,8 @@ void crash_sale_init(crash_sale *s, uint64_t concert_id, const uint64_t *schedul
 
 void crash_sale_free(crash_sale *s)
 {
+    for (size_t i = 0; i < s->nops; i++)
+        free(s->ops[i].token);
     free(s->users);
     free(s->ops);
     memset(s, 0, sizeof *s);
@@ -324,11 +326,14 @@ static void take_reply(crash_sale *s, crash_op *op, harness_reply *r)
     }
     switch (op->kind) {
     case CRASH_OP_ENTER:
-        copy_field(r, "token", op->token, sizeof op->token);
-        if (harness_obj_str_is(r->result, "status", "ACTIVE")) {
-            memcpy(u->token, op->token, sizeof u->token);
+        copy_field(r, "token", u->token, sizeof u->token);
+        op->token = strdup(u->token);
+        if (!op->token)
+            fail_msg("out of memory");
+        if (harness_obj_str_is(r->result, "status", "ACTIVE"))
             u->step = 1;
-        }
+        else
+            u->token[0] = '\0';    /* WAITING: enter again */
         break;
     case CRASH_OP_HOLD:
         op->reservation_id = harness_get_u64(r, "reservation_id");

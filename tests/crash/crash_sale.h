@@ -50,7 +50,7 @@ typedef struct crash_op {
     uint64_t reservation_id;    /* HOLD: the result's; PAY: the one paid */
     int64_t price_krw;          /* HOLD: the result's */
     uint64_t payment_id;        /* PAY: the result's */
-    char token[HARNESS_TOKEN_CAP]; /* ENTER: the result's queue token */
+    char *token;                /* ENTER: the result's queue token (owned), else NULL */
 } crash_op;
 
 typedef struct crash_user {
