@@ -426,10 +426,6 @@ void crash_sale_run(crash_sale *s, harness_conn **conns, size_t nconns, const cr
     bool stopping = false;
     int64_t drain_until = 0;
     for (;;) {
-        if (!stopping && plan->stop && plan->stop(plan->stop_ctx)) {
-            stopping = true;
-            drain_until = crash_mono_ms() + plan->drain_ms;
-        }
         size_t alive = 0, pending = 0;
         for (size_t i = 0; i < nconns; i++) {
             alive += !books[i].dead;
@@ -460,6 +456,11 @@ void crash_sale_run(crash_sale *s, harness_conn **conns, size_t nconns, const cr
             }
             if (all_done && s->nusers + registering >= plan->users_target)
                 break;
+            /* checked right after sending, so a stop (a kill) finds requests in flight */
+            if (plan->stop && plan->stop(plan->stop_ctx)) {
+                stopping = true;
+                drain_until = crash_mono_ms() + plan->drain_ms;
+            }
         }
         for (size_t i = 0; i < nconns; i++) {
             pfds[i].fd = books[i].dead ? -1 : conns[i]->fd;

@@ -287,8 +287,9 @@ static void test_kill_nine_mid_sale_keeps_every_acknowledged_write(void **state)
     crash_sale_free(&sale);
     assert_int_equal(tally.violations, 0);
     assert_int_equal(queue_bad, 0);
-    /* the test is about writes in flight: most kills must have caught some */
-    assert_true(kills_in_flight * 2 >= (size_t)kills);
+    /* the test is about writes in flight: the kill comes right after a turn
+     * of sends, so nearly every kill must catch some */
+    assert_true(kills_in_flight * 4 >= (size_t)kills * 3);
     assert_true(all.ok_by_kind[CRASH_OP_PAY] > 0 && all.ok_by_kind[CRASH_OP_CHARGE] > 0);
 }
 
