@@ -21,7 +21,6 @@
 
 #define CRASH_POLL_MS 5
 #define CRASH_SEND_WAIT_MS 2000
-#define CRASH_SEAT_PRICE_MIN 1
 
 int64_t crash_mono_ms(void)
 {

@@ -79,6 +79,8 @@ typedef struct shim {
     shim_map maps[SHIM_MAX_MAPS];        /* under mu */
 } shim;
 
+/* The one mutable global in the tree, on purpose: an interposed libc call
+ * has no caller that could pass a context down. */
 static shim the_shim = { .mu = PTHREAD_MUTEX_INITIALIZER, .journal_fd = -1 };
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 

@@ -96,9 +96,26 @@ static char status_letter(store_reservation_status s)
 
 #define PAGE 256
 
-/* Fills v from the store; false when a read fails. */
-static bool read_view(store_txn *txn, const crash_user *u, crash_view *v)
+/* Pages of store records read into a view. */
+typedef struct read_pages {
+    store_ledger_entry entries[PAGE];
+    store_reservation res[PAGE];
+    store_payment pay[PAGE];
+} read_pages;
+
+/* Fails the test when a view would overflow (CRASH_VIEW_MAX). */
+static void view_room(size_t have, size_t more)
 {
+    if (have + more > CRASH_VIEW_MAX)
+        fail_msg("a user has more than %d records of one kind", CRASH_VIEW_MAX);
+}
+
+/* Fills v from the store through pages; false when a read fails. */
+static bool read_view(store_txn *txn, const crash_user *u, read_pages *pages, crash_view *v)
+{
+    store_ledger_entry *entries = pages->entries;
+    store_reservation *res = pages->res;
+    store_payment *pay = pages->pay;
     v->nledger = v->nres = v->npay = 0;
     uint8_t hash[STORE_SECRET_HASH_BYTES];
     usher_err e = store_user_secret_hash(txn, &u->id, hash);
@@ -107,25 +124,25 @@ static bool read_view(store_txn *txn, const crash_user *u, crash_view *v)
         return false;
     if (store_wallet_balance(txn, &u->id, &v->balance_krw) != USHER_ERR_OK)
         return false;
-    static store_ledger_entry entries[PAGE];
     for (uint64_t before = 0;;) {
         size_t n = 0;
         if (store_wallet_history(txn, &u->id, before, entries, PAGE, &n) != USHER_ERR_OK)
             return false;
-        for (size_t i = 0; i < n && v->nledger < CRASH_VIEW_MAX; i++)
+        view_room(v->nledger, n);
+        for (size_t i = 0; i < n; i++)
             v->ledger[v->nledger++] = (struct crash_view_entry){
                 entries[i].kind, entries[i].amount_krw, entries[i].balance_after_krw, entries[i].payment_id };
         if (n < PAGE)
             break;
         before = entries[n - 1].entry_id;
     }
-    static store_reservation res[PAGE];
     int64_t now = harness_now_ms();
     for (uint64_t before = 0;;) {
         size_t n = 0;
         if (store_reservation_list(txn, &u->id, before, now, res, PAGE, &n) != USHER_ERR_OK)
             return false;
-        for (size_t i = 0; i < n && v->nres < CRASH_VIEW_MAX; i++)
+        view_room(v->nres, n);
+        for (size_t i = 0; i < n; i++)
             v->res[v->nres++] = (struct crash_view_res){
                 .reservation_id = res[i].reservation_id, .schedule_id = res[i].schedule_id,
                 .payment_id = res[i].payment_id, .seat_no = res[i].seat_no,
@@ -134,12 +151,12 @@ static bool read_view(store_txn *txn, const crash_user *u, crash_view *v)
             break;
         before = res[n - 1].reservation_id;
     }
-    static store_payment pay[PAGE];
     for (uint64_t before = 0;;) {
         size_t n = 0;
         if (store_payment_list(txn, &u->id, before, pay, PAGE, &n) != USHER_ERR_OK)
             return false;
-        for (size_t i = 0; i < n && v->npay < CRASH_VIEW_MAX; i++) {
+        view_room(v->npay, n);
+        for (size_t i = 0; i < n; i++) {
             struct crash_view_pay *p = &v->pay[v->npay++];
             p->payment_id = pay[i].payment_id;
             p->amount_krw = pay[i].amount_krw;
@@ -214,7 +231,8 @@ static void run_usher_check(const char *dir, size_t k, const powercut_cut_stats 
  * the cut) and against the weaker one (acknowledged before the last sync). */
 static void judge_cut(power_ctx *p, const crash_sale *sale, const powercut_journal *j,
                       const powercut_rebuild *b, size_t k, const powercut_cut_stats *st,
-                      const char *sync, crash_view *view, crash_tally *promise, crash_tally *weaker)
+                      const char *sync, crash_view *view, read_pages *pages, crash_tally *promise,
+                      crash_tally *weaker)
 {
     char data_path[128], lock_path[128];
     snprintf(data_path, sizeof data_path, "%s/data.mdb", p->rebuild_dir);
@@ -237,7 +255,7 @@ static void judge_cut(power_ctx *p, const crash_sale *sale, const powercut_journ
     snprintf(where, sizeof where, "--sync %s%s cut at record %zu of %zu", sync,
              b->ignore_dsync ? " (control)" : "", k, j->n);
     for (size_t ui = 0; ui < sale->nusers; ui++) {
-        if (!read_view(txn, &sale->users[ui], view))
+        if (!read_view(txn, &sale->users[ui], pages, view))
             fail_msg("cut at record %zu: a store read failed", k);
         crash_check_user(sale, ui, view, cut_ns, cut_ns, where, promise);
         crash_check_user(sale, ui, view, synced_ns, cut_ns, where, weaker);
@@ -317,7 +335,8 @@ static void power_cut_sale(power_ctx *p, const char *sync, power_report *rep)
     powercut_rebuild b;
     powercut_rebuild_init(&b, &j, 0);
     crash_view *view = calloc(1, sizeof *view);
-    if (!view)
+    read_pages *pages = calloc(1, sizeof *pages);
+    if (!view || !pages)
         fail_msg("out of memory");
     rep->weaker.print_limit = 40;
     rep->promise.print_limit = 6;
@@ -332,7 +351,7 @@ static void power_cut_sale(power_ctx *p, const char *sync, power_report *rep)
         rep->tail_torn += st.tail_torn;
         rep->tail_dsynced += st.tail_dsynced;
         size_t lost_before = rep->promise.violations;
-        judge_cut(p, &sale, &j, &b, k, &st, sync, view, &rep->promise, &rep->weaker);
+        judge_cut(p, &sale, &j, &b, k, &st, sync, view, pages, &rep->promise, &rep->weaker);
         rep->cuts_losing_acked += rep->promise.violations > lost_before;
     }
     /* Control: the same judge on a model that forgets that O_DSYNC writes
@@ -348,13 +367,14 @@ static void power_cut_sale(power_ctx *p, const char *sync, power_report *rep)
         powercut_cut_stats st;
         powercut_rebuild_cut(&ctl, ctl_cuts[c], &rng, false, &st);
         size_t before = ctl_promise.violations;
-        judge_cut(p, &sale, &j, &ctl, ctl_cuts[c], &st, sync, view, &ctl_promise, &ctl_weaker);
+        judge_cut(p, &sale, &j, &ctl, ctl_cuts[c], &st, sync, view, pages, &ctl_promise, &ctl_weaker);
         rep->control_cuts++;
         rep->control_cuts_losing += ctl_promise.violations > before;
     }
     free(ctl_cuts);
     powercut_rebuild_free(&ctl);
     free(view);
+    free(pages);
     free(cuts);
     powercut_rebuild_free(&b);
     powercut_journal_free(&j);
