@@ -42,6 +42,12 @@ KIOSK      = $(BUILD)/kiosk
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 
+# Crash tests: the power-cut shim is LD_PRELOADed into usherd (never linked
+# into anything); the other tests/crash files are linked into test_crash_*.
+POWERCUT_SHIM = $(BUILD)/tests/powercut_shim.so
+CRASH_SRC  = $(filter-out tests/crash/powercut_shim.c,$(wildcard tests/crash/*.c))
+CRASH_BINS = $(filter $(BUILD)/tests/test_crash_%,$(INTEG_BINS))
+
 PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-cli.c),$(USHER_CLI)) \
            $(if $(wildcard examples/kiosk.c),$(KIOSK)) \
            $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench)
@@ -49,7 +55,7 @@ LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
 .PHONY: all help deps run test unit integration debug asan fuzz bench install clean
-all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS)
+all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
 
 help:
 	@echo "make            build libraries, programs and tests (-O2)"
@@ -132,6 +138,13 @@ $(BUILD)/tests/shims/%.so: tests/integration/shims/%.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC $(OPT) -g -Wall -Wextra -o $@ $< -ldl
 $(BUILD)/tests/test_server_disk_full: | $(BUILD)/tests/shims/fail_meta_write.so
+
+$(CRASH_BINS): $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(CRASH_SRC) $(HARNESS_SRC)) $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+# The shim is built without $(OPT): a sanitizer runtime belongs to usherd, not to a preloaded object.
+$(POWERCUT_SHIM): tests/crash/powercut_shim.c tests/crash/powercut_journal.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -fPIC -shared -o $@ $< -ldl -pthread
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
