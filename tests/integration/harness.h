@@ -141,6 +141,10 @@ typedef struct harness_reply {
  * when it cannot. */
 harness_conn *harness_connect(uint16_t port);
 
+/* harness_connect that never fails the test: NULL with *err an errno when
+ * it cannot connect. Safe on any thread (the scenario clients use it). */
+harness_conn *harness_conn_open(uint16_t port, int *err);
+
 /* Closes the socket but keeps the struct (fd = -1); safe to call twice. */
 void harness_conn_disconnect(harness_conn *c);
 
@@ -151,6 +155,12 @@ void harness_conn_free(harness_conn *c);
  * Returns the msgid used (c->next_msgid++). Fails the test on send errors or
  * bad JSON. */
 uint32_t harness_send(harness_conn *c, const char *method, const char *params_json);
+
+/* harness_send that never fails the test: returns 0, EINVAL for bad JSON, or
+ * the errno of the send; *msgid gets the msgid used. Safe on any thread;
+ * harness_read_reply is too (it reports, never fails). */
+int harness_conn_request(harness_conn *c, const char *method, const char *params_json,
+                         uint32_t *msgid);
 
 /* harness_send with params formatted printf-style. */
 uint32_t harness_sendf(harness_conn *c, const char *method, const char *fmt, ...)
