@@ -18,7 +18,7 @@ struct harness_history {
     harness_op **ops;
     size_t nops, cap;
     msgpack_zone *zone;         /* copies of params and results */
-    harness_user_final *finals;
+    harness_user_final **finals;  /* one allocation each, so slots never move */
     size_t nfinals;
 };
 
@@ -45,9 +45,12 @@ void harness_history_free(harness_history *h)
         free(h->ops[i]);
     free(h->ops);
     for (size_t i = 0; i < h->nfinals; i++) {
-        free(h->finals[i].ledger);
-        free(h->finals[i].reservations);
-        free(h->finals[i].payments);
+        if (!h->finals[i])
+            continue;
+        free(h->finals[i]->ledger);
+        free(h->finals[i]->reservations);
+        free(h->finals[i]->payments);
+        free(h->finals[i]);
     }
     free(h->finals);
     msgpack_zone_free(h->zone);
@@ -65,15 +68,18 @@ static bool pack_json(msgpack_sbuffer *sb, const char *json)
     return msg_from_json(text, strlen(text), &pk, &err_at) == USHER_ERR_OK;
 }
 
-/* A copy of the packed object in bytes[0..len) inside h's zone; the lock is
- * held. NULL on OOM or bad bytes. */
+/* A copy of the packed object in sb inside h's zone; the lock is held. The
+ * bytes are copied too: unpacked strings point into them. NULL on OOM or
+ * bad bytes. */
 static const msgpack_object *zone_copy(harness_history *h, const msgpack_sbuffer *sb)
 {
     msgpack_object *o = msgpack_zone_malloc(h->zone, sizeof *o);
-    if (!o)
+    char *bytes = msgpack_zone_malloc(h->zone, sb->size ? sb->size : 1);
+    if (!o || !bytes)
         return NULL;
+    memcpy(bytes, sb->data, sb->size);
     size_t off = 0;
-    if (msgpack_unpack(sb->data, sb->size, &off, h->zone, o) != MSGPACK_UNPACK_SUCCESS)
+    if (msgpack_unpack(bytes, sb->size, &off, h->zone, o) != MSGPACK_UNPACK_SUCCESS)
         return NULL;
     return o;
 }
@@ -177,14 +183,16 @@ harness_user_final *harness_history_final(harness_history *h, uint32_t user)
         return NULL;
     if (user >= h->nfinals) {
         size_t n = (size_t)user + 1;
-        harness_user_final *grown = realloc(h->finals, n * sizeof *grown);
+        harness_user_final **grown = realloc(h->finals, n * sizeof *grown);
         if (!grown)
             return NULL;
         memset(grown + h->nfinals, 0, (n - h->nfinals) * sizeof *grown);
         h->finals = grown;
         h->nfinals = n;
     }
-    return &h->finals[user];
+    if (!h->finals[user])
+        h->finals[user] = calloc(1, sizeof *h->finals[user]);
+    return h->finals[user];
 }
 
 uint32_t harness_history_users(const harness_history *h)
@@ -194,7 +202,7 @@ uint32_t harness_history_users(const harness_history *h)
 
 const harness_user_final *harness_history_final_of(const harness_history *h, uint32_t user)
 {
-    return user < h->nfinals && h->finals[user].read ? &h->finals[user] : NULL;
+    return user < h->nfinals && h->finals[user] && h->finals[user]->read ? h->finals[user] : NULL;
 }
 
 /* Appends item (size bytes) to *array of *n; false on OOM. */

@@ -128,14 +128,22 @@ void harness_history_read_final(harness_history *h, harness_conn *c, uint32_t us
 
 /* ------------------------------------------------------------- checking */
 
+/* Violations found, by rule. */
+typedef struct harness_check_counts {
+    size_t holds;               /* overlapping holds, sold twice, holds the final state contradicts */
+    size_t money;               /* lost or phantom charges and payments, unexplained balances */
+    size_t queue;               /* admissions out of sequence order */
+    size_t retries;             /* a request_id retry that returned another result */
+} harness_check_counts;
+
 /* Judges the whole history against the final states: seat holds that
  * provably overlap, acknowledged charges and payments missing from the
  * ledger or balances no subset of the unknown outcomes explains, queue
  * admissions out of sequence order, and request_id retries that returned
  * another result. Prints each violation (with the ops involved) and one
- * summary line to stderr, prefixed by label; returns the number of
- * violations. */
-size_t harness_history_check(const harness_history *h, const char *label);
+ * summary line to stderr, prefixed by label; fills *counts when not NULL;
+ * returns the number of violations. */
+size_t harness_history_check(const harness_history *h, const char *label, harness_check_counts *counts);
 
 /* The queue entry a queue token names (concert_id and sequence number) read
  * from its claims without verifying it (layout of server/token.c); false

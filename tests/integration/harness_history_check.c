@@ -23,6 +23,8 @@ typedef struct checker {
     const harness_history *h;
     const char *label;
     size_t violations;
+    harness_check_counts counts;
+    size_t *rule;               /* the count of the rule being checked */
 } checker;
 
 /* ---------------------------------------------------------------- output */
@@ -53,6 +55,7 @@ static void violation(checker *k, const harness_op *a, const harness_op *b, cons
 
 static void violation(checker *k, const harness_op *a, const harness_op *b, const char *fmt, ...)
 {
+    ++*k->rule;
     if (++k->violations > REPORT_MAX)
         return;
     va_list ap;
@@ -463,9 +466,12 @@ static bool money_collect(checker *k, const hold_index *ix, money_ops *m)
         if (!g)
             return false;
         if (op->outcome == HARNESS_OP_OK) {
-            if (g->first_ok && !obj_equal(g->first_ok->result, op->result))
+            if (g->first_ok && !obj_equal(g->first_ok->result, op->result)) {
+                k->rule = &k->counts.retries;
                 violation(k, g->first_ok, op, "a retry of request_id '%.*s' returned another result",
                           (int)g->request_id_len, g->request_id);
+                k->rule = &k->counts.money;
+            }
             if (!g->first_ok) {
                 g->first_ok = op;
                 g->acked = true;
@@ -769,29 +775,39 @@ static void queue_check(checker *k)
 
 /* ---------------------------------------------------------------- driver */
 
-size_t harness_history_check(const harness_history *h, const char *label)
+size_t harness_history_check(const harness_history *h, const char *label, harness_check_counts *counts)
 {
     checker k = { .h = h, .label = label };
+    k.rule = &k.counts.holds;
     hold_index ix = { 0 };
     money_ops m = { 0 };
-    if (!holds_collect(&k, &ix) || !money_collect(&k, &ix, &m)) {
+    if (!holds_collect(&k, &ix)) {
         violation(&k, NULL, NULL, "out of memory while checking");
         goto done;
     }
     holds_apply_cancels_and_payments(&k, &ix);
     holds_check_overlaps(&k, &ix);
     holds_check_final(&k, &ix);
+    k.rule = &k.counts.money;
+    if (!money_collect(&k, &ix, &m)) {
+        violation(&k, NULL, NULL, "out of memory while checking");
+        goto done;
+    }
     for (uint32_t u = 0; u < harness_history_users(h); u++) {
         const harness_user_final *f = harness_history_final_of(h, u);
         if (f)
             money_check_user(&k, u, f, &m);
     }
+    k.rule = &k.counts.queue;
     queue_check(&k);
 done:
     if (k.violations > REPORT_MAX)
         fprintf(stderr, "%s: ... and %zu more violations\n", label, k.violations - REPORT_MAX);
-    fprintf(stderr, "%s: history of %zu ops checked: %zu violations\n", label, harness_history_count(h),
-            k.violations);
+    fprintf(stderr, "%s: history of %zu ops checked: %zu violations (holds %zu, money %zu, queue %zu, retries %zu)\n",
+            label, harness_history_count(h), k.violations, k.counts.holds, k.counts.money, k.counts.queue,
+            k.counts.retries);
+    if (counts)
+        *counts = k.counts;
     free(ix.items);
     free(m.items);
     return k.violations;
