@@ -54,6 +54,7 @@ typedef struct store_options {
     store_sync sync;
     size_t map_size_bytes;      /* LMDB map (address space, not disk) */
     unsigned max_readers;       /* LMDB reader slots shared by all processes */
+    bool read_only;             /* inspect only (usher-check): see store_open */
     store_policy policy;
 } store_options;
 
@@ -63,7 +64,14 @@ store_options store_options_default(void);
 /* ---- environment and transactions ---- */
 
 /* Opens (creating when missing) the store in directory dir. Clears stale
- * reader slots left by dead processes. INTERNAL with a log line on failure. */
+ * reader slots left by dead processes. Before anything reads the map it
+ * compares data.mdb's size with what the file's own metadata needs and
+ * refuses a shorter (truncated) file: reading past its end would kill the
+ * process with SIGBUS. INTERNAL with a log line on failure.
+ * With opt->read_only nothing is created or written (no dir, no database,
+ * no schema stamp) and servers may keep running on the dir; write
+ * transactions then fail. NOT_FOUND (with a stderr line) when dir holds no
+ * data.mdb or is not a usher data dir (no schema, a database missing). */
 usher_err store_open(store **out, const char *dir, const store_options *opt);
 
 /* Closes the store; no transaction may be open. */

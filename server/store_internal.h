@@ -218,6 +218,10 @@ static inline int64_t add_sat(int64_t a, int64_t b)   /* saturating a + b, b >= 
  * other failure -> INTERNAL; each with one stderr line naming where. */
 usher_err store_mdb_err(int rc, const char *where);
 
+/* The LMDB name of a database ("seats"), and the meta key of a counter. */
+const char *store_db_name(enum store_db db);
+const char *store_counter_key(enum store_counter counter);
+
 /* mdb_get; returns the LMDB code (0, MDB_NOTFOUND or a failure). */
 int store_get(store_txn *t, enum store_db db, const void *key, size_t key_len, MDB_val *val);
 
