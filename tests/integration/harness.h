@@ -349,6 +349,10 @@ harness_server *harness_fx_start(harness_fixture *fx, const char *extra_args);
 harness_server *harness_fx_start_shared(harness_fixture *fx, const harness_server *first,
                                         const char *extra_args);
 
+/* Closes every connection and stops every server of the fixture (the
+ * fixture stays usable): between the topologies of one test. */
+void harness_fx_release(harness_fixture *fx);
+
 /* harness_connect owned by the fixture (close early with
  * harness_conn_disconnect, never harness_conn_free). */
 harness_conn *harness_fx_connect(harness_fixture *fx, uint16_t port);

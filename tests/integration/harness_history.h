@@ -229,6 +229,61 @@ void harness_stage_open(harness_fixture *fx, const harness_topology *t, const ch
  * stage's processes. */
 uint16_t harness_stage_port(const harness_stage *st, size_t client);
 
+/* A scenario user, made on a client thread. */
+typedef struct harness_huser {
+    uint32_t index;             /* the history's user index */
+    char user_id[40];
+    char session[HARNESS_TOKEN_CAP];
+    char token[HARNESS_TOKEN_CAP];  /* the last queue token admitted (ACTIVE) */
+} harness_huser;
+
+/* user.register into *u (index set by the caller); 0 or the error (OK is
+ * never returned on failure; a missing reply is USHER_ERR_INTERNAL). */
+usher_err harness_hclient_register(harness_hclient *c, harness_huser *u);
+
+/* wallet.charge of amount without request_id; 0 or the error. */
+usher_err harness_hclient_charge(harness_hclient *c, const harness_huser *u, int64_t amount);
+
+/* queue.enter for concert_id, then queue.status every poll_ms until ACTIVE
+ * (at most timeout_ms); u->token gets the token. 0, the error, or
+ * USHER_ERR_TOKEN_EXPIRED when the entry expired before admission or the
+ * deadline passed. */
+usher_err harness_hclient_enter(harness_hclient *c, harness_huser *u, uint64_t concert_id, int64_t poll_ms,
+                                int64_t timeout_ms);
+
+/* register, charge balance (none when 0), enter concert_id until ACTIVE
+ * within 10 s: a shopper made on a client thread. 0 or the error. */
+usher_err harness_hclient_shopper(harness_hclient *c, harness_huser *u, uint64_t concert_id, int64_t balance);
+
+/* The end of every scenario (main thread): reads the final state of users
+ * [0, n) over st's first server, runs usher-check with check_args on the
+ * data dir, runs the history checker, prints one line of figures (label,
+ * clients, ops, ms since started_ms) and fails the test on any violation. */
+void harness_scenario_finish(harness_history *h, const harness_stage *st, const harness_huser *users, size_t n,
+                             const char *check_args, const char *label, size_t clients, int64_t started_ms);
+
+/* A crowd: a stage, one concert with one performance, users with their
+ * clients (per_user each; client j acts for user j / per_user and talks to
+ * harness_stage_port(st, j)), and the history they all record into. */
+typedef struct harness_crowd {
+    harness_history *h;
+    harness_stage st;
+    uint64_t concert_id, schedule_id;
+    size_t nusers, per_user, nclients;
+    harness_huser *users;
+    harness_hclient *clients;
+    int64_t started_ms;
+} harness_crowd;
+
+/* Opens topology t with args, a concert of `seats` seats at price, and
+ * nusers shoppers (balance each, ACTIVE in the concert's queue) made in
+ * parallel threads; fails the test unless every one is ready. */
+void harness_crowd_open(harness_fixture *fx, const harness_topology *t, const char *args, uint32_t seats,
+                        int64_t price, size_t nusers, size_t per_user, int64_t balance, harness_crowd *cw);
+
+/* harness_scenario_finish over the crowd's users, then frees the crowd. */
+void harness_crowd_finish(harness_crowd *cw, const char *check_args, const char *label);
+
 /* True when USHER_STRESS=1: scenarios run bigger. */
 bool harness_stress(void);
 

@@ -179,3 +179,103 @@ bool harness_stress(void)
     const char *s = getenv("USHER_STRESS");
     return s && strcmp(s, "1") == 0;
 }
+
+/* ----------------------------------------------------------------- users */
+
+/* The error of a call: the reply's, or INTERNAL for no reply. */
+static usher_err error_of(harness_outcome outcome, const harness_reply *r)
+{
+    if (outcome == HARNESS_OP_NO_REPLY)
+        return USHER_ERR_INTERNAL;
+    return r->err;
+}
+
+usher_err harness_hclient_register(harness_hclient *c, harness_huser *u)
+{
+    harness_reply r;
+    harness_outcome o = harness_hclient_call(c, u->index, &r, "user.register", "{}");
+    usher_err e = error_of(o, &r);
+    if (e == USHER_ERR_OK && (!harness_find_strcpy(r.result, "user_id", u->user_id, sizeof u->user_id) ||
+                              !harness_find_strcpy(r.result, "session", u->session, sizeof u->session)))
+        e = USHER_ERR_INTERNAL;
+    if (o != HARNESS_OP_NO_REPLY)
+        harness_reply_free(&r);
+    return e;
+}
+
+usher_err harness_hclient_charge(harness_hclient *c, const harness_huser *u, int64_t amount)
+{
+    harness_reply r;
+    harness_outcome o = harness_hclient_call(c, u->index, &r, "wallet.charge", "{\"session\":\"%s\",\"amount\":%lld}",
+                                             u->session, (long long)amount);
+    usher_err e = error_of(o, &r);
+    if (o != HARNESS_OP_NO_REPLY)
+        harness_reply_free(&r);
+    return e;
+}
+
+/* The status a queue reply names: 'A', 'W', 'E' or 0. */
+static char queue_status_of(const harness_reply *r)
+{
+    const char *s;
+    size_t len;
+    if (!harness_find_str(r->result, "status", &s, &len) || len == 0)
+        return 0;
+    return s[0];
+}
+
+usher_err harness_hclient_enter(harness_hclient *c, harness_huser *u, uint64_t concert_id, int64_t poll_ms,
+                                int64_t timeout_ms)
+{
+    harness_reply r;
+    harness_outcome o = harness_hclient_call(c, u->index, &r, "queue.enter", "{\"session\":\"%s\",\"concert_id\":%llu}",
+                                             u->session, (unsigned long long)concert_id);
+    usher_err e = error_of(o, &r);
+    char status = 0;
+    if (e == USHER_ERR_OK) {
+        status = queue_status_of(&r);
+        if (!harness_find_strcpy(r.result, "token", u->token, sizeof u->token))
+            e = USHER_ERR_INTERNAL;
+    }
+    if (o != HARNESS_OP_NO_REPLY)
+        harness_reply_free(&r);
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    while (e == USHER_ERR_OK && status != 'A') {
+        if (status == 'E' || harness_now_ms() > deadline)
+            return USHER_ERR_TOKEN_EXPIRED;
+        harness_sleep_ms(poll_ms);
+        o = harness_hclient_call(c, u->index, &r, "queue.status", "{\"token\":\"%s\"}", u->token);
+        e = error_of(o, &r);
+        status = e == USHER_ERR_OK ? queue_status_of(&r) : 0;
+        if (o != HARNESS_OP_NO_REPLY)
+            harness_reply_free(&r);
+    }
+    return e;
+}
+
+usher_err harness_hclient_shopper(harness_hclient *c, harness_huser *u, uint64_t concert_id, int64_t balance)
+{
+    usher_err e = harness_hclient_register(c, u);
+    if (e == USHER_ERR_OK && balance > 0)
+        e = harness_hclient_charge(c, u, balance);
+    if (e == USHER_ERR_OK)
+        e = harness_hclient_enter(c, u, concert_id, 50, 10000);
+    return e;
+}
+
+/* --------------------------------------------------------------- the end */
+
+void harness_scenario_finish(harness_history *h, const harness_stage *st, const harness_huser *users, size_t n,
+                             const char *check_args, const char *label, size_t clients, int64_t started_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        harness_history_read_final(h, st->setup, users[i].index, users[i].session);
+    harness_usher_check(st->servers[0]->data_dir, check_args);
+    char full[256];
+    snprintf(full, sizeof full, "%s [%s]", label, st->topology->name);
+    size_t violations = harness_history_check(h, full, NULL);
+    print_message("%s: %zu clients, %zu users, %zu ops, %lld ms\n", full, clients, n, harness_history_count(h),
+                  (long long)(harness_now_ms() - started_ms));
+    if (violations != 0)
+        fail_msg("%s: the history checker found %zu violations", full, violations);
+}
