@@ -275,11 +275,21 @@ typedef struct harness_crowd {
     int64_t started_ms;
 } harness_crowd;
 
-/* Opens topology t with args, a concert of `seats` seats at price, and
- * nusers shoppers (balance each, ACTIVE in the concert's queue) made in
+/* What a crowd is made of. */
+typedef struct harness_crowd_spec {
+    const char *args;           /* usherd arguments beside the topology's */
+    uint32_t seats;             /* of the one performance */
+    int64_t price;              /* of every seat */
+    size_t users, per_user;     /* per_user connections each (0 means 1) */
+    int64_t balance;            /* charged to each user (none when 0) */
+    bool outside_queue;         /* leave the users outside the concert's queue */
+} harness_crowd_spec;
+
+/* Opens topology t, a concert as spec says, and its users (registered,
+ * charged, and unless outside_queue ACTIVE in the concert's queue) made in
  * parallel threads; fails the test unless every one is ready. */
-void harness_crowd_open(harness_fixture *fx, const harness_topology *t, const char *args, uint32_t seats,
-                        int64_t price, size_t nusers, size_t per_user, int64_t balance, harness_crowd *cw);
+void harness_crowd_open(harness_fixture *fx, const harness_topology *t, const harness_crowd_spec *spec,
+                        harness_crowd *cw);
 
 /* harness_scenario_finish over the crowd's users, then frees the crowd. */
 void harness_crowd_finish(harness_crowd *cw, const char *check_args, const char *label);

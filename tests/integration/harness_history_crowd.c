@@ -16,7 +16,7 @@
 
 typedef struct crowd_setup {
     harness_crowd *cw;
-    int64_t balance;
+    const harness_crowd_spec *spec;
     usher_err *errors;          /* per user */
 } crowd_setup;
 
@@ -33,25 +33,31 @@ static void setup_user(void *arg, size_t u)
             return;
         }
     }
-    cs->errors[u] = harness_hclient_shopper(&cw->clients[u * cw->per_user], &cw->users[u], cw->concert_id,
-                                            cs->balance);
+    harness_hclient *c = &cw->clients[u * cw->per_user];
+    usher_err e = harness_hclient_register(c, &cw->users[u]);
+    if (e == USHER_ERR_OK && cs->spec->balance > 0)
+        e = harness_hclient_charge(c, &cw->users[u], cs->spec->balance);
+    if (e == USHER_ERR_OK && !cs->spec->outside_queue)
+        e = harness_hclient_enter(c, &cw->users[u], cw->concert_id, 50, 10000);
+    cs->errors[u] = e;
 }
 
-void harness_crowd_open(harness_fixture *fx, const harness_topology *t, const char *args, uint32_t seats,
-                        int64_t price, size_t nusers, size_t per_user, int64_t balance, harness_crowd *cw)
+void harness_crowd_open(harness_fixture *fx, const harness_topology *t, const harness_crowd_spec *spec,
+                        harness_crowd *cw)
 {
     memset(cw, 0, sizeof *cw);
     cw->started_ms = harness_now_ms();
-    harness_stage_open(fx, t, args, &cw->st);
-    harness_make_concert(cw->st.setup, cw->st.admin, seats, price, harness_now_ms() + DAY_MS, &cw->concert_id,
-                         &cw->schedule_id);
+    size_t nusers = spec->users, per_user = spec->per_user ? spec->per_user : 1;
+    harness_stage_open(fx, t, spec->args, &cw->st);
+    harness_make_concert(cw->st.setup, cw->st.admin, spec->seats, spec->price, harness_now_ms() + DAY_MS,
+                         &cw->concert_id, &cw->schedule_id);
     cw->h = harness_history_new();
     cw->nusers = nusers;
     cw->per_user = per_user;
     cw->nclients = nusers * per_user;
     cw->users = calloc(nusers, sizeof *cw->users);
     cw->clients = calloc(cw->nclients, sizeof *cw->clients);
-    crowd_setup cs = { .cw = cw, .balance = balance, .errors = calloc(nusers, sizeof(usher_err)) };
+    crowd_setup cs = { .cw = cw, .spec = spec, .errors = calloc(nusers, sizeof(usher_err)) };
     if (!cw->h || !cw->users || !cw->clients || !cs.errors)
         fail_msg("out of memory for a crowd of %zu", nusers);
     harness_run_threads(nusers, setup_user, &cs);

@@ -134,8 +134,9 @@ static void test_concurrent_charges_with_and_without_retries_lose_nothing(void *
     size_t users = harness_stress() ? 40 : CHARGE_USERS;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         charge_run run;
-        harness_crowd_open(*state, &harness_topologies[t], MONEY_ARGS, 10, PRICE, users, CHARGE_CLIENTS_PER_USER, 0,
-                           &run.cw);
+        harness_crowd_spec spec = { .args = MONEY_ARGS, .seats = 10, .price = PRICE,
+                                    .users = users, .per_user = CHARGE_CLIENTS_PER_USER, .balance = 0 };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         size_t clients = run.cw.nclients;
         run.failures = calloc(clients, sizeof *run.failures);
         run.vanished = calloc(clients, sizeof *run.vanished);
@@ -204,8 +205,9 @@ static void test_payments_that_together_exceed_a_balance_never_overdraw(void **s
     size_t users = harness_stress() ? 150 : 40;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         over_run run;
-        harness_crowd_open(*state, &harness_topologies[t], MONEY_ARGS, (uint32_t)users, PRICE, users, OVER_CONCERTS,
-                           OVER_BALANCE, &run.cw);
+        harness_crowd_spec spec = { .args = MONEY_ARGS, .seats = (uint32_t)users, .price = PRICE,
+                                    .users = users, .per_user = OVER_CONCERTS, .balance = OVER_BALANCE };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         run.concert_ids[0] = run.cw.concert_id;
         run.schedule_ids[0] = run.cw.schedule_id;
         for (size_t k = 1; k < OVER_CONCERTS; k++)
@@ -278,8 +280,9 @@ static void test_one_reservation_paid_from_several_connections_is_paid_once(void
     size_t users = harness_stress() ? 100 : 30;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         many_run run;
-        harness_crowd_open(*state, &harness_topologies[t], MONEY_ARGS, (uint32_t)users, PRICE, users, MANY_PAYERS,
-                           MANY_BALANCE, &run.cw);
+        harness_crowd_spec spec = { .args = MONEY_ARGS, .seats = (uint32_t)users, .price = PRICE,
+                                    .users = users, .per_user = MANY_PAYERS, .balance = MANY_BALANCE };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         run.rids = calloc(users, sizeof *run.rids);
         run.seen = calloc(run.cw.nclients, sizeof *run.seen);
         assert_true(run.rids && run.seen);

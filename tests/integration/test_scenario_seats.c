@@ -92,7 +92,9 @@ static void test_many_users_on_one_seat_exactly_one_holds_it(void **state)
     size_t users = harness_stress() ? 400 : 120;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         one_seat_run run;
-        harness_crowd_open(*state, &harness_topologies[t], SEAT_ARGS, 50, PRICE, users, 1, 0, &run.cw);
+        harness_crowd_spec spec = { .args = SEAT_ARGS, .seats = 50, .price = PRICE,
+                                    .users = users, .per_user = 1, .balance = 0 };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         run.seen = calloc(users, sizeof *run.seen);
         assert_non_null(run.seen);
         /* Everyone asks for seat 1, then 2, then 3, at once. */
@@ -146,7 +148,9 @@ static void test_many_users_on_different_seats_hold_each_at_most_once(void **sta
     size_t users = harness_stress() ? 500 : 150;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         spread_run run;
-        harness_crowd_open(*state, &harness_topologies[t], SEAT_ARGS, SPREAD_SEATS, PRICE, users, 1, 0, &run.cw);
+        harness_crowd_spec spec = { .args = SEAT_ARGS, .seats = SPREAD_SEATS, .price = PRICE,
+                                    .users = users, .per_user = 1, .balance = 0 };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         run.seen = calloc(users, sizeof *run.seen);
         assert_non_null(run.seen);
         harness_run_threads(users, spread_racer, &run);
@@ -208,7 +212,9 @@ static void test_one_users_two_connections_on_one_seat_get_one_hold(void **state
     size_t users = harness_stress() ? 200 : 60;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         twin_run run;
-        harness_crowd_open(*state, &harness_topologies[t], SEAT_ARGS, (uint32_t)users, PRICE, users, 2, 0, &run.cw);
+        harness_crowd_spec spec = { .args = SEAT_ARGS, .seats = (uint32_t)users, .price = PRICE,
+                                    .users = users, .per_user = 2, .balance = 0 };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         run.seen = calloc(2 * users, sizeof *run.seen);
         assert_non_null(run.seen);
         harness_run_threads(2 * users, twin_racer, &run);
@@ -273,7 +279,9 @@ static void test_hold_expiring_while_many_race_goes_to_one_after_expiry(void **s
     size_t users = harness_stress() ? 300 : 120;
     for (size_t t = 0; t < HARNESS_TOPOLOGIES; t++) {
         expiry_run run;
-        harness_crowd_open(*state, &harness_topologies[t], EXPIRY_ARGS, 10, PRICE, users, 1, 0, &run.cw);
+        harness_crowd_spec spec = { .args = EXPIRY_ARGS, .seats = 10, .price = PRICE,
+                                    .users = users, .per_user = 1, .balance = 0 };
+        harness_crowd_open(*state, &harness_topologies[t], &spec, &run.cw);
         run.won = calloc(users, sizeof *run.won);
         run.attempts = calloc(users, sizeof *run.attempts);
         assert_true(run.won && run.attempts);
