@@ -245,9 +245,11 @@ usher_err harness_hclient_register(harness_hclient *c, harness_huser *u);
 usher_err harness_hclient_charge(harness_hclient *c, const harness_huser *u, int64_t amount);
 
 /* queue.enter for concert_id, then queue.status every poll_ms until ACTIVE
- * (at most timeout_ms); u->token gets the token. 0, the error, or
- * USHER_ERR_TOKEN_EXPIRED when the entry expired before admission or the
- * deadline passed. */
+ * (at most timeout_ms); u->token gets the token. 0, the error,
+ * USHER_ERR_TOKEN_EXPIRED when the entry was admitted and its ACTIVE time
+ * ran out between two polls, USHER_ERR_QUEUE_WAITING when the deadline
+ * passed, USHER_ERR_TOKEN_INVALID when it reads EXPIRED without ever having
+ * been admitted. */
 usher_err harness_hclient_enter(harness_hclient *c, harness_huser *u, uint64_t concert_id, int64_t poll_ms,
                                 int64_t timeout_ms);
 

@@ -293,21 +293,35 @@ static void holds_check_overlaps(checker *k, const hold_index *ix)
     free(by_seat);
 }
 
-/* True when some payment op that may have run (acknowledged or unanswered)
- * names rid. */
-static bool some_payment_names(const harness_history *h, uint64_t rid)
+static int u64_cmp(const void *a, const void *b)
 {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The reservation ids named by payment ops that may have run (acknowledged
+ * or unanswered), sorted; *n gets the count. NULL when there are none. */
+static uint64_t *payable_ids(const harness_history *h, size_t *n)
+{
+    uint64_t *ids = NULL;
+    size_t cap = 0;
+    *n = 0;
     for (size_t i = 0; i < harness_history_count(h); i++) {
         const harness_op *op = harness_history_op(h, i);
         if (!is(op, "payment.pay") || op->outcome == HARNESS_OP_FAILED)
             continue;
-        uint64_t ids[HARNESS_PAY_IDS_MAX];
-        size_t n = pay_ids(op, ids, HARNESS_PAY_IDS_MAX);
-        for (size_t j = 0; j < n; j++)
-            if (ids[j] == rid)
-                return true;
+        if (*n + HARNESS_PAY_IDS_MAX > cap) {
+            cap = cap ? cap * 2 : 1024;
+            uint64_t *grown = realloc(ids, cap * sizeof *grown);
+            if (!grown)
+                break;
+            ids = grown;
+        }
+        *n += pay_ids(op, ids + *n, HARNESS_PAY_IDS_MAX);
     }
-    return false;
+    if (ids)
+        qsort(ids, *n, sizeof *ids, u64_cmp);
+    return ids;
 }
 
 static const harness_reservation *final_reservation(const harness_user_final *f, uint64_t rid)
@@ -361,8 +375,9 @@ static void holds_check_final(checker *k, const hold_index *ix)
             violation(k, x->first, NULL, "reservation %llu reads CANCELLED but nobody cancelled it",
                       (unsigned long long)x->rid);
     }
-    size_t nsold = 0, cap = 0;
+    size_t nsold = 0, cap = 0, npayable = 0;
     sold_seat *sold = NULL;
+    uint64_t *payable = payable_ids(h, &npayable);
     for (uint32_t u = 0; u < harness_history_users(h); u++) {
         const harness_user_final *f = harness_history_final_of(h, u);
         if (!f)
@@ -371,7 +386,7 @@ static void holds_check_final(checker *k, const hold_index *ix)
             const harness_reservation *r = &f->reservations[i];
             if (r->status != 'C')
                 continue;
-            if (!some_payment_names(h, r->reservation_id))
+            if (!payable || !bsearch(&r->reservation_id, payable, npayable, sizeof *payable, u64_cmp))
                 violation(k, NULL, NULL, "user %u: reservation %llu reads CONFIRMED but no payment named it", u,
                           (unsigned long long)r->reservation_id);
             if (nsold == cap) {
@@ -392,6 +407,7 @@ static void holds_check_final(checker *k, const hold_index *ix)
                       (unsigned long long)sold[i].schedule_id, sold[i].seat_no,
                       (unsigned long long)sold[i - 1].rid, (unsigned long long)sold[i].rid);
     free(sold);
+    free(payable);
 }
 
 /* ----------------------------------------------------------------- money */

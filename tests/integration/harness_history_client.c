@@ -240,13 +240,17 @@ usher_err harness_hclient_enter(harness_hclient *c, harness_huser *u, uint64_t c
     if (o != HARNESS_OP_NO_REPLY)
         harness_reply_free(&r);
     int64_t deadline = harness_now_ms() + timeout_ms;
+    bool was_admitted = false;
     while (e == USHER_ERR_OK && status != 'A') {
-        if (status == 'E' || harness_now_ms() > deadline)
-            return USHER_ERR_TOKEN_EXPIRED;
+        if (status == 'E')
+            return was_admitted ? USHER_ERR_TOKEN_EXPIRED : USHER_ERR_TOKEN_INVALID;
+        if (harness_now_ms() > deadline)
+            return USHER_ERR_QUEUE_WAITING;
         harness_sleep_ms(poll_ms);
         o = harness_hclient_call(c, u->index, &r, "queue.status", "{\"token\":\"%s\"}", u->token);
         e = error_of(o, &r);
         status = e == USHER_ERR_OK ? queue_status_of(&r) : 0;
+        was_admitted = e == USHER_ERR_OK && msg_map_get(r.result, "active_until") != NULL;
         if (o != HARNESS_OP_NO_REPLY)
             harness_reply_free(&r);
     }
