@@ -126,19 +126,30 @@ static harness_op op_head(uint32_t client, uint32_t user, const char *method, in
     return op;
 }
 
+/* Records one op whose params are JSON and whose result (NULL unless OK)
+ * is already packed. */
+static long record_packed(harness_history *h, const harness_op *head, const char *params_json,
+                          const msgpack_sbuffer *result)
+{
+    msgpack_sbuffer params;
+    msgpack_sbuffer_init(&params);
+    long index = pack_json(&params, params_json) ? append(h, head, &params, result) : -1;
+    msgpack_sbuffer_destroy(&params);
+    return index;
+}
+
 long harness_history_add(harness_history *h, uint32_t client, uint32_t user, const char *method,
                          const char *params_json, int64_t sent_ms, int64_t replied_ms,
                          harness_outcome outcome, usher_err err, const char *result_json)
 {
     harness_op head = op_head(client, user, method, sent_ms, replied_ms, outcome, err);
-    msgpack_sbuffer params, result;
-    msgpack_sbuffer_init(&params);
+    msgpack_sbuffer result;
     msgpack_sbuffer_init(&result);
     long index = -1;
-    bool ok = outcome != HARNESS_OP_OK || pack_json(&result, result_json);
-    if (ok && pack_json(&params, params_json))
-        index = append(h, &head, &params, outcome == HARNESS_OP_OK ? &result : NULL);
-    msgpack_sbuffer_destroy(&params);
+    if (outcome != HARNESS_OP_OK)
+        index = record_packed(h, &head, params_json, NULL);
+    else if (pack_json(&result, result_json))
+        index = record_packed(h, &head, params_json, &result);
     msgpack_sbuffer_destroy(&result);
     return index;
 }
@@ -148,19 +159,15 @@ long harness_history_record(harness_history *h, uint32_t client, uint32_t user, 
                             harness_outcome outcome, usher_err err, const msgpack_object *result)
 {
     harness_op head = op_head(client, user, method, sent_ms, replied_ms, outcome, err);
-    msgpack_sbuffer params, packed;
-    msgpack_sbuffer_init(&params);
+    msgpack_sbuffer packed;
     msgpack_sbuffer_init(&packed);
-    long index = -1;
     bool with_result = outcome == HARNESS_OP_OK && result;
     if (with_result) {
         msgpack_packer pk;
         msgpack_packer_init(&pk, &packed, msgpack_sbuffer_write);
         msgpack_pack_object(&pk, *result);
     }
-    if (pack_json(&params, params_json))
-        index = append(h, &head, &params, with_result ? &packed : NULL);
-    msgpack_sbuffer_destroy(&params);
+    long index = record_packed(h, &head, params_json, with_result ? &packed : NULL);
     msgpack_sbuffer_destroy(&packed);
     return index;
 }
