@@ -24,11 +24,15 @@
 #define POLL_MS 40
 #define ADMIT_DEADLINE_MS 30000
 
+#define ACTIVE_TTL_MS 400
+
 /* What one user lived through. */
 typedef struct queue_life {
     usher_err err;              /* of the first request that failed, else OK */
     uint64_t seq;               /* from the token */
     bool admitted, paid;
+    int64_t active_until;       /* server time: admitted at active_until - ttl */
+    int64_t paid_at;            /* server time the payment expired the entry */
 } queue_life;
 
 typedef struct queue_run {
@@ -68,6 +72,7 @@ static void queue_user(void *arg, size_t j)
         !harness_find_str(r.result, "status", &status, &len))
         life->err = USHER_ERR_INTERNAL;
     bool active = len > 0 && status[0] == 'A', expired_after_admission = false;
+    harness_find_i64(r.result, "active_until", &life->active_until);
     harness_reply_free(&r);
     int64_t deadline = harness_now_ms() + ADMIT_DEADLINE_MS;
     snprintf(json, sizeof json, "{\"token\":\"%s\"}", u->token);
@@ -76,6 +81,7 @@ static void queue_user(void *arg, size_t j)
         life->err = call(cw, j, &r, "queue.status", json);
         if (life->err == USHER_ERR_OK && harness_find_str(r.result, "status", &status, &len) && len > 0) {
             active = status[0] == 'A';
+            harness_find_i64(r.result, "active_until", &life->active_until);
             /* Admitted and already timed out between two polls: admitted. */
             expired_after_admission = status[0] == 'E' && msg_map_get(r.result, "active_until");
             if (status[0] == 'E' && !expired_after_admission)
@@ -100,6 +106,8 @@ static void queue_user(void *arg, size_t j)
     if (e == USHER_ERR_OK) {
         snprintf(json, sizeof json, "{\"token\":\"%s\",\"reservation_ids\":[%llu]}", u->token, (unsigned long long)rid);
         e = call(cw, j, &r, "payment.pay", json);
+        if (e == USHER_ERR_OK && !harness_find_i64(r.result, "paid_at", &life->paid_at))
+            e = USHER_ERR_INTERNAL;
         if (e != USHER_ERR_INTERNAL)
             harness_reply_free(&r);
     }
@@ -108,6 +116,50 @@ static void queue_user(void *arg, size_t j)
     if (e != USHER_ERR_OK && e != USHER_ERR_TOKEN_EXPIRED)
         life->err = e;
     life->paid = e == USHER_ERR_OK;
+}
+
+static int life_by_seq(const void *a, const void *b)
+{
+    uint64_t x = (*(const queue_life *const *)a)->seq, y = (*(const queue_life *const *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* The server's own times: every write reads the clock inside its
+ * transaction, and the transactions of all processes on the data dir are
+ * serialized, so admission times (active_until - ttl) never go down in
+ * sequence order, and at no instant are more than MAX_ACTIVE entries inside
+ * [admitted, paid_at or active_until). */
+static void check_admission_times(const queue_life *lives, size_t n, const char *topo)
+{
+    const queue_life **by_seq = calloc(n, sizeof *by_seq);
+    int64_t *starts = calloc(n, sizeof *starts), *ends = calloc(n, sizeof *ends);
+    assert_true(by_seq && starts && ends);
+    for (size_t i = 0; i < n; i++)
+        by_seq[i] = &lives[i];
+    qsort(by_seq, n, sizeof *by_seq, life_by_seq);
+    for (size_t i = 0; i < n; i++) {
+        const queue_life *l = by_seq[i];
+        if (l->active_until == 0)
+            fail_msg("[%s] entry %llu was admitted but no reply told its active_until", topo,
+                     (unsigned long long)l->seq);
+        starts[i] = l->active_until - ACTIVE_TTL_MS;
+        ends[i] = l->paid ? l->paid_at : l->active_until;
+        if (i > 0 && starts[i] < starts[i - 1])
+            fail_msg("[%s] entry %llu admitted at %lld, before entry %llu at %lld", topo, (unsigned long long)l->seq,
+                     (long long)starts[i], (unsigned long long)by_seq[i - 1]->seq, (long long)starts[i - 1]);
+    }
+    /* Each admission instant is where the count of live entries peaks. */
+    for (size_t i = 0; i < n; i++) {
+        size_t live = 0;
+        for (size_t k = 0; k < n; k++)
+            live += starts[k] <= starts[i] && starts[i] < ends[k];
+        if (live > MAX_ACTIVE)
+            fail_msg("[%s] %zu entries ACTIVE at %lld with --max-active %d", topo, live, (long long)starts[i],
+                     MAX_ACTIVE);
+    }
+    free(by_seq);
+    free(starts);
+    free(ends);
 }
 
 static void test_many_users_entering_one_queue_are_admitted_in_order(void **state)
@@ -139,6 +191,7 @@ static void test_many_users_entering_one_queue_are_admitted_in_order(void **stat
                          (unsigned long long)life->seq, ADMIT_DEADLINE_MS);
             paid += life->paid;
         }
+        check_admission_times(run.lives, users, harness_topologies[t].name);
         print_message("[%s] %zu entries admitted through %d slots in %lld ms, %zu freed theirs by paying\n",
                       harness_topologies[t].name, users, MAX_ACTIVE, (long long)took, paid);
         free(run.lives);
