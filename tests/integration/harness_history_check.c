@@ -763,7 +763,9 @@ static int seen_by_concert_seq(const void *a, const void *b)
 
 /* Admission is in sequence order: an entry seen admitted before an earlier
  * one (of the same concert) was still seen WAITING is a violation; so is an
- * entry seen WAITING after it was seen admitted. */
+ * entry seen WAITING after it was seen admitted. "Before" is strict: times
+ * are whole milliseconds, so a request sent in the millisecond a reply came
+ * may have left before that reply arrived. */
 static void queue_check(checker *k)
 {
     queue_index q = { 0 };
@@ -775,10 +777,10 @@ static void queue_check(checker *k)
         const queue_seen *e = &q.items[i];
         if (i + 1 < q.n && q.items[i + 1].concert_id != e->concert_id)
             later = NULL;
-        if (e->waiting_at >= 0 && e->waiting_at >= e->admitted_by)
+        if (e->waiting_at >= 0 && e->waiting_at > e->admitted_by)
             violation(k, e->admitted_op, e->waiting_op, "queue entry %llu of concert %llu waits again after it was admitted",
                       (unsigned long long)e->seq, (unsigned long long)e->concert_id);
-        if (later && e->waiting_at >= 0 && e->waiting_at >= later->admitted_by)
+        if (later && e->waiting_at >= 0 && e->waiting_at > later->admitted_by)
             violation(k, later->admitted_op, e->waiting_op,
                       "concert %llu: entry %llu was admitted while the earlier entry %llu still waited",
                       (unsigned long long)e->concert_id, (unsigned long long)later->seq,
