@@ -18,7 +18,11 @@
  *   usher-admin likewise ($USHER_ADMIN_BIN first). build/ is relative to the
  *   repo root, where tests/run.sh runs.
  * - Layout of a temp dir: ROOT=/tmp/usher-it-XXXXXX, --data ROOT/data, and one
- *   log per port ROOT/usherd-PORT.log (stdout and stderr, appended). */
+ *   log per port ROOT/usherd-PORT.log (stdout and stderr, appended).
+ * - Concurrent scenarios (client threads, recorded histories, the history
+ *   checker, topologies) are in harness_history.h; only harness_conn_open,
+ *   harness_conn_request and harness_read_reply of this header may be used
+ *   off the main thread. */
 #ifndef USHER_TESTS_HARNESS_H
 #define USHER_TESTS_HARNESS_H
 

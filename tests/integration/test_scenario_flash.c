@@ -133,7 +133,7 @@ static size_t shop(flash_run *run, size_t j, size_t u, unsigned *rng, usher_err 
             *bad = e;
         return 0;  /* sold out: leave; the slot frees when ACTIVE time ends */
     }
-    static __thread uint32_t free_seats[SEATS_MAX];
+    uint32_t free_seats[SEATS_MAX];
     size_t nfree = free_seats_of(run, j, u, p, free_seats, &e);
     size_t want = 1 + u % MAX_HOLDS;
     uint64_t rids[MAX_HOLDS];
