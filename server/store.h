@@ -71,8 +71,14 @@ store_options store_options_default(void);
  * With opt->read_only nothing is created or written (no dir, no database,
  * no schema stamp) and servers may keep running on the dir; write
  * transactions then fail. NOT_FOUND (with a stderr line) when dir holds no
- * data.mdb or is not a usher data dir (no schema, a database missing). */
+ * data.mdb or is not a usher data dir (no schema, a database missing).
+ * A read-only open of a damaged (cut or overwritten) file still succeeds, so
+ * the damage can be reported: store_damage says why, and every transaction
+ * begin then fails with INTERNAL. A read-write open refuses it (INTERNAL). */
 usher_err store_open(store **out, const char *dir, const store_options *opt);
+
+/* Why a read-only store's data file is damaged, or NULL when it is not. */
+const char *store_damage(const store *st);
 
 /* Closes the store; no transaction may be open. */
 void store_close(store *st);

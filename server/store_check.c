@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include "clock.h"
 #include "store_check_internal.h"
+#include "store_pages.h"
+
+#define SNAPSHOT_TRIES 20   /* a walk restarts when writers reused the snapshot's meta page */
 
 static const store_check_info check_table[] = {
     { "storage.damaged", "every record of every named database reads back without an LMDB error" },
@@ -196,6 +199,16 @@ bool check_iter_next(check_run *r, check_iter *it)
     return true;
 }
 
+bool check_shape(check_run *r, const check_iter *it, size_t key_len, size_t val_len)
+{
+    if ((key_len == CHECK_ANY_LEN || it->k.mv_size == key_len) &&
+        (val_len == CHECK_ANY_LEN || it->v.mv_size == val_len))
+        return true;
+    check_report(r, "record.format", "%s: a record of %zu/%zu bytes (key/value)",
+                 store_db_name(it->db), it->k.mv_size, it->v.mv_size);
+    return false;
+}
+
 void check_iter_end(check_iter *it)
 {
     if (it->cur)
@@ -324,24 +337,58 @@ static void walk_everything(check_run *r)
     }
 }
 
+/* Takes the snapshot and walks its pages (store_pages.h) before LMDB may
+ * read any of them: LMDB aborts on some damaged pages rather than failing.
+ * *t is the snapshot to check, or NULL when the pages are damaged. */
+static usher_err snapshot_begin(store *st, check_run *r, store_txn **t)
+{
+    for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
+        usher_err err = store_read_begin(st, t);
+        if (err != USHER_ERR_OK)
+            return err;
+        store_pages_report pages;
+        store_pages_outcome o = store_pages_verify(st->env, (*t)->txn, &pages);
+        r->sum->snapshot_txnid = (uint64_t)mdb_txn_id((*t)->txn);
+        if (o == STORE_PAGES_SOUND)
+            return USHER_ERR_OK;
+        store_txn_end(*t);
+        *t = NULL;
+        if (o == STORE_PAGES_DAMAGED) {
+            check_report(r, "storage.damaged", "data.mdb is damaged: %s; restore it from a backup",
+                         pages.why);
+            r->sum->damaged = true;
+            return USHER_ERR_OK;
+        }
+        if (o == STORE_PAGES_FAILED) {
+            fprintf(stderr, "store check: %s\n", pages.why);
+            return USHER_ERR_INTERNAL;
+        }
+    }
+    fprintf(stderr, "store check: writers kept replacing the snapshot; try again\n");
+    return USHER_ERR_INTERNAL;
+}
+
 usher_err store_check_run(store *st, const store_check_limits *lim, int64_t now_ms,
                           store_check_report_fn report, void *ctx, store_check_summary *out)
 {
     memset(out, 0, sizeof *out);
-    store_txn *t = NULL;
-    usher_err err = store_read_begin(st, &t);
-    if (err != USHER_ERR_OK)
-        return err;
-    check_run r = { .t = t, .lim = *lim, .report = report, .ctx = ctx, .sum = out,
-                    .err = USHER_ERR_OK };
+    check_run r = { .lim = *lim, .report = report, .ctx = ctx, .sum = out, .err = USHER_ERR_OK };
+    usher_err err = USHER_ERR_OK;
+    if (store_damage(st)) {   /* found at open: not one page may be read */
+        check_report(&r, "storage.damaged", "%s; restore it from a backup", store_damage(st));
+        out->damaged = true;
+    } else {
+        err = snapshot_begin(st, &r, &r.t);
+    }
     /* Read after the snapshot began: every write it shows was made at or
      * before this instant, so "live" means the same as it did to them. */
     r.now_ms = now_ms == STORE_CHECK_NOW ? clock_now_ms() : now_ms;
     out->snapshot_ms = r.now_ms;
-    out->snapshot_txnid = (uint64_t)mdb_txn_id(t->txn);
+    out->checks = 1;
+    if (err != USHER_ERR_OK || !r.t)
+        return err;
 
     walk_everything(&r);
-    out->checks = 1;
     if (!r.stop) {
         store_check_ids(&r);
         store_check_sales(&r);
@@ -352,6 +399,6 @@ usher_err store_check_run(store *st, const store_check_limits *lim, int64_t now_
         if (!r.stop)
             out->checks = (unsigned)CHECK_COUNT;
     }
-    store_txn_end(t);
+    store_txn_end(r.t);
     return r.err;
 }

@@ -23,25 +23,86 @@ static bool field_i64(const msgpack_object *map, const char *key, int64_t *out)
     return true;
 }
 
-/* The user's ledger entry matching what a result says, if any: of kind,
- * moving amount (any when any_amount) with balance_after, and for payments
- * naming payment_id. */
-static bool ledger_has(check_run *r, const user_id *user, store_ledger_kind kind, int64_t amount,
-                       int64_t balance_after, uint64_t payment_id)
+/* A ledger entry a remembered result promises, matched against the ledger
+ * in one walk after every result is read (a scan of the user's ledger per
+ * result would be quadratic in a busy wallet). */
+typedef struct ledger_promise {
+    user_id user;
+    uint32_t kind;
+    uint32_t found;
+    int64_t amount;
+    int64_t balance_after;
+    uint64_t payment_id;
+    char method[16];
+    char rid[STORE_REQUEST_ID_MAX + 1];
+} ledger_promise;
+
+static int promise_cmp(const void *a, const void *b)
 {
-    bool found = false;
+    const ledger_promise *x = a, *y = b;
+    int c = memcmp(x->user.bytes, y->user.bytes, sizeof x->user.bytes);
+    if (c)
+        return c;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->amount != y->amount)
+        return x->amount < y->amount ? -1 : 1;
+    if (x->balance_after != y->balance_after)
+        return x->balance_after < y->balance_after ? -1 : 1;
+    return x->payment_id < y->payment_id ? -1 : x->payment_id > y->payment_id;
+}
+
+static void promise(check_run *r, check_vec *promises, const user_id *user,
+                    store_ledger_kind kind, int64_t amount, int64_t balance_after,
+                    uint64_t payment_id, const char *method, const char *rid)
+{
+    ledger_promise p = { .user = *user, .kind = (uint32_t)kind, .amount = amount,
+                         .balance_after = balance_after, .payment_id = payment_id };
+    snprintf(p.method, sizeof p.method, "%s", method);
+    snprintf(p.rid, sizeof p.rid, "%s", rid);
+    check_vec_push(r, promises, &p);
+}
+
+/* One walk of the ledger marks every promise it keeps; the rest are reported. */
+static void keep_promises(check_run *r, check_vec *promises)
+{
+    if (promises->n == 0)
+        return;
+    check_vec_sort(promises, promise_cmp);
     check_iter it;
-    check_iter_init(&it, DB_LEDGER, user->bytes, 16);
-    while (!found && check_iter_next(r, &it)) {
-        if (it.v.mv_size != sizeof(rec_ledger))
-            continue;
+    check_iter_init(&it, DB_LEDGER, NULL, 0);
+    while (check_iter_next(r, &it)) {
+        if (it.k.mv_size != 16 + 8 || it.v.mv_size != sizeof(rec_ledger))
+            continue;   /* the wallet walk reports the shape */
         rec_ledger e;
         memcpy(&e, it.v.mv_data, sizeof e);
-        found = e.kind == (uint32_t)kind && e.amount_krw == amount &&
-                e.balance_after_krw == balance_after && e.payment_id == payment_id;
+        ledger_promise key = { .kind = e.kind, .amount = e.amount_krw,
+                               .balance_after = e.balance_after_krw, .payment_id = e.payment_id };
+        memcpy(key.user.bytes, it.k.mv_data, 16);
+        size_t lo = 0, hi = promises->n;   /* first promise >= key */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (promise_cmp(check_vec_at(promises, mid), &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < promises->n && promise_cmp(check_vec_at(promises, lo), &key) == 0; lo++)
+            ((ledger_promise *)check_vec_at(promises, lo))->found = 1;
     }
     check_iter_end(&it);
-    return found;
+    char u[CHECK_USER_STR];
+    for (size_t i = 0; i < promises->n && !r->stop; i++) {
+        const ledger_promise *p = check_vec_at(promises, i);
+        if (!p->found)
+            check_report(r, "idem.result_ref",
+                         "user %s, %s request_id '%s': no %s ledger entry of %lld KRW leaving "
+                         "%lld%s, as the remembered result says",
+                         check_user_str(&p->user, u), p->method, p->rid,
+                         p->kind == STORE_LEDGER_PAYMENT ? "PAYMENT" : "CHARGE",
+                         (long long)p->amount, (long long)p->balance_after,
+                         p->kind == STORE_LEDGER_PAYMENT ? " for that payment" : "");
+    }
 }
 
 static bool ids_match(const check_payment *pay, const msgpack_object *ids)
@@ -58,7 +119,7 @@ static bool ids_match(const check_payment *pay, const msgpack_object *ids)
 
 /* payment.pay: {payment_id, reservation_ids, amount, balance, paid_at}. */
 static void check_pay_result(check_run *r, const user_id *user, const char *rid,
-                             const msgpack_object *res)
+                             const msgpack_object *res, check_vec *promises)
 {
     char u[CHECK_USER_STR];
     int64_t payment_id = 0, amount, balance, paid_at;
@@ -67,30 +128,31 @@ static void check_pay_result(check_run *r, const user_id *user, const char *rid,
         !field_i64(res, "balance", &balance) || !field_i64(res, "paid_at", &paid_at) ||
         payment_id <= 0 || !check_load_payment(r, (uint64_t)payment_id, &pay) ||
         !user_eq(&pay.rec.user, user) || pay.rec.amount_krw != amount ||
-        pay.rec.paid_at_ms != paid_at || !ids_match(&pay, msg_map_get(res, "reservation_ids")) ||
-        !ledger_has(r, user, STORE_LEDGER_PAYMENT, -amount, balance, (uint64_t)payment_id)) {
+        pay.rec.paid_at_ms != paid_at || !ids_match(&pay, msg_map_get(res, "reservation_ids"))) {
         if (!r->stop)
             check_report(r, "idem.result_ref",
                          "user %s, payment.pay request_id '%s': the remembered result (payment "
-                         "%lld) does not match a stored payment and its ledger entry",
+                         "%lld) does not match a stored payment",
                          check_user_str(user, u), rid, (long long)payment_id);
+        return;
     }
+    promise(r, promises, user, STORE_LEDGER_PAYMENT, -amount, balance, (uint64_t)payment_id,
+            "payment.pay", rid);
 }
 
 /* wallet.charge: {balance, charged}. */
 static void check_charge_result(check_run *r, const user_id *user, const char *rid,
-                                const msgpack_object *res)
+                                const msgpack_object *res, check_vec *promises)
 {
     char u[CHECK_USER_STR];
     int64_t balance = 0, charged = 0;
-    if (!field_i64(res, "balance", &balance) || !field_i64(res, "charged", &charged) ||
-        !ledger_has(r, user, STORE_LEDGER_CHARGE, charged, balance, 0)) {
-        if (!r->stop)
-            check_report(r, "idem.result_ref",
-                         "user %s, wallet.charge request_id '%s': no CHARGE of %lld KRW leaving "
-                         "%lld in the ledger, as the remembered result says",
-                         check_user_str(user, u), rid, (long long)charged, (long long)balance);
+    if (!field_i64(res, "balance", &balance) || !field_i64(res, "charged", &charged)) {
+        check_report(r, "idem.result_ref",
+                     "user %s, wallet.charge request_id '%s': the result lacks balance or charged",
+                     check_user_str(user, u), rid);
+        return;
     }
+    promise(r, promises, user, STORE_LEDGER_CHARGE, charged, balance, 0, "wallet.charge", rid);
 }
 
 /* The age index has this record's (stored_at, key). */
@@ -107,7 +169,7 @@ static void check_age_entry(check_run *r, const MDB_val *k, int64_t stored_at)
                      (long long)stored_at);
 }
 
-static void check_one(check_run *r, const MDB_val *k, const MDB_val *v)
+static void check_one(check_run *r, const MDB_val *k, const MDB_val *v, check_vec *promises)
 {
     const unsigned char *key = k->mv_data;
     const unsigned char *nul = k->mv_size > 17 ? memchr(key + 16, 0, k->mv_size - 16) : NULL;
@@ -146,12 +208,11 @@ static void check_one(check_run *r, const MDB_val *k, const MDB_val *v)
         check_report(r, "idem.result_ref", "user %s, %s request_id '%s': the result is not a map",
                      check_user_str(&user, u), method, rid);
     else if (strcmp(method, "payment.pay") == 0)
-        check_pay_result(r, &user, rid, &res);
+        check_pay_result(r, &user, rid, &res, promises);
     else if (strcmp(method, "wallet.charge") == 0)
-        check_charge_result(r, &user, rid, &res);
-    else
-        check_report(r, "idem.result_ref", "user %s, request_id '%s' of %s, which never remembers "
-                     "results", check_user_str(&user, u), rid, method);
+        check_charge_result(r, &user, rid, &res, promises);
+    /* A method this checker does not know yet is not judged: the age index
+     * and the record's shape are all it can vouch for. */
     msgpack_zone_destroy(&zone);
 }
 
@@ -183,10 +244,14 @@ static void check_age_index(check_run *r)
 
 void store_check_idem(check_run *r)
 {
+    check_vec promises;
+    check_vec_init(&promises, sizeof(ledger_promise));
     check_iter it;
     check_iter_init(&it, DB_IDEM, NULL, 0);
     while (check_iter_next(r, &it))
-        check_one(r, &it.k, &it.v);
+        check_one(r, &it.k, &it.v, &promises);
     check_iter_end(&it);
+    keep_promises(r, &promises);
+    check_vec_free(&promises);
     check_age_index(r);
 }

@@ -74,10 +74,8 @@ static void check_res_by_user(check_run *r)
     check_iter it;
     check_iter_init(&it, DB_RES_BY_USER, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != USER_ID_KEY_LEN) {
-            check_report(r, "record.format", "res_by_user: a key of %zu bytes", it.k.mv_size);
+        if (!check_shape(r, &it, USER_ID_KEY_LEN, CHECK_ANY_LEN))
             continue;
-        }
         user_id user;
         memcpy(user.bytes, it.k.mv_data, 16);
         uint64_t id = key_get_u64((const unsigned char *)it.k.mv_data + 16);
@@ -99,11 +97,8 @@ static void check_held(check_run *r)
     check_iter_init(&it, DB_HELD, NULL, 0);
     while (check_iter_next(r, &it)) {
         int64_t expires_at;
-        if (it.k.mv_size != HELD_KEY_LEN || it.v.mv_size != sizeof expires_at) {
-            check_report(r, "record.format", "held: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, HELD_KEY_LEN, sizeof expires_at))
             continue;
-        }
         const unsigned char *k = it.k.mv_data;
         user_id user;
         memcpy(user.bytes, k, 16);
@@ -128,10 +123,8 @@ static void check_hold_expiry(check_run *r)
     check_iter it;
     check_iter_init(&it, DB_HOLD_EXPIRY, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != EXPIRY_KEY_LEN) {
-            check_report(r, "record.format", "hold_expiry: a key of %zu bytes", it.k.mv_size);
+        if (!check_shape(r, &it, EXPIRY_KEY_LEN, CHECK_ANY_LEN))
             continue;
-        }
         int64_t expires_at = key_get_time(it.k.mv_data);
         uint64_t id = key_get_u64((const unsigned char *)it.k.mv_data + 8);
         rec_reservation res;
@@ -167,10 +160,8 @@ static void check_pay_by_user(check_run *r)
     check_iter_end(&it);
     check_iter_init(&it, DB_PAY_BY_USER, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != USER_ID_KEY_LEN) {
-            check_report(r, "record.format", "pay_by_user: a key of %zu bytes", it.k.mv_size);
+        if (!check_shape(r, &it, USER_ID_KEY_LEN, CHECK_ANY_LEN))
             continue;
-        }
         user_id user;
         memcpy(user.bytes, it.k.mv_data, 16);
         uint64_t id = key_get_u64((const unsigned char *)it.k.mv_data + 16);
@@ -242,10 +233,8 @@ static void check_dates(check_run *r)
     check_iter it;
     check_iter_init(&it, DB_DATES, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != DATE_KEY_LEN) {
-            check_report(r, "record.format", "dates: a key of %zu bytes", it.k.mv_size);
+        if (!check_shape(r, &it, DATE_KEY_LEN, CHECK_ANY_LEN))
             continue;
-        }
         const unsigned char *k = it.k.mv_data;
         uint64_t concert_id = key_get_u64(k), id = key_get_u64(k + 16);
         int64_t starts_at = key_get_time(k + 8);
@@ -411,11 +400,8 @@ static void check_queue_users(check_run *r)
     check_iter_init(&it, DB_QUEUE_USERS, NULL, 0);
     while (check_iter_next(r, &it)) {
         uint64_t seq;
-        if (it.k.mv_size != QUSER_KEY_LEN || it.v.mv_size != sizeof seq) {
-            check_report(r, "record.format", "queue_users: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, QUSER_KEY_LEN, sizeof seq))
             continue;
-        }
         memcpy(&seq, it.v.mv_data, sizeof seq);
         user_id user;
         memcpy(user.bytes, (const unsigned char *)it.k.mv_data + 8, 16);
@@ -446,11 +432,8 @@ static void check_queue_busy(check_run *r)
     uint64_t last = 0;
     bool any = false;
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != QKEY_LEN || it.v.mv_size != sizeof(int64_t)) {
-            check_report(r, "record.format", "queue_active: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, QKEY_LEN, sizeof(int64_t)))
             continue;
-        }
         uint64_t c = key_get_u64(it.k.mv_data), seq = key_get_u64((const unsigned char *)it.k.mv_data + 8);
         if (!has_key(r, DB_QUEUE_ENTRIES, it.k.mv_data, QKEY_LEN, NULL) && !r->stop)
             check_report(r, "index.queue_active",
@@ -482,10 +465,8 @@ static void check_queue_busy(check_run *r)
     check_iter_end(&it);
     check_iter_init(&it, DB_QUEUE_BUSY, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != 8) {
-            check_report(r, "record.format", "queue_busy: a key of %zu bytes", it.k.mv_size);
+        if (!check_shape(r, &it, 8, CHECK_ANY_LEN))
             continue;
-        }
         if (!has_key(r, DB_QUEUES, it.k.mv_data, 8, NULL) && !r->stop)
             check_report(r, "index.queue_busy", "queue_busy names concert %llu, which has no queue",
                          (unsigned long long)key_get_u64(it.k.mv_data));

@@ -7,6 +7,7 @@
 #define USHER_SERVER_STORE_CHECK_INTERNAL_H
 
 #include "store_check.h"
+#include <stdint.h>
 #include "store_internal.h"
 
 #define CHECK_USER_STR 37        /* 8-4-4-4-12 hex and NUL */
@@ -60,6 +61,12 @@ typedef struct check_iter {
 void check_iter_init(check_iter *it, enum store_db db, const void *prefix, size_t prefix_len);
 bool check_iter_next(check_run *r, check_iter *it);
 void check_iter_end(check_iter *it);
+
+#define CHECK_ANY_LEN SIZE_MAX
+
+/* True when the walk's current key and value have these lengths
+ * (CHECK_ANY_LEN: any); else reports record.format naming the database. */
+bool check_shape(check_run *r, const check_iter *it, size_t key_len, size_t val_len);
 
 /* Loads and validates a record's shape; false when absent or malformed
  * (malformed ones are reported under "record.format"). */

@@ -94,11 +94,8 @@ static void check_queues(check_run *r)
     check_vec live;
     check_vec_init(&live, sizeof(live_entry));
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != 8 || it.v.mv_size != sizeof(rec_queue)) {
-            check_report(r, "record.format", "queues: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, 8, sizeof(rec_queue)))
             continue;
-        }
         uint64_t concert_id = key_get_u64(it.k.mv_data);
         rec_queue q;
         memcpy(&q, it.v.mv_data, sizeof q);
@@ -129,11 +126,8 @@ static void check_orphans(check_run *r)
     check_iter it;
     check_iter_init(&it, DB_QUEUE_ENTRIES, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != QKEY_LEN || it.v.mv_size != sizeof(rec_queue_entry)) {
-            check_report(r, "record.format", "queue_entries: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, QKEY_LEN, sizeof(rec_queue_entry)))
             continue;
-        }
         uint64_t concert_id = key_get_u64(it.k.mv_data);
         if (any && concert_id == last)
             continue;

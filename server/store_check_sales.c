@@ -71,11 +71,8 @@ static void check_seats(check_run *r)
     check_iter it;
     check_iter_init(&it, DB_SEATS, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != SEAT_KEY_LEN || it.v.mv_size != sizeof(rec_seat)) {
-            check_report(r, "record.format", "seats: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, SEAT_KEY_LEN, sizeof(rec_seat)))
             continue;
-        }
         uint64_t sid = key_get_u64(it.k.mv_data);
         uint32_t seat_no = key_get_u32((const unsigned char *)it.k.mv_data + 8);
         rec_seat seat;
@@ -231,11 +228,8 @@ static void check_reservations(check_run *r)
     check_iter it;
     check_iter_init(&it, DB_RESERVATIONS, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != 8 || it.v.mv_size != sizeof(rec_reservation)) {
-            check_report(r, "record.format", "reservations: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, 8, sizeof(rec_reservation)))
             continue;
-        }
         rec_reservation res;
         memcpy(&res, it.v.mv_data, sizeof res);
         check_one_reservation(r, key_get_u64(it.k.mv_data), &res, &live);

@@ -129,11 +129,8 @@ static void check_ledger(check_run *r, check_vec *payments, check_vec *ids)
     check_iter it;
     check_iter_init(&it, DB_LEDGER, NULL, 0);
     while (check_iter_next(r, &it)) {
-        if (it.k.mv_size != LEDGER_KEY_LEN || it.v.mv_size != sizeof(rec_ledger)) {
-            check_report(r, "record.format", "ledger: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, LEDGER_KEY_LEN, sizeof(rec_ledger)))
             continue;
-        }
         user_id user;
         memcpy(user.bytes, it.k.mv_data, 16);
         uint64_t entry_id = key_get_u64((const unsigned char *)it.k.mv_data + 16);
@@ -177,11 +174,8 @@ static void check_balances(check_run *r)
     check_iter_init(&it, DB_BALANCES, NULL, 0);
     while (check_iter_next(r, &it)) {
         int64_t balance;
-        if (it.k.mv_size != 16 || it.v.mv_size != sizeof balance) {
-            check_report(r, "record.format", "balances: a record of %zu/%zu bytes (key/value)",
-                         it.k.mv_size, it.v.mv_size);
+        if (!check_shape(r, &it, 16, sizeof balance))
             continue;
-        }
         user_id user;
         memcpy(user.bytes, it.k.mv_data, 16);
         memcpy(&balance, it.v.mv_data, sizeof balance);

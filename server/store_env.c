@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include "store_internal.h"
+#include "store_pages.h"
 
 static const char *const db_names[DB_COUNT] = {
     [DB_META] = "meta",
@@ -196,8 +197,9 @@ fail:
 /* A data.mdb shorter than its own metadata says it must be has lost pages
  * (cut by a failed copy or a full disk): the map would SIGBUS on the first
  * read past the end. Runs after mdb_env_open, which reads only the two
- * meta pages, and before anything else touches the map. */
-static usher_err check_file_size(store *st, const store_options *opt)
+ * meta pages, and before anything else touches the map. why gets the
+ * damage, or stays empty. */
+static usher_err check_file_size(store *st, const store_options *opt, char *why, size_t cap)
 {
     MDB_envinfo info;
     MDB_stat stat;
@@ -212,13 +214,50 @@ static usher_err check_file_size(store *st, const store_options *opt)
         return USHER_ERR_INTERNAL;
     }
     unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * stat.ms_psize;
-    if ((unsigned long long)file.st_size >= need)
-        return USHER_ERR_OK;
-    fprintf(stderr,
-            "%s: data.mdb is %lld bytes but its metadata needs %llu: the file is damaged "
-            "(truncated); restore it from a backup\n",
-            log_prefix(opt), (long long)file.st_size, need);
+    if ((unsigned long long)file.st_size < need)
+        snprintf(why, cap, "data.mdb is %lld bytes but its metadata needs %llu: the file is "
+                 "damaged (truncated)", (long long)file.st_size, need);
+    return USHER_ERR_OK;
+}
+
+/* Walks every page of the current snapshot (store_pages.h) before LMDB
+ * reads any: a zeroed or overwritten page would otherwise abort or crash
+ * the process on first use, or answer INTERNAL to some reads only. */
+static usher_err check_pages(store *st, const store_options *opt, char *why, size_t cap)
+{
+    for (int attempt = 0; attempt < 20; attempt++) {
+        MDB_txn *txn = NULL;
+        int rc = begin_raw(st, NULL, MDB_RDONLY, &txn);
+        if (rc)
+            return store_mdb_err(rc, "page walk");
+        store_pages_report report;
+        store_pages_outcome o = store_pages_verify(st->env, txn, &report);
+        mdb_txn_abort(txn);
+        switch (o) {
+        case STORE_PAGES_SOUND:
+            return USHER_ERR_OK;
+        case STORE_PAGES_RETRY:
+            continue;   /* another process committed twice meanwhile */
+        case STORE_PAGES_DAMAGED:
+            snprintf(why, cap, "data.mdb is damaged: %s", report.why);
+            return USHER_ERR_OK;
+        case STORE_PAGES_FAILED:
+            fprintf(stderr, "%s: page walk: %s\n", log_prefix(opt), report.why);
+            return USHER_ERR_INTERNAL;
+        }
+    }
+    fprintf(stderr, "%s: page walk: writers kept replacing the snapshot\n", log_prefix(opt));
     return USHER_ERR_INTERNAL;
+}
+
+/* The file's size, then its pages; why stays empty when both are sound. */
+static usher_err find_damage(store *st, const store_options *opt, char *why, size_t cap)
+{
+    why[0] = 0;
+    usher_err err = check_file_size(st, opt, why, cap);
+    if (err == USHER_ERR_OK && !why[0])
+        err = check_pages(st, opt, why, cap);
+    return err;
 }
 
 /* Read-only: the dir must already hold a data file (LMDB would create one). */
@@ -288,8 +327,17 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         }
         goto fail;
     }
-    if ((err = check_file_size(st, opt)) != USHER_ERR_OK)
+    if ((err = find_damage(st, opt, st->damage, sizeof st->damage)) != USHER_ERR_OK)
         goto fail;
+    if (st->damage[0] && !opt->read_only) {
+        fprintf(stderr, "usherd: store: %s; restore it from a backup\n", st->damage);
+        err = USHER_ERR_INTERNAL;
+        goto fail;
+    }
+    if (st->damage[0]) {   /* read-only: open, so store_check_run can report it */
+        *out = st;
+        return USHER_ERR_OK;
+    }
     if ((err = store_reader_check(st, NULL)) != USHER_ERR_OK)
         goto fail;
     err = opt->read_only ? open_databases_read_only(st, dir) : open_databases(st);
@@ -314,6 +362,11 @@ void store_close(store *st)
     mdb_env_close(st->env);
     pthread_mutex_destroy(&st->pool_lock);
     free(st);
+}
+
+const char *store_damage(const store *st)
+{
+    return st->damage[0] ? st->damage : NULL;
 }
 
 usher_err store_reader_check(store *st, int *cleared)
@@ -394,6 +447,8 @@ static void read_txn_give_back(store *st, MDB_txn *txn)
 
 usher_err store_read_begin(store *st, store_txn **out)
 {
+    if (st->damage[0])
+        return USHER_ERR_INTERNAL;   /* no page of it may be read: see store_open */
     store_txn *t = txn_new(st, TXN_READ, NULL);
     if (!t)
         return USHER_ERR_INTERNAL;
@@ -408,6 +463,8 @@ usher_err store_read_begin(store *st, store_txn **out)
 
 usher_err store_write_begin(store *st, store_txn **out)
 {
+    if (st->damage[0])
+        return USHER_ERR_INTERNAL;
     store_txn *t = txn_new(st, TXN_WRITE, NULL);
     if (!t)
         return USHER_ERR_INTERNAL;

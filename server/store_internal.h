@@ -53,6 +53,7 @@ struct store {
     pthread_mutex_t pool_lock;    /* guards read_pool: loop and writer threads share it */
     MDB_txn *read_pool[STORE_READ_POOL];
     unsigned read_pool_n;
+    char damage[320];             /* read-only open of a damaged file: why; else "" */
 };
 
 typedef enum store_txn_kind { TXN_READ, TXN_WRITE, TXN_CHILD } store_txn_kind;

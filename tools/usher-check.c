@@ -37,10 +37,10 @@ static void usage(FILE *out)
 "  --help               print this help and exit\n"
 "  --version            print the version and exit\n"
 "\n"
-"exit status: 0 every invariant holds; 1 violations were found (including\n"
-"storage.damaged: pages of data.mdb do not read back); 2 it cannot run (bad\n"
-"flags, no such dir, not a usher data dir, a data.mdb shorter than its own\n"
-"metadata says, unreadable files).\n", out);
+"exit status: 0 every invariant holds; 1 violations were found, including\n"
+"storage.damaged (data.mdb is shorter than its own metadata says, or a page\n"
+"is zeroed or overwritten: restore from a backup); 2 it cannot run (bad flags,\n"
+"no such dir, not a usher data dir, unreadable files, out of memory).\n", out);
 }
 
 typedef struct check_options {
@@ -177,12 +177,14 @@ int main(int argc, char **argv)
     if (!o.quiet) {
         char when[40];
         format_ms(sum.snapshot_ms, when, sizeof when);
-        printf("usher-check: %s: %llu records, %u checks, %llu violations%s; snapshot of "
-               "transaction %llu judged at %s\n",
+        char snapshot[64] = "no snapshot";
+        if (sum.snapshot_txnid)
+            snprintf(snapshot, sizeof snapshot, "snapshot of transaction %llu",
+                     (unsigned long long)sum.snapshot_txnid);
+        printf("usher-check: %s: %llu records, %u checks, %llu violations%s; %s judged at %s\n",
                o.data_dir, (unsigned long long)sum.records, sum.checks,
                (unsigned long long)sum.violations,
-               sum.damaged ? " (storage damaged: later checks skipped)" : "",
-               (unsigned long long)sum.snapshot_txnid, when);
+               sum.damaged ? " (storage damaged: later checks skipped)" : "", snapshot, when);
     }
     return sum.violations ? EXIT_VIOLATIONS : EXIT_CLEAN;
 }
