@@ -431,24 +431,39 @@ typedef struct money_ops {
     size_t n;
 } money_ops;
 
-static money_op *money_group(money_ops *m, const harness_op *op, bool payment)
+/* A money op with its grouping key. */
+typedef struct keyed_op {
+    const harness_op *op;
+    bool payment;
+    const char *request_id;     /* NULL: a group of its own */
+    size_t request_id_len;
+} keyed_op;
+
+/* Orders ops so each (user, method, request_id) is one run, in history
+ * order within it; ops without a request_id stay apart, in history order. */
+static int keyed_cmp(const void *pa, const void *pb)
 {
-    const char *rid = NULL;
-    size_t len = 0;
-    if (harness_find_str(op->params, "request_id", &rid, &len))
-        for (size_t i = 0; i < m->n; i++) {
-            money_op *g = &m->items[i];
-            if (g->request_id && g->user == op->user && g->payment == payment && g->request_id_len == len &&
-                memcmp(g->request_id, rid, len) == 0)
-                return g;
-        }
-    money_op *grown = realloc(m->items, (m->n + 1) * sizeof *grown);
-    if (!grown)
-        return NULL;
-    m->items = grown;
-    money_op *g = &m->items[m->n++];
-    *g = (money_op){ .some = op, .user = op->user, .payment = payment, .request_id = rid, .request_id_len = len };
-    return g;
+    const keyed_op *a = pa, *b = pb;
+    if (!a->request_id != !b->request_id)
+        return a->request_id ? -1 : 1;
+    if (a->request_id) {
+        if (a->op->user != b->op->user)
+            return a->op->user < b->op->user ? -1 : 1;
+        if (a->payment != b->payment)
+            return a->payment ? 1 : -1;
+        if (a->request_id_len != b->request_id_len)
+            return a->request_id_len < b->request_id_len ? -1 : 1;
+        int c = memcmp(a->request_id, b->request_id, a->request_id_len);
+        if (c != 0)
+            return c;
+    }
+    return a->op->index < b->op->index ? -1 : a->op->index > b->op->index;
+}
+
+static bool same_key(const keyed_op *a, const keyed_op *b)
+{
+    return a->request_id && b->request_id && a->op->user == b->op->user && a->payment == b->payment &&
+           a->request_id_len == b->request_id_len && memcmp(a->request_id, b->request_id, a->request_id_len) == 0;
 }
 
 /* The price of a payment that got no reply, from the holds it names. */
@@ -471,16 +486,32 @@ static bool payment_amount_from_holds(const harness_op *op, const hold_index *ix
 static bool money_collect(checker *k, const hold_index *ix, money_ops *m)
 {
     const harness_history *h = k->h;
+    keyed_op *ops = malloc((harness_history_count(h) + 1) * sizeof *ops);
+    m->items = malloc((harness_history_count(h) + 1) * sizeof *m->items);
+    if (!ops || !m->items) {
+        free(ops);
+        return false;
+    }
+    size_t n = 0;
     for (size_t i = 0; i < harness_history_count(h); i++) {
         const harness_op *op = harness_history_op(h, i);
         bool payment = is(op, "payment.pay");
-        if (!payment && !is(op, "wallet.charge"))
+        if ((!payment && !is(op, "wallet.charge")) || op->user == HARNESS_NO_USER)
             continue;
-        if (op->user == HARNESS_NO_USER)
-            continue;
-        money_op *g = money_group(m, op, payment);
-        if (!g)
-            return false;
+        keyed_op *ko = &ops[n++];
+        *ko = (keyed_op){ .op = op, .payment = payment };
+        if (!harness_find_str(op->params, "request_id", &ko->request_id, &ko->request_id_len))
+            ko->request_id = NULL;
+    }
+    qsort(ops, n, sizeof *ops, keyed_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const harness_op *op = ops[i].op;
+        bool payment = ops[i].payment;
+        if (i == 0 || !same_key(&ops[i - 1], &ops[i]))
+            m->items[m->n++] = (money_op){ .some = op, .user = op->user, .payment = payment,
+                                           .request_id = ops[i].request_id,
+                                           .request_id_len = ops[i].request_id_len };
+        money_op *g = &m->items[m->n - 1];
         if (op->outcome == HARNESS_OP_OK) {
             if (g->first_ok && !obj_equal(g->first_ok->result, op->result)) {
                 k->rule = &k->counts.retries;
@@ -502,6 +533,7 @@ static bool money_collect(checker *k, const hold_index *ix, money_ops *m)
                                       : harness_find_i64(op->params, "amount", &g->amount);
         }
     }
+    free(ops);
     return true;
 }
 
@@ -659,51 +691,38 @@ typedef struct queue_seen {
     const harness_op *admitted_op, *waiting_op, *owner_op;
 } queue_seen;
 
-typedef struct queue_index {
-    queue_seen *items;
-    size_t n;
-} queue_index;
+/* One thing an op tells about one queue entry. */
+typedef enum queue_fact { FACT_OWNER, FACT_WAITING, FACT_ADMITTED } queue_fact;
 
-static queue_seen *queue_entry(queue_index *q, uint64_t concert_id, uint64_t seq)
-{
-    for (size_t i = q->n; i-- > 0;)  /* recent entries are asked about most */
-        if (q->items[i].concert_id == concert_id && q->items[i].seq == seq)
-            return &q->items[i];
-    queue_seen *grown = realloc(q->items, (q->n + 1) * sizeof *grown);
-    if (!grown)
-        return NULL;
-    q->items = grown;
-    queue_seen *e = &q->items[q->n++];
-    *e = (queue_seen){ .concert_id = concert_id, .seq = seq, .user = HARNESS_NO_USER, .admitted_by = FOREVER,
-                       .waiting_at = -1 };
-    return e;
-}
+typedef struct queue_obs {
+    uint64_t concert_id, seq;
+    queue_fact fact;
+    const harness_op *op;
+} queue_obs;
 
-/* The entry a token string in map o (key) names. */
-static queue_seen *queue_entry_of(queue_index *q, const msgpack_object *o, const char *key)
+typedef struct queue_obs_list {
+    queue_obs *items;
+    size_t n, cap;
+} queue_obs_list;
+
+/* Adds a fact about the entry the token string in map o (key) names. */
+static bool obs_add(queue_obs_list *l, const msgpack_object *o, const char *key, queue_fact fact,
+                    const harness_op *op)
 {
     const char *s;
     size_t len;
     uint64_t concert_id, seq;
     if (!harness_find_str(o, key, &s, &len) || !harness_queue_token_entry(s, len, &concert_id, &seq))
-        return NULL;
-    return queue_entry(q, concert_id, seq);
-}
-
-static void seen_admitted(queue_seen *e, const harness_op *op)
-{
-    if (op->replied_ms < e->admitted_by) {
-        e->admitted_by = op->replied_ms;
-        e->admitted_op = op;
+        return true;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        queue_obs *grown = realloc(l->items, l->cap * sizeof *grown);
+        if (!grown)
+            return false;
+        l->items = grown;
     }
-}
-
-static void seen_waiting(queue_seen *e, const harness_op *op)
-{
-    if (op->sent_ms > e->waiting_at) {
-        e->waiting_at = op->sent_ms;
-        e->waiting_op = op;
-    }
+    l->items[l->n++] = (queue_obs){ concert_id, seq, fact, op };
+    return true;
 }
 
 static bool status_is(const harness_op *op, const char *status)
@@ -717,48 +736,69 @@ static bool status_is(const harness_op *op, const char *status)
  * replies say WAITING or admitted (ACTIVE, or EXPIRED with active_until);
  * a reserve or seat listing that succeeded ran while ACTIVE; QUEUE_WAITING
  * from any protected method means WAITING. */
-static void queue_observe(checker *k, queue_index *q, const harness_op *op)
+static bool queue_observe(queue_obs_list *l, const harness_op *op)
 {
     bool enter = is(op, "queue.enter"), status = is(op, "queue.status");
     bool protected_read = is(op, "seat.reserve") || is(op, "concert.seats") || is(op, "concert.dates");
-    queue_seen *e = NULL;
-    if (enter && op->outcome == HARNESS_OP_OK) {
-        e = queue_entry_of(q, op->result, "token");
-        if (e && e->user != HARNESS_NO_USER && e->user != op->user)
-            violation(k, e->owner_op, op, "queue entry %llu of concert %llu was given to two users",
-                      (unsigned long long)e->seq, (unsigned long long)e->concert_id);
-        if (e && e->user == HARNESS_NO_USER) {
-            e->user = op->user;
-            e->owner_op = op;
-        }
-    } else if (status || protected_read || is(op, "payment.pay")) {
-        e = queue_entry_of(q, op->params, "token");
-    }
-    if (!e)
-        return;
-    if (op->outcome == HARNESS_OP_FAILED) {
-        if (op->err == USHER_ERR_QUEUE_WAITING)
-            seen_waiting(e, op);
-        return;
-    }
+    if (op->outcome == HARNESS_OP_FAILED)
+        return op->err != USHER_ERR_QUEUE_WAITING || obs_add(l, op->params, "token", FACT_WAITING, op);
     if (op->outcome != HARNESS_OP_OK)
-        return;
-    if (enter || status) {
-        if (status_is(op, "WAITING"))
-            seen_waiting(e, op);
-        else if (status_is(op, "ACTIVE") || msg_map_get(op->result, "active_until"))
-            seen_admitted(e, op);
-    } else if (protected_read) {
-        seen_admitted(e, op);
-    }
+        return true;
+    if (protected_read)
+        return obs_add(l, op->params, "token", FACT_ADMITTED, op);
+    if (!enter && !status)
+        return true;
+    const msgpack_object *where = enter ? op->result : op->params;
+    if (enter && !obs_add(l, where, "token", FACT_OWNER, op))
+        return false;
+    if (status_is(op, "WAITING"))
+        return obs_add(l, where, "token", FACT_WAITING, op);
+    if (status_is(op, "ACTIVE") || msg_map_get(op->result, "active_until"))
+        return obs_add(l, where, "token", FACT_ADMITTED, op);
+    return true;
 }
 
-static int seen_by_concert_seq(const void *a, const void *b)
+static int obs_by_entry(const void *a, const void *b)
 {
-    const queue_seen *x = a, *y = b;
+    const queue_obs *x = a, *y = b;
     if (x->concert_id != y->concert_id)
         return x->concert_id < y->concert_id ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->op->index < y->op->index ? -1 : x->op->index > y->op->index;
+}
+
+/* Folds the facts, sorted by entry, into one queue_seen per entry. */
+static queue_seen *queue_fold(checker *k, queue_obs_list *l, size_t *n)
+{
+    queue_seen *seen = malloc((l->n + 1) * sizeof *seen);
+    *n = 0;
+    if (!seen)
+        return NULL;
+    qsort(l->items, l->n, sizeof *l->items, obs_by_entry);
+    for (size_t i = 0; i < l->n; i++) {
+        const queue_obs *o = &l->items[i];
+        if (*n == 0 || seen[*n - 1].concert_id != o->concert_id || seen[*n - 1].seq != o->seq)
+            seen[(*n)++] = (queue_seen){ .concert_id = o->concert_id, .seq = o->seq, .user = HARNESS_NO_USER,
+                                         .admitted_by = FOREVER, .waiting_at = -1 };
+        queue_seen *e = &seen[*n - 1];
+        if (o->fact == FACT_OWNER) {
+            if (e->user != HARNESS_NO_USER && e->user != o->op->user)
+                violation(k, e->owner_op, o->op, "queue entry %llu of concert %llu was given to two users",
+                          (unsigned long long)e->seq, (unsigned long long)e->concert_id);
+            if (e->user == HARNESS_NO_USER) {
+                e->user = o->op->user;
+                e->owner_op = o->op;
+            }
+        } else if (o->fact == FACT_WAITING && o->op->sent_ms > e->waiting_at) {
+            e->waiting_at = o->op->sent_ms;
+            e->waiting_op = o->op;
+        } else if (o->fact == FACT_ADMITTED && o->op->replied_ms < e->admitted_by) {
+            e->admitted_by = o->op->replied_ms;
+            e->admitted_op = o->op;
+        }
+    }
+    return seen;
 }
 
 /* Admission is in sequence order: an entry seen admitted before an earlier
@@ -768,14 +808,19 @@ static int seen_by_concert_seq(const void *a, const void *b)
  * may have left before that reply arrived. */
 static void queue_check(checker *k)
 {
-    queue_index q = { 0 };
+    queue_obs_list l = { 0 };
     for (size_t i = 0; i < harness_history_count(k->h); i++)
-        queue_observe(k, &q, harness_history_op(k->h, i));
-    qsort(q.items, q.n, sizeof *q.items, seen_by_concert_seq);
+        if (!queue_observe(&l, harness_history_op(k->h, i))) {
+            violation(k, NULL, NULL, "out of memory while checking the queue");
+            free(l.items);
+            return;
+        }
+    size_t n = 0;
+    queue_seen *q = queue_fold(k, &l, &n);
     const queue_seen *later = NULL;  /* the earliest-admitted entry behind the current one */
-    for (size_t i = q.n; i-- > 0;) {
-        const queue_seen *e = &q.items[i];
-        if (i + 1 < q.n && q.items[i + 1].concert_id != e->concert_id)
+    for (size_t i = n; q && i-- > 0;) {
+        const queue_seen *e = &q[i];
+        if (i + 1 < n && q[i + 1].concert_id != e->concert_id)
             later = NULL;
         if (e->waiting_at >= 0 && e->waiting_at > e->admitted_by)
             violation(k, e->admitted_op, e->waiting_op, "queue entry %llu of concert %llu waits again after it was admitted",
@@ -788,7 +833,8 @@ static void queue_check(checker *k)
         if (!later || e->admitted_by < later->admitted_by)
             later = e;
     }
-    free(q.items);
+    free(q);
+    free(l.items);
 }
 
 /* ---------------------------------------------------------------- driver */
