@@ -249,7 +249,8 @@ static void money_check_user(checker *k, uint32_t u, const harness_user_final *f
                 hcheck_violation(k, g->first_ok, NULL, "user %u: an acknowledged %s is not in the ledger", u,
                           g->payment ? "payment" : "charge");
             if (g->payment && !payment_listed(f, g))
-                hcheck_violation(k, g->first_ok, NULL, "user %u: an acknowledged payment is not in payment.list as told", u);
+                hcheck_violation(k, g->first_ok, NULL,
+                                 "user %u: an acknowledged payment is not in payment.list as told", u);
         } else if (g->unknown) {
             unknown_charges += !g->payment;
             unknown_payments += g->payment;

@@ -70,7 +70,8 @@ static bool status_is(const harness_op *op, const char *status)
 static bool queue_observe(queue_obs_list *l, const harness_op *op)
 {
     bool enter = hcheck_is(op, "queue.enter"), status = hcheck_is(op, "queue.status");
-    bool protected_read = hcheck_is(op, "seat.reserve") || hcheck_is(op, "concert.seats") || hcheck_is(op, "concert.dates");
+    bool protected_read = hcheck_is(op, "seat.reserve") || hcheck_is(op, "concert.seats") ||
+                          hcheck_is(op, "concert.dates");
     if (op->outcome == HARNESS_OP_FAILED)
         return op->err != USHER_ERR_QUEUE_WAITING || obs_add(l, op->params, "token", FACT_WAITING, op);
     if (op->outcome != HARNESS_OP_OK)
@@ -154,7 +155,8 @@ void hcheck_queue(checker *k)
         if (i + 1 < n && q[i + 1].concert_id != e->concert_id)
             later = NULL;
         if (e->waiting_at >= 0 && e->waiting_at > e->admitted_by)
-            hcheck_violation(k, e->admitted_op, e->waiting_op, "queue entry %llu of concert %llu waits again after it was admitted",
+            hcheck_violation(k, e->admitted_op, e->waiting_op,
+                             "queue entry %llu of concert %llu waits again after it was admitted",
                       (unsigned long long)e->seq, (unsigned long long)e->concert_id);
         if (later && e->waiting_at >= 0 && e->waiting_at > later->admitted_by)
             hcheck_violation(k, later->admitted_op, e->waiting_op,

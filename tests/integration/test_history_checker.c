@@ -71,7 +71,8 @@ static void add_queue(harness_history *h, flaw f)
              tok[0], T0 + 900);
     OK_(h, 0, "queue.enter", "{\"concert_id\":5}", 0, 5, result);
     for (int u = 1; u < 3; u++) {
-        snprintf(result, sizeof result, "{\"token\":\"%s\",\"status\":\"WAITING\",\"position\":%d,\"eta_s\":1}", tok[u], u);
+        snprintf(result, sizeof result, "{\"token\":\"%s\",\"status\":\"WAITING\",\"position\":%d,\"eta_s\":1}",
+                 tok[u], u);
         OK_(h, (uint32_t)u, "queue.enter", "{\"concert_id\":5}", u, 6 + u, result);
     }
     /* Entry 2 still waits at 310 and is admitted by 605; entry 3 by 705. */

@@ -46,7 +46,8 @@ static seen call(harness_crowd *cw, size_t j, const char *method, const char *fm
         return s;
     s.err = r.err;
     if (r.err == USHER_ERR_OK && strcmp(method, "seat.reserve") == 0 &&
-        (!harness_find_u64(r.result, "reservation_id", &s.rid) || !harness_find_i64(r.result, "expires_at", &s.expires_at)))
+        (!harness_find_u64(r.result, "reservation_id", &s.rid) ||
+         !harness_find_i64(r.result, "expires_at", &s.expires_at)))
         s.err = USHER_ERR_INTERNAL;
     harness_reply_free(&r);
     return s;
@@ -132,7 +133,8 @@ static void test_pay_racing_hold_expiry_sells_the_seat_or_frees_it(void **state)
          * once. */
         harness_hclient obs;
         harness_huser newcomer = { .index = (uint32_t)users };
-        assert_int_equal(harness_hclient_open(&obs, run.cw.h, (uint32_t)run.cw.nclients, run.cw.st.servers[0]->port), 0);
+        uint16_t port = run.cw.st.servers[0]->port;
+        assert_int_equal(harness_hclient_open(&obs, run.cw.h, (uint32_t)run.cw.nclients, port), 0);
         assert_int_equal(harness_hclient_shopper(&obs, &newcomer, run.cw.concert_id, 0), USHER_ERR_OK);
         harness_reply r;
         assert_int_equal(harness_hclient_call(&obs, newcomer.index, &r, "concert.seats",
@@ -198,7 +200,8 @@ static void duel_move(void *arg, size_t j)
         run->moves[j] = call(&run->cw, j, "reservation.cancel", "{\"session\":\"%s\",\"reservation_id\":%llu}",
                              u->session, rid);
     else
-        run->moves[j] = call(&run->cw, j, "payment.pay", "{\"token\":\"%s\",\"reservation_ids\":[%llu]}", u->token, rid);
+        run->moves[j] = call(&run->cw, j, "payment.pay", "{\"token\":\"%s\",\"reservation_ids\":[%llu]}",
+                             u->token, rid);
 }
 
 static void test_cancel_racing_pay_exactly_one_wins(void **state)

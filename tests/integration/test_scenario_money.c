@@ -39,8 +39,9 @@ static pay_seen pay(harness_crowd *cw, size_t j, const char *token, uint64_t rid
     if (request_id)
         snprintf(extra, sizeof extra, ",\"request_id\":\"%s\"", request_id);
     pay_seen seen = { .err = USHER_ERR_INTERNAL };
-    harness_outcome o = harness_hclient_call(c, user, &r, "payment.pay", "{\"token\":\"%s\",\"reservation_ids\":[%llu]%s}",
-                                             token, (unsigned long long)rid, extra);
+    harness_outcome o = harness_hclient_call(c, user, &r, "payment.pay",
+                                             "{\"token\":\"%s\",\"reservation_ids\":[%llu]%s}", token,
+                                             (unsigned long long)rid, extra);
     if (o == HARNESS_OP_NO_REPLY)
         return seen;
     seen.err = r.err;
@@ -123,7 +124,8 @@ static void charge_client(void *arg, size_t j)
         char rid[64];
         snprintf(rid, sizeof rid, "u%zu-vanish", u);
         harness_hclient_send_and_vanish(&cw->clients[j], user->index, "wallet.charge",
-                                        "{\"session\":\"%s\",\"amount\":555,\"request_id\":\"%s\"}", user->session, rid);
+                                        "{\"session\":\"%s\",\"amount\":555,\"request_id\":\"%s\"}",
+                                        user->session, rid);
         run->vanished[j]++;
         run->failures[j] += !charge(cw, j, 555, rid);
     }

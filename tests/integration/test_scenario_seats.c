@@ -184,7 +184,8 @@ static void test_many_users_on_different_seats_hold_each_at_most_once(void **sta
             held += winners[s];
         }
         assert_int_equal(ntaken, held);
-        print_message("[%s] %zu of %d seats held by %zu users\n", harness_topologies[t].name, held, SPREAD_SEATS, users);
+        print_message("[%s] %zu of %d seats held by %zu users\n", harness_topologies[t].name, held, SPREAD_SEATS,
+                      users);
         free(run.seen);
         harness_crowd_finish(&run.cw, SEAT_CHECK, "many users on different seats");
         harness_fx_release(*state);
