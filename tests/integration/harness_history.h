@@ -172,7 +172,8 @@ void harness_hclient_close(harness_hclient *c);
 
 /* One recorded round trip for user: params printf-style JSON. Returns the
  * outcome; *out (may be NULL) gets the reply unless NO_REPLY (free it with
- * harness_reply_free). A broken connection gives NO_REPLY and is closed. */
+ * harness_reply_free). A broken connection gives NO_REPLY and is closed;
+ * calls on a closed client give NO_REPLY and are not recorded (never sent). */
 harness_outcome harness_hclient_call(harness_hclient *c, uint32_t user, harness_reply *out,
                                      const char *method, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

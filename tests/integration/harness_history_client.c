@@ -43,10 +43,12 @@ static harness_outcome call_json(harness_hclient *c, uint32_t user, harness_repl
 {
     harness_reply r;
     memset(&r, 0, sizeof r);
+    if (!c->conn)
+        return HARNESS_OP_NO_REPLY;  /* never sent: nothing to record */
     int64_t sent = harness_now_ms();
     uint32_t msgid = 0;
     harness_outcome outcome = HARNESS_OP_NO_REPLY;
-    if (c->conn && harness_conn_request(c->conn, method, json, &msgid) == 0) {
+    if (harness_conn_request(c->conn, method, json, &msgid) == 0) {
         for (;;) {
             if (harness_read_reply(c->conn, &r) != HARNESS_IO_OK)
                 break;
