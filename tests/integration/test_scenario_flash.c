@@ -37,6 +37,7 @@ typedef struct flash_run {
     size_t users;
     size_t *seats_bought;       /* per client */
     size_t *seats_unpaid;       /* per client: held, then the payment failed or never went */
+    size_t *timed_out;          /* per client: users whose ACTIVE time ran out before they shopped */
     usher_err *errors;          /* per client: the first unexpected error */
 } flash_run;
 
@@ -113,7 +114,8 @@ static bool legal(usher_err e)
 
 /* One user's whole visit; returns seats bought, adds held seats left
  * unpaid to *unpaid. */
-static size_t shop(flash_run *run, size_t j, size_t u, unsigned *rng, usher_err *bad, size_t *unpaid)
+static size_t shop(flash_run *run, size_t j, size_t u, unsigned *rng, usher_err *bad, size_t *unpaid,
+                   size_t *timed_out)
 {
     harness_hclient *c = &run->cw.clients[j];
     harness_huser *user = &run->cw.users[u];
@@ -125,6 +127,7 @@ static size_t shop(flash_run *run, size_t j, size_t u, unsigned *rng, usher_err 
     if (e != USHER_ERR_OK) {
         if (e != USHER_ERR_TOKEN_EXPIRED)  /* admitted, but too slow to use it: it happens */
             *bad = e;
+        *timed_out += e == USHER_ERR_TOKEN_EXPIRED;
         return 0;
     }
     int p = pick_performance(run, j, u, &e);
@@ -184,7 +187,7 @@ static void flash_client(void *arg, size_t j)
     }
     for (size_t u = j; u < run->users; u += CLIENTS) {
         run->cw.users[u].index = (uint32_t)u;
-        run->seats_bought[j] += shop(run, j, u, &rng, &run->errors[j], &run->seats_unpaid[j]);
+        run->seats_bought[j] += shop(run, j, u, &rng, &run->errors[j], &run->seats_unpaid[j], &run->timed_out[j]);
     }
 }
 
@@ -207,8 +210,10 @@ static void test_flash_sale_of_thousands_sells_each_seat_once(void **state)
         run.cw.nclients = CLIENTS;
         run.seats_bought = calloc(CLIENTS, sizeof *run.seats_bought);
         run.seats_unpaid = calloc(CLIENTS, sizeof *run.seats_unpaid);
+        run.timed_out = calloc(CLIENTS, sizeof *run.timed_out);
         run.errors = calloc(CLIENTS, sizeof *run.errors);
-        assert_true(run.cw.users && run.cw.clients && run.seats_bought && run.seats_unpaid && run.errors);
+        assert_true(run.cw.users && run.cw.clients && run.seats_bought && run.seats_unpaid && run.timed_out &&
+                    run.errors);
         run.schedule_ids[0] = run.cw.schedule_id;
         for (int p = 1; p < PERFORMANCES; p++)
             run.schedule_ids[p] = harness_make_schedule(run.cw.st.setup, run.cw.st.admin, run.cw.concert_id, seats,
@@ -216,12 +221,13 @@ static void test_flash_sale_of_thousands_sells_each_seat_once(void **state)
         int64_t started = harness_now_ms();
         harness_run_threads(CLIENTS, flash_client, &run);
         int64_t took = harness_now_ms() - started;
-        size_t sold = 0, unpaid = 0;
+        size_t sold = 0, unpaid = 0, timed_out = 0;
         for (size_t j = 0; j < CLIENTS; j++) {
             if (run.errors[j] != USHER_ERR_OK)
                 fail_msg("[%s] client %zu met %s", topo, j, usher_err_name(run.errors[j]));
             sold += run.seats_bought[j];
             unpaid += run.seats_unpaid[j];
+            timed_out += run.timed_out[j];
         }
         /* Every seat is sold, still held by a shopper whose time ran out
          * before paying, or shown free: none twice, none lost. */
@@ -239,11 +245,12 @@ static void test_flash_sale_of_thousands_sells_each_seat_once(void **state)
             left += harness_obj_i64(&dates[d], "available");
         harness_reply_free(&r);
         print_message("[%s] flash sale: %zu users through %d clients sold %zu of %u seats in %lld ms "
-                      "(%zu held unpaid, %lld free)\n", topo, users, CLIENTS, sold, PERFORMANCES * seats,
-                      (long long)took, unpaid, (long long)left);
+                      "(%zu held unpaid, %lld free; %zu users' ACTIVE time ran out between two polls)\n", topo,
+                      users, CLIENTS, sold, PERFORMANCES * seats, (long long)took, unpaid, (long long)left, timed_out);
         assert_int_equal((int64_t)(sold + unpaid) + left, (int64_t)PERFORMANCES * seats);
         free(run.seats_bought);
         free(run.seats_unpaid);
+        free(run.timed_out);
         free(run.errors);
         harness_crowd_finish(&run.cw, FLASH_CHECK, "flash sale");
         harness_fx_release(*state);
