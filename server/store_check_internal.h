@@ -46,6 +46,10 @@ uint64_t check_counter(check_run *r, enum store_counter counter);
  * as damage (the run stops). */
 int check_get(check_run *r, enum store_db db, const void *key, size_t key_len, MDB_val *val);
 
+/* Whether key is present in db (false when absent or the run stopped);
+ * *v (may be NULL) gets its value. */
+bool check_has_key(check_run *r, enum store_db db, const void *key, size_t len, MDB_val *v);
+
 /* A walk over db in key order, optionally only keys starting with prefix.
  * Use: check_iter it; check_iter_init(&it, db, prefix, len);
  *      while (check_iter_next(r, &it)) { it.k, it.v ... } check_iter_end(&it); */
@@ -102,6 +106,7 @@ void store_check_wallet(check_run *r);    /* balances, ledger, payments' ledger 
 void store_check_idem(check_run *r);      /* remembered request_id results */
 void store_check_queue(check_run *r);     /* per-concert FIFO queues */
 void store_check_index(check_run *r);     /* secondary indexes agree with primaries */
+void store_check_index_queue(check_run *r); /* the queue's indexes (run by store_check_index) */
 void store_check_ids(check_run *r);       /* counters, id reuse, meta */
 
 #endif

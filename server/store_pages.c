@@ -61,8 +61,13 @@ typedef struct tree {          /* a B-tree still to walk */
     char name[NAME_MAX_LEN + 1];
 } tree;
 
+#define KEY_MAX 511u           /* LMDB's largest key (mdb_env_get_maxkeysize) */
+
 typedef struct tree_count {    /* what the walk found, against what the db record says */
     uint64_t branch, leaf, overflow, entries;
+    unsigned char last_key[KEY_MAX];   /* the previous leaf's last key: leaves come in order */
+    size_t last_len;
+    bool have_last;
 } tree_count;
 
 typedef struct walker {
@@ -255,7 +260,14 @@ static bool check_nodes(walker *w, const unsigned char *page, uint64_t pgno, uns
             return damage(w, "%s: page %llu node %u has a key running off the page", t->name,
                           (unsigned long long)pgno, i);
         const unsigned char *key = node + NODE_HEAD;
+        if (ksize > KEY_MAX)
+            return damage(w, "%s: page %llu node %u has a %u-byte key", t->name,
+                          (unsigned long long)pgno, i, ksize);
         bool ordered = !(branch && i == 0) && !(t->db.flags & MDB_REVERSEKEY);
+        if (ordered && !prev_key && !branch && count->have_last) {
+            prev_key = count->last_key;   /* across leaves too: the walk visits them in order */
+            prev_len = count->last_len;
+        }
         if (ordered && prev_key && key_cmp(prev_key, prev_len, key, ksize, t->db.flags) >= 0)
             return damage(w, "%s: page %llu keys out of order at node %u", t->name,
                           (unsigned long long)pgno, i);
@@ -271,6 +283,11 @@ static bool check_nodes(walker *w, const unsigned char *page, uint64_t pgno, uns
         } else if (!check_leaf_node(w, page, node, level, t, count)) {
             return false;
         }
+    }
+    if (!branch && prev_key && !(t->db.flags & MDB_REVERSEKEY)) {
+        memcpy(count->last_key, prev_key, prev_len);
+        count->last_len = prev_len;
+        count->have_last = true;
     }
     return true;
 }

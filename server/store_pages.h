@@ -30,7 +30,8 @@ typedef struct store_pages_report {
 /* Walks every B-tree of the snapshot txn (a read transaction of env) and
  * validates each page: its number, its kind, its bounds, its nodes, child
  * and overflow page numbers within the file and the snapshot, keys in
- * order, every leaf at the tree's depth, no page reached twice. */
+ * order within and across leaves, every leaf at the tree's depth, no page
+ * reached twice, and the entry and page counts each database record claims. */
 store_pages_outcome store_pages_verify(MDB_env *env, MDB_txn *txn, store_pages_report *out);
 
 #endif

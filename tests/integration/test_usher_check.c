@@ -137,8 +137,8 @@ static int check_during(shopper *s, size_t n, const char *data_dir)
 /* Two usherd processes on one dir, shoppers spread over both. */
 static harness_server *live_sale(harness_fixture *fx, shopper *s)
 {
-    harness_server *a = harness_fx_start(fx, "--hold-ttl 1s");
-    harness_server *b = harness_fx_start_shared(fx, a, "--hold-ttl 1s");
+    harness_server *a = harness_fx_start(fx, "--hold-ttl 2s");
+    harness_server *b = harness_fx_start_shared(fx, a, "--hold-ttl 2s");
     harness_conn *admin = harness_fx_connect(fx, a->port);
     uint64_t concert, sched;
     harness_make_concert(admin, harness_admin_token(a), 40, 1000, harness_now_ms() + DAY_MS,
@@ -170,7 +170,7 @@ static harness_server *live_sale(harness_fixture *fx, shopper *s)
     check_during(s, SHOPPERS, a->data_dir);
 
     /* Every hold lapses; a third of the shoppers take seats anew over them. */
-    harness_sleep_ms(1100);
+    harness_sleep_ms(2100);
     harness_usher_check(a->data_dir, CHECK_ARGS);
     for (size_t i = 0; i < SHOPPERS; i++) {
         s[i].n_held = 0;

@@ -260,6 +260,89 @@ static void test_zeroed_pages_are_refused_at_a_server_open(void **state)
     assert_null(st);
 }
 
+/* Random bytes (not zeroes) over one page in use: its number no longer
+ * matches where it lies, whatever the bytes. */
+static void test_overwritten_page_is_refused_and_reported(void **state)
+{
+    store_fixture *fx = *state;
+    ck_build(fx);
+    fx_close(fx);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    unsigned char junk[8 * 4096];
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof junk; i++) {   /* xorshift: reproducible junk */
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        junk[i] = (unsigned char)x;
+    }
+    assert_int_equal(pwrite(fd, junk, sizeof junk, 2 * 4096), (ssize_t)sizeof junk);
+    close(fd);
+    store *st = NULL;
+    assert_int_equal(store_open(&st, fx->dir, &fx->opt), USHER_ERR_INTERNAL);
+    store_options opt = fx->opt;
+    opt.read_only = true;
+    assert_int_equal(store_open(&fx->st, fx->dir, &opt), USHER_ERR_OK);
+    ck_reports r = ck_run(fx, CK_NOW, NULL);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.check[0], "storage.damaged");
+}
+
+/* One leaf of a large ledger copied over another (its page number set
+ * right, so only its place in the tree is wrong): keys repeat out of order. */
+static void test_leaf_copied_over_another_is_damage(void **state)
+{
+    store_fixture *fx = *state;
+    user_id u = fx_user(1);
+    store_txn *t = fx_write(fx);   /* one txn: every ledger page is in use, none stale */
+    for (int i = 0; i < 2000; i++) {
+        int64_t after;
+        assert_int_equal(store_wallet_charge(t, &u, 1, FX_T0 + i, &after), USHER_ERR_OK);
+    }
+    fx_commit(t);
+    ck_assert_clean(fx, FX_T0 + 5000);
+    fx_close(fx);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t size = file_size(path);
+    unsigned char page[4096], first[4096];
+    off_t a = -1, b = -1;
+    for (off_t at = 2 * 4096; at + 4096 <= size && b < 0; at += 4096) {
+        assert_int_equal(pread(fd, page, sizeof page, at), (ssize_t)sizeof page);
+        uint16_t flags, lower, ksize, ptr;
+        memcpy(&flags, page + 10, 2);
+        memcpy(&lower, page + 12, 2);
+        memcpy(&ptr, page + 16, 2);
+        memcpy(&ksize, page + ptr + 6, 2);
+        if (flags != 0x02 || (lower - 16) / 2 < 20 || ksize != 24)
+            continue;   /* not a full ledger leaf */
+        if (a < 0) {
+            a = at;
+            memcpy(first, page, sizeof first);
+        } else {
+            b = at;
+        }
+    }
+    assert_true(a >= 0 && b >= 0);
+    uint64_t pgno = (uint64_t)b / 4096;
+    memcpy(first, &pgno, sizeof pgno);
+    assert_int_equal(pwrite(fd, first, sizeof first, b), (ssize_t)sizeof first);
+    close(fd);
+    store *st = NULL;
+    assert_int_equal(store_open(&st, fx->dir, &fx->opt), USHER_ERR_INTERNAL);
+    store_options opt = fx->opt;
+    opt.read_only = true;
+    assert_int_equal(store_open(&fx->st, fx->dir, &opt), USHER_ERR_OK);
+    ck_reports r = ck_run(fx, FX_T0 + 5000, NULL);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.check[0], "storage.damaged");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +357,8 @@ int main(void)
         FX_TEST(test_truncated_data_file_is_refused_at_open),
         FX_TEST(test_zeroed_pages_are_reported_as_damage),
         FX_TEST(test_zeroed_pages_are_refused_at_a_server_open),
+        FX_TEST(test_overwritten_page_is_refused_and_reported),
+        FX_TEST(test_leaf_copied_over_another_is_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
