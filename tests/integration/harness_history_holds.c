@@ -23,7 +23,7 @@ static int hold_by_rid(const void *a, const void *b)
 hold *hcheck_hold_find(const hold_index *ix, uint64_t rid)
 {
     hold key = { .rid = rid };
-    return bsearch(&key, ix->items, ix->n, sizeof key, hold_by_rid);
+    return ix->n ? bsearch(&key, ix->items, ix->n, sizeof key, hold_by_rid) : NULL;
 }
 
 /* Gathers every acknowledged hold by reservation_id; the same id seen twice
@@ -55,7 +55,8 @@ static bool holds_collect(checker *k, hold_index *ix)
         }
         ix->items[ix->n++] = x;
     }
-    qsort(ix->items, ix->n, sizeof *ix->items, hold_by_rid);
+    if (ix->n)
+        qsort(ix->items, ix->n, sizeof *ix->items, hold_by_rid);
     size_t out = 0;
     for (size_t i = 0; i < ix->n; i++) {
         hold *x = &ix->items[i];

@@ -151,8 +151,10 @@ static int entry_by_id(const void *a, const void *b)
  * never below zero, and the last is the balance. */
 static void ledger_check_runs(checker *k, uint32_t u, const harness_user_final *f, harness_ledger_entry *sorted)
 {
-    memcpy(sorted, f->ledger, f->nledger * sizeof *sorted);
-    qsort(sorted, f->nledger, sizeof *sorted, entry_by_id);
+    if (f->nledger) {
+        memcpy(sorted, f->ledger, f->nledger * sizeof *sorted);
+        qsort(sorted, f->nledger, sizeof *sorted, entry_by_id);
+    }
     int64_t running = 0;
     for (size_t i = 0; i < f->nledger; i++) {
         running += sorted[i].amount;

@@ -107,7 +107,8 @@ static queue_seen *queue_fold(checker *k, queue_obs_list *l, size_t *n)
     *n = 0;
     if (!seen)
         return NULL;
-    qsort(l->items, l->n, sizeof *l->items, obs_by_entry);
+    if (l->n)
+        qsort(l->items, l->n, sizeof *l->items, obs_by_entry);
     for (size_t i = 0; i < l->n; i++) {
         const queue_obs *o = &l->items[i];
         if (*n == 0 || seen[*n - 1].concert_id != o->concert_id || seen[*n - 1].seq != o->seq)
