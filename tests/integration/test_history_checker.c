@@ -25,6 +25,7 @@ typedef enum flaw {
     FLAW_RETRY,               /* a request_id retry answered with another balance */
     FLAW_UNEXPLAINED_BALANCE, /* a balance no subset of the unanswered charges makes */
     FLAW_SOLD_TWICE,          /* a seat CONFIRMED in two users' lists */
+    FLAW_CANCELLED_AND_PAID,  /* one hold acknowledged as cancelled and as paid */
 } flaw;
 
 /* Adds one op; fails the test on bad JSON. */
@@ -152,6 +153,9 @@ static void add_holds(harness_history *h, flaw f)
     if (f == FLAW_OVERLAP)  /* user 2 gets seat 1 while user 0's paid hold stands */
         OK_(h, 2, "seat.reserve", "{\"schedule_id\":7,\"seat_no\":1}", 500, 510, hold_result(r, sizeof r, 9, 1, 5510));
 
+    if (f == FLAW_CANCELLED_AND_PAID)  /* user 1's cancelled hold 2 is then paid, and nothing in its wallet says so */
+        OK_(h, 1, "payment.pay", "{\"reservation_ids\":[2]}", 3020, 3030,
+            "{\"payment_id\":7,\"reservation_ids\":[2],\"amount\":30,\"balance\":0,\"paid_at\":1003025}");
     harness_user_final *u0 = harness_history_final(h, 0), *u1 = harness_history_final(h, 1),
                        *u2 = harness_history_final(h, 2);
     assert_true(u0 && u1 && u2);
@@ -251,6 +255,14 @@ static void test_seat_confirmed_for_two_users_is_reported(void **state)
     assert_int_equal(c.money + c.queue + c.retries, 0);
 }
 
+static void test_hold_both_cancelled_and_paid_is_reported(void **state)
+{
+    (void)state;
+    harness_check_counts c = check_with(FLAW_CANCELLED_AND_PAID, "cancelled and paid");
+    assert_true(c.holds >= 1);
+    assert_int_equal(c.queue + c.retries, 0);
+}
+
 /* The unknown outcomes are summed exactly: with 12 unanswered charges of
  * powers of two, every balance from 0 to 4095 is explained and 4096 is not. */
 static void test_subset_sum_over_unanswered_charges_is_exact(void **state)
@@ -293,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_later_arrival_admitted_while_earlier_waits_is_reported),
         cmocka_unit_test(test_retry_with_another_result_is_reported),
         cmocka_unit_test(test_seat_confirmed_for_two_users_is_reported),
+        cmocka_unit_test(test_hold_both_cancelled_and_paid_is_reported),
         cmocka_unit_test(test_subset_sum_over_unanswered_charges_is_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
