@@ -55,9 +55,9 @@ void harness_crowd_open(harness_fixture *fx, const harness_topology *t, const ha
     cw->nusers = nusers;
     cw->per_user = per_user;
     cw->nclients = nusers * per_user;
-    cw->users = calloc(nusers, sizeof *cw->users);
-    cw->clients = calloc(cw->nclients, sizeof *cw->clients);
-    crowd_setup cs = { .cw = cw, .spec = spec, .errors = calloc(nusers, sizeof(usher_err)) };
+    cw->users = calloc(nusers + 1, sizeof *cw->users);  /* + 1: a crowd of none is legal */
+    cw->clients = calloc(cw->nclients + 1, sizeof *cw->clients);
+    crowd_setup cs = { .cw = cw, .spec = spec, .errors = calloc(nusers + 1, sizeof(usher_err)) };
     if (!cw->h || !cw->users || !cw->clients || !cs.errors)
         fail_msg("out of memory for a crowd of %zu", nusers);
     harness_run_threads(nusers, setup_user, &cs);
