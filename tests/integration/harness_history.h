@@ -120,11 +120,16 @@ bool harness_final_add_entry(harness_user_final *f, harness_ledger_entry e);
 bool harness_final_add_reservation(harness_user_final *f, harness_reservation r);
 bool harness_final_add_payment(harness_user_final *f, harness_payment p);
 
-/* Reads user's final state over c with session: wallet.balance, every page
- * of wallet.history, reservation.list and payment.list. Main thread only:
- * fails the test when a read does not succeed. */
-void harness_history_read_final(harness_history *h, harness_conn *c, uint32_t user,
-                                const char *session);
+struct harness_huser;
+
+/* Reads the final state of users[0..n) (their index and session) over the
+ * protocol: wallet.balance, every page of wallet.history, reservation.list
+ * and payment.list, again until the balance before and after agrees with
+ * the ledger; on up to 16 threads with a connection each to
+ * 127.0.0.1:port. Main thread only: fails the test unless every user was
+ * read. */
+void harness_history_read_finals(harness_history *h, uint16_t port, const struct harness_huser *users,
+                                 size_t n);
 
 /* ------------------------------------------------------------- checking */
 

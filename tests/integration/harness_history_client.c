@@ -274,8 +274,7 @@ usher_err harness_hclient_shopper(harness_hclient *c, harness_huser *u, uint64_t
 void harness_scenario_finish(harness_history *h, const harness_stage *st, const harness_huser *users, size_t n,
                              const char *check_args, const char *label, size_t clients, int64_t started_ms)
 {
-    for (size_t i = 0; i < n; i++)
-        harness_history_read_final(h, st->setup, users[i].index, users[i].session);
+    harness_history_read_finals(h, st->servers[0]->port, users, n);
     harness_usher_check(st->servers[0]->data_dir, check_args);
     char full[256];
     snprintf(full, sizeof full, "%s [%s]", label, st->topology->name);
