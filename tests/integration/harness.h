@@ -18,7 +18,11 @@
  *   usher-admin likewise ($USHER_ADMIN_BIN first). build/ is relative to the
  *   repo root, where tests/run.sh runs.
  * - Layout of a temp dir: ROOT=/tmp/usher-it-XXXXXX, --data ROOT/data, and one
- *   log per port ROOT/usherd-PORT.log (stdout and stderr, appended). */
+ *   log per port ROOT/usherd-PORT.log (stdout and stderr, appended).
+ * - Concurrent scenarios (client threads, recorded histories, the history
+ *   checker, topologies) are in harness_history.h; only harness_conn_open,
+ *   harness_conn_request and harness_read_reply of this header may be used
+ *   off the main thread. */
 #ifndef USHER_TESTS_HARNESS_H
 #define USHER_TESTS_HARNESS_H
 
@@ -141,6 +145,10 @@ typedef struct harness_reply {
  * when it cannot. */
 harness_conn *harness_connect(uint16_t port);
 
+/* harness_connect that never fails the test: NULL with *err an errno when
+ * it cannot connect. Safe on any thread (the scenario clients use it). */
+harness_conn *harness_conn_open(uint16_t port, int *err);
+
 /* Closes the socket but keeps the struct (fd = -1); safe to call twice. */
 void harness_conn_disconnect(harness_conn *c);
 
@@ -151,6 +159,12 @@ void harness_conn_free(harness_conn *c);
  * Returns the msgid used (c->next_msgid++). Fails the test on send errors or
  * bad JSON. */
 uint32_t harness_send(harness_conn *c, const char *method, const char *params_json);
+
+/* harness_send that never fails the test: returns 0, EINVAL for bad JSON, or
+ * the errno of the send; *msgid gets the msgid used. Safe on any thread;
+ * harness_read_reply is too (it reports, never fails). */
+int harness_conn_request(harness_conn *c, const char *method, const char *params_json,
+                         uint32_t *msgid);
 
 /* harness_send with params formatted printf-style. */
 uint32_t harness_sendf(harness_conn *c, const char *method, const char *fmt, ...)
@@ -338,6 +352,10 @@ harness_server *harness_fx_start(harness_fixture *fx, const char *extra_args);
 /* harness_start_shared owned by the fixture. */
 harness_server *harness_fx_start_shared(harness_fixture *fx, const harness_server *first,
                                         const char *extra_args);
+
+/* Closes every connection and stops every server of the fixture (the
+ * fixture stays usable): between the topologies of one test. */
+void harness_fx_release(harness_fixture *fx);
 
 /* harness_connect owned by the fixture (close early with
  * harness_conn_disconnect, never harness_conn_free). */

@@ -21,15 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
-harness_conn *harness_connect(uint16_t port)
+harness_conn *harness_conn_open(uint16_t port, int *err)
 {
     harness_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        fail_msg("out of memory");
+    if (!c) {
+        *err = ENOMEM;
+        return NULL;
+    }
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
+        *err = errno;
         free(c);
-        fail_msg("socket: %s", strerror(errno));
         return NULL;
     }
     struct timeval tv = { .tv_sec = HARNESS_IO_TIMEOUT_MS / 1000,
@@ -41,15 +43,24 @@ harness_conn *harness_connect(uint16_t port)
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
+        *err = errno;
         close(c->fd);
         free(c);
-        fail_msg("connect 127.0.0.1:%u: %s", (unsigned)port, strerror(e));
         return NULL;
     }
     c->port = port;
     c->next_msgid = 1;
     frame_reader_init(&c->reader, FRAME_MAX_LIMIT);
+    *err = 0;
+    return c;
+}
+
+harness_conn *harness_connect(uint16_t port)
+{
+    int err = 0;
+    harness_conn *c = harness_conn_open(port, &err);
+    if (!c)
+        fail_msg("connect 127.0.0.1:%u: %s", (unsigned)port, strerror(err));
     return c;
 }
 
@@ -104,24 +115,34 @@ void harness_send_frame(harness_conn *c, const void *body, size_t n)
     harness_send_raw(c, body, n);
 }
 
-uint32_t harness_send(harness_conn *c, const char *method, const char *params_json)
+int harness_conn_request(harness_conn *c, const char *method, const char *params_json,
+                         uint32_t *msgid)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    uint32_t msgid = c->next_msgid++;
+    *msgid = c->next_msgid++;
     size_t at = msg_frame_begin(&sb);
-    msg_pack_request_head(&pk, msgid, method);
+    msg_pack_request_head(&pk, *msgid, method);
     const char *json = params_json && *params_json ? params_json : "{}";
     size_t err_at = 0;
     if (msg_from_json(json, strlen(json), &pk, &err_at) != USHER_ERR_OK) {
         msgpack_sbuffer_destroy(&sb);
-        fail_msg("bad JSON params for %s at byte %zu: %s", method, err_at, json);
+        return EINVAL;
     }
     msg_frame_end(&sb, at);
     int e = send_all(c, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
+    return e;
+}
+
+uint32_t harness_send(harness_conn *c, const char *method, const char *params_json)
+{
+    uint32_t msgid = 0;
+    int e = harness_conn_request(c, method, params_json, &msgid);
+    if (e == EINVAL)
+        fail_msg("bad JSON params for %s: %s", method, params_json);
     if (e != 0)
         fail_msg("sending %s to 127.0.0.1:%u: %s", method, (unsigned)c->port, strerror(e));
     return msgid;

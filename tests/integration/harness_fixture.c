@@ -18,16 +18,22 @@ int harness_fixture_setup(void **state)
     return 0;
 }
 
+void harness_fx_release(harness_fixture *fx)
+{
+    for (size_t i = 0; i < fx->nconns; i++)
+        harness_conn_free(fx->conns[i]);
+    fx->nconns = 0;
+    while (fx->nservers > 0)
+        harness_stop(fx->servers[--fx->nservers]);
+}
+
 int harness_fixture_teardown(void **state)
 {
     harness_fixture *fx = *state;
     if (!fx)
         return 0;
-    for (size_t i = 0; i < fx->nconns; i++)
-        harness_conn_free(fx->conns[i]);
+    harness_fx_release(fx);
     free(fx->conns);
-    while (fx->nservers > 0)
-        harness_stop(fx->servers[--fx->nservers]);
     free(fx);
     *state = NULL;
     return 0;
