@@ -447,11 +447,19 @@ void config_usage(FILE *out)
 "\n"
 "SIGNALS\n"
 "  SIGINT, SIGTERM        stop accepting, finish in-flight writes, close the\n"
-"                         store and exit\n"
+"                         store and exit; with --workers, send them to the\n"
+"                         parent, which stops every worker\n"
+"\n"
+"WORKERS\n"
+"  With --workers, a worker that dies (any exit but status 0) is replaced while\n"
+"  the others serve: at once after a life of 10s or more, else after 100ms,\n"
+"  doubling per further fast death of its slot up to 3.2s. After 5 workers died\n"
+"  within 10s of starting within one minute the parent gives up: it stops the\n"
+"  others and exits 1.\n"
 "\n"
 "Exit status: 0 after a clean shutdown or --help/--version, 2 on a usage error,\n"
 "1 when the server cannot start (address already served, store or keys\n"
-"unusable) or a worker died.\n",
+"unusable) or, with --workers, when workers kept dying and the parent gave up.\n",
         out);
 }
 
