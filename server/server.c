@@ -121,34 +121,31 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int64_t mono_ms(void) { return clock_mono_us() / 1000; }
 
-/* A reader slot that held one snapshot too long: kill it when it is a
- * stopped usherd (it serves nobody, and its slot is cleared once it is
- * gone; with --workers its parent replaces it), else say so loudly. */
+/* A reader slot that held one snapshot too long: say so (once per
+ * --reader-timeout), and kill it when it is overdue and a stopped usherd: it
+ * serves nobody, and its slot is cleared once it is gone (with --workers its
+ * parent replaces it). Any other process is only warned about. */
 static void act_on_lagging_reader(server *srv, const reader_lag *lag, const char *own_comm)
 {
     char comm[16] = "?", state = '?';
-    bool alive = reader_proc_inspect(lag->pid, comm, &state);
+    if (!reader_proc_inspect(lag->pid, comm, &state)) return;   /* dead: the next check clears it */
     double held_s = (double)lag->held_ms / 1000.0;
-    if (!alive) return;   /* dead: the next reader check clears it */
     bool ours = strcmp(comm, own_comm) == 0;
-    if (lag->verdict == READER_OVERDUE && ours && state == 'T') {
-        if (kill(lag->pid, SIGKILL) == 0) {
-            log_msg(&srv->log, LOG_WARN,
-                    "killed frozen reader pid %d (%s, stopped): it held snapshot %llu for %.1f s, "
-                    "%llu commits behind, past --reader-timeout; its slot is cleared next",
-                    lag->pid, comm, (unsigned long long)lag->txnid, held_s,
-                    (unsigned long long)lag->behind);
-            return;
-        }
+    if (lag->log_due) {
+        const char *what = state == 'T' ? "stopped" : state == 't' ? "stopped by a debugger" : "running";
+        log_msg(&srv->log, lag->verdict == READER_OVERDUE ? LOG_ERROR : LOG_WARN,
+                "lagging reader pid %d (%s, %s) has held snapshot %llu for %.1f s, %llu commits "
+                "behind: the data file grows until it lets go%s", lag->pid, comm, what,
+                (unsigned long long)lag->txnid, held_s, (unsigned long long)lag->behind,
+                ours ? (state == 'T' ? "; it is killed once it held it for --reader-timeout" : "")
+                     : "; resume it (kill -CONT) or end it: it is not usherd and is never killed");
     }
-    if (!lag->log_due) return;
-    const char *what = state == 'T' ? "stopped" : state == 't' ? "stopped by a debugger" : "running";
-    log_msg(&srv->log, lag->verdict == READER_OVERDUE ? LOG_ERROR : LOG_WARN,
-            "lagging reader pid %d (%s, %s) has held snapshot %llu for %.1f s, %llu commits "
-            "behind: the data file grows until it lets go%s", lag->pid, comm, what,
-            (unsigned long long)lag->txnid, held_s, (unsigned long long)lag->behind,
-            ours ? (state == 'T' ? "; it is killed once it held it for --reader-timeout" : "")
-                 : "; resume it (kill -CONT) or end it: it is not usherd and is never killed");
+    if (lag->verdict == READER_OVERDUE && ours && state == 'T' && kill(lag->pid, SIGKILL) == 0)
+        log_msg(&srv->log, LOG_WARN,
+                "killed frozen reader pid %d (%s, stopped): it held snapshot %llu for %.1f s, "
+                "%llu commits behind, past --reader-timeout; its slot is cleared next",
+                lag->pid, comm, (unsigned long long)lag->txnid, held_s,
+                (unsigned long long)lag->behind);
 }
 
 static void on_reader_check(struct ev_loop *loop, ev_timer *w, int revents)
