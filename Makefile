@@ -35,12 +35,13 @@ CLIENT_LIB = $(BUILD)/libusher.a
 CLIENT_SO  = $(BUILD)/libusher.so.$(VERSION)
 USHERD     = $(BUILD)/usherd
 USHER_ADMIN = $(BUILD)/usher-admin
+USHER_CHECK = $(BUILD)/usher-check
 USHER_CLI  = $(BUILD)/usher-cli
 KIOSK      = $(BUILD)/kiosk
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 
-PROGRAMS = $(USHERD) $(USHER_ADMIN) $(if $(wildcard tools/usher-cli.c),$(USHER_CLI)) \
+PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-cli.c),$(USHER_CLI)) \
            $(if $(wildcard examples/kiosk.c),$(KIOSK)) \
            $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench)
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
@@ -102,6 +103,8 @@ $(USHERD): $(call obj,server/main.c) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
 $(USHER_ADMIN): $(call obj,tools/usher-admin.c) $(SERVER_LIB) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+$(USHER_CHECK): $(call obj,tools/usher-check.c) $(SERVER_LIB) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
 $(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
 $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)

@@ -54,6 +54,7 @@ typedef struct store_options {
     store_sync sync;
     size_t map_size_bytes;      /* LMDB map (address space, not disk) */
     unsigned max_readers;       /* LMDB reader slots shared by all processes */
+    bool read_only;             /* inspect only (usher-check): see store_open */
     store_policy policy;
 } store_options;
 
@@ -63,8 +64,21 @@ store_options store_options_default(void);
 /* ---- environment and transactions ---- */
 
 /* Opens (creating when missing) the store in directory dir. Clears stale
- * reader slots left by dead processes. INTERNAL with a log line on failure. */
+ * reader slots left by dead processes. Before anything reads the map it
+ * compares data.mdb's size with what the file's own metadata needs and
+ * refuses a shorter (truncated) file: reading past its end would kill the
+ * process with SIGBUS. INTERNAL with a log line on failure.
+ * With opt->read_only nothing is created or written (no dir, no database,
+ * no schema stamp) and servers may keep running on the dir; write
+ * transactions then fail. NOT_FOUND (with a stderr line) when dir holds no
+ * data.mdb or is not a usher data dir (no schema, a database missing).
+ * A read-only open of a damaged (cut or overwritten) file still succeeds, so
+ * the damage can be reported: store_damage says why, and every transaction
+ * begin then fails with INTERNAL. A read-write open refuses it (INTERNAL). */
 usher_err store_open(store **out, const char *dir, const store_options *opt);
+
+/* Why a read-only store's data file is damaged, or NULL when it is not. */
+const char *store_damage(const store *st);
 
 /* Closes the store; no transaction may be open. */
 void store_close(store *st);

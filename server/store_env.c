@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include "store_internal.h"
+#include "store_pages.h"
 
 static const char *const db_names[DB_COUNT] = {
     [DB_META] = "meta",
@@ -39,6 +40,16 @@ static const char *const counter_keys[] = {
     [COUNTER_PAYMENT] = "id.payment",
     [COUNTER_LEDGER] = "id.ledger",
 };
+
+const char *store_db_name(enum store_db db)
+{
+    return db >= 0 && db < DB_COUNT ? db_names[db] : "?";
+}
+
+const char *store_counter_key(enum store_counter counter)
+{
+    return counter_keys[counter];
+}
 
 static const char schema_key[] = "schema";
 static const uint32_t schema_version = 1;
@@ -103,6 +114,12 @@ static bool options_valid(const store_options *opt)
            p->max_charge_krw > 0 && p->balance_limit_krw > 0 && p->request_id_ttl_ms > 0;
 }
 
+/* Stderr prefix: a read-only open is a tool's, not usherd's. */
+static const char *log_prefix(const store_options *opt)
+{
+    return opt->read_only ? "store" : "usherd: store";
+}
+
 /* Opens every named database and stamps the schema version, in one txn. */
 static usher_err open_databases(store *st)
 {
@@ -137,14 +154,141 @@ fail:
     return store_mdb_err(rc, "open databases");
 }
 
+/* Read-only: opens the databases that must already exist inside a read
+ * txn (committed, so the handles outlive it) and checks the schema stamp.
+ * NOT_FOUND when any is missing: the dir is not a usher data dir. */
+static usher_err open_databases_read_only(store *st, const char *dir)
+{
+    MDB_txn *txn = NULL;
+    int rc = begin_raw(st, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_mdb_err(rc, "open databases");
+    const char *missing = NULL;
+    for (int i = 0; i < DB_COUNT && !missing; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], 0, &st->dbi[i]);
+        if (rc == MDB_NOTFOUND)
+            missing = db_names[i];
+        else if (rc)
+            goto fail;
+    }
+    MDB_val k = { sizeof schema_key - 1, (void *)schema_key }, v;
+    if (!missing && (rc = mdb_get(txn, st->dbi[DB_META], &k, &v)) == MDB_NOTFOUND)
+        missing = "the schema stamp";
+    else if (!missing && rc)
+        goto fail;
+    if (missing) {
+        fprintf(stderr, "store: %s is not a usher data dir (%s is missing)\n", dir, missing);
+        mdb_txn_abort(txn);
+        return USHER_ERR_NOT_FOUND;
+    }
+    if (v.mv_size != sizeof schema_version ||
+        memcmp(v.mv_data, &schema_version, sizeof schema_version) != 0) {
+        fprintf(stderr, "store: %s has another schema version\n", dir);
+        mdb_txn_abort(txn);
+        return USHER_ERR_INTERNAL;
+    }
+    rc = mdb_txn_commit(txn);
+    return store_mdb_err(rc, "open databases");
+fail:
+    mdb_txn_abort(txn);
+    return store_mdb_err(rc, "open databases");
+}
+
+/* A data.mdb shorter than its own metadata says it must be has lost pages
+ * (cut by a failed copy or a full disk): the map would SIGBUS on the first
+ * read past the end. Runs after mdb_env_open, which reads only the two
+ * meta pages, and before anything else touches the map. why gets the
+ * damage, or stays empty. */
+static usher_err check_file_size(store *st, const store_options *opt, char *why, size_t cap)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    mdb_filehandle_t fd;
+    struct stat file;
+    int rc;
+    if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &stat)) ||
+        (rc = mdb_env_get_fd(st->env, &fd)))
+        return store_mdb_err(rc, "env info");
+    if (fstat(fd, &file) != 0) {
+        fprintf(stderr, "%s: fstat data.mdb: %s\n", log_prefix(opt), strerror(errno));
+        return USHER_ERR_INTERNAL;
+    }
+    unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * stat.ms_psize;
+    if ((unsigned long long)file.st_size < need)
+        snprintf(why, cap, "data.mdb is %lld bytes but its metadata needs %llu: the file is "
+                 "damaged (truncated)", (long long)file.st_size, need);
+    return USHER_ERR_OK;
+}
+
+/* Walks every page of the current snapshot (store_pages.h) before LMDB
+ * reads any: a zeroed or overwritten page would otherwise abort or crash
+ * the process on first use, or answer INTERNAL to some reads only. */
+static usher_err check_pages(store *st, const store_options *opt, char *why, size_t cap)
+{
+    for (int attempt = 0; attempt < 20; attempt++) {
+        MDB_txn *txn = NULL;
+        int rc = begin_raw(st, NULL, MDB_RDONLY, &txn);
+        if (rc)
+            return store_mdb_err(rc, "page walk");
+        store_pages_report report;
+        store_pages_outcome o = store_pages_verify(st->env, txn, &report);
+        mdb_txn_abort(txn);
+        switch (o) {
+        case STORE_PAGES_SOUND:
+            return USHER_ERR_OK;
+        case STORE_PAGES_RETRY:
+            continue;   /* another process committed twice meanwhile */
+        case STORE_PAGES_DAMAGED:
+            snprintf(why, cap, "data.mdb is damaged: %s", report.why);
+            return USHER_ERR_OK;
+        case STORE_PAGES_FAILED:
+            fprintf(stderr, "%s: page walk: %s\n", log_prefix(opt), report.why);
+            return USHER_ERR_INTERNAL;
+        }
+    }
+    fprintf(stderr, "%s: page walk: writers kept replacing the snapshot\n", log_prefix(opt));
+    return USHER_ERR_INTERNAL;
+}
+
+/* The file's size, then its pages; why stays empty when both are sound. */
+static usher_err find_damage(store *st, const store_options *opt, char *why, size_t cap)
+{
+    why[0] = 0;
+    usher_err err = check_file_size(st, opt, why, cap);
+    if (err == USHER_ERR_OK && !why[0])
+        err = check_pages(st, opt, why, cap);
+    return err;
+}
+
+/* Read-only: the dir must already hold a data file (LMDB would create one). */
+static usher_err check_data_file(const char *dir)
+{
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "store: %s: no such data dir\n", dir);
+        return USHER_ERR_NOT_FOUND;
+    }
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "store: %s is not a usher data dir (no data.mdb)\n", dir);
+        return USHER_ERR_NOT_FOUND;
+    }
+    return USHER_ERR_OK;
+}
+
 usher_err store_open(store **out, const char *dir, const store_options *opt)
 {
     *out = NULL;
     if (!options_valid(opt)) {
-        fprintf(stderr, "usherd: store: invalid options\n");
+        fprintf(stderr, "%s: invalid options\n", log_prefix(opt));
         return USHER_ERR_INTERNAL;
     }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (opt->read_only) {
+        usher_err err = check_data_file(dir);
+        if (err != USHER_ERR_OK)
+            return err;
+    } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "usherd: store: mkdir %s: %s\n", dir, strerror(errno));
         return USHER_ERR_INTERNAL;
     }
@@ -164,7 +308,9 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         goto fail;
     }
     unsigned flags = MDB_NOTLS;
-    if (opt->sync == STORE_SYNC_META)
+    if (opt->read_only)
+        flags |= MDB_RDONLY;
+    else if (opt->sync == STORE_SYNC_META)
         flags |= MDB_NOMETASYNC;
     else if (opt->sync == STORE_SYNC_NONE)
         flags |= MDB_NOSYNC;
@@ -172,12 +318,30 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         (rc = mdb_env_set_maxreaders(st->env, opt->max_readers)) ||
         (rc = mdb_env_set_mapsize(st->env, opt->map_size_bytes)) ||
         (rc = mdb_env_open(st->env, dir, flags, 0600))) {
-        err = store_mdb_err(rc, dir);
+        if (opt->read_only && rc == MDB_INVALID) {
+            fprintf(stderr, "store: %s is not a usher data dir (data.mdb is not an LMDB file)\n",
+                    dir);
+            err = USHER_ERR_NOT_FOUND;
+        } else {
+            err = store_mdb_err(rc, dir);
+        }
         goto fail;
+    }
+    if ((err = find_damage(st, opt, st->damage, sizeof st->damage)) != USHER_ERR_OK)
+        goto fail;
+    if (st->damage[0] && !opt->read_only) {
+        fprintf(stderr, "usherd: store: %s; restore it from a backup\n", st->damage);
+        err = USHER_ERR_INTERNAL;
+        goto fail;
+    }
+    if (st->damage[0]) {   /* read-only: open, so store_check_run can report it */
+        *out = st;
+        return USHER_ERR_OK;
     }
     if ((err = store_reader_check(st, NULL)) != USHER_ERR_OK)
         goto fail;
-    if ((err = open_databases(st)) != USHER_ERR_OK)
+    err = opt->read_only ? open_databases_read_only(st, dir) : open_databases(st);
+    if (err != USHER_ERR_OK)
         goto fail;
     *out = st;
     return USHER_ERR_OK;
@@ -198,6 +362,11 @@ void store_close(store *st)
     mdb_env_close(st->env);
     pthread_mutex_destroy(&st->pool_lock);
     free(st);
+}
+
+const char *store_damage(const store *st)
+{
+    return st->damage[0] ? st->damage : NULL;
 }
 
 usher_err store_reader_check(store *st, int *cleared)
@@ -312,6 +481,8 @@ static void read_txn_give_back(store *st, MDB_txn *txn)
 
 usher_err store_read_begin(store *st, store_txn **out)
 {
+    if (st->damage[0])
+        return USHER_ERR_INTERNAL;   /* no page of it may be read: see store_open */
     store_txn *t = txn_new(st, TXN_READ, NULL);
     if (!t)
         return USHER_ERR_INTERNAL;
@@ -326,6 +497,8 @@ usher_err store_read_begin(store *st, store_txn **out)
 
 usher_err store_write_begin(store *st, store_txn **out)
 {
+    if (st->damage[0])
+        return USHER_ERR_INTERNAL;
     store_txn *t = txn_new(st, TXN_WRITE, NULL);
     if (!t)
         return USHER_ERR_INTERNAL;

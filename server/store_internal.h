@@ -53,6 +53,7 @@ struct store {
     pthread_mutex_t pool_lock;    /* guards read_pool: loop and writer threads share it */
     MDB_txn *read_pool[STORE_READ_POOL];
     unsigned read_pool_n;
+    char damage[320];             /* read-only open of a damaged file: why; else "" */
 };
 
 typedef enum store_txn_kind { TXN_READ, TXN_WRITE, TXN_CHILD } store_txn_kind;
@@ -217,6 +218,10 @@ static inline int64_t add_sat(int64_t a, int64_t b)   /* saturating a + b, b >= 
  * EFBIG) -> STORAGE_FULL; TXN_FULL (one batch too big) -> OVERLOADED; any
  * other failure -> INTERNAL; each with one stderr line naming where. */
 usher_err store_mdb_err(int rc, const char *where);
+
+/* The LMDB name of a database ("seats"), and the meta key of a counter. */
+const char *store_db_name(enum store_db db);
+const char *store_counter_key(enum store_counter counter);
 
 /* mdb_get; returns the LMDB code (0, MDB_NOTFOUND or a failure). */
 int store_get(store_txn *t, enum store_db db, const void *key, size_t key_len, MDB_val *val);
