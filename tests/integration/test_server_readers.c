@@ -164,6 +164,7 @@ static void test_reader_killed_mid_read_costs_the_survivor_little_file_growth(vo
            LOAD_WRITES, before, (long long)ms0, after, (long long)ms1);
     assert_true(harness_log_wait(a, "cleared stale reader slots", LOG_DEADLINE_MS));
     assert_true(after <= 2 * before + KILL_GROWTH_SLACK_MIB);
+    harness_usher_check(a->data_dir, NULL);
 }
 
 static void test_stopped_usherd_inside_a_read_is_warned_about_then_killed(void **state)
@@ -215,6 +216,7 @@ static void test_stopped_usherd_inside_a_read_is_warned_about_then_killed(void *
     write_load(wa, u.session, 500);
     printf("# after the kill: %.1f MiB more over 500 ms of writes\n",
            (double)(file_size(a) - s2) / MIB);
+    harness_usher_check(a->data_dir, NULL);
 }
 
 static void test_frozen_reader_that_is_not_usherd_is_warned_about_and_left_alone(void **state)
