@@ -174,6 +174,14 @@ static void test_a_full_map_pinned_by_a_live_reader_stays_full(void **state)
     fixture *f = start();
     int fitted = fill_map(f);
     assert_true(fitted > 0);
+    /* store_reader_list shows the child's slot, far behind the newest commit. */
+    store_reader slots[16];
+    size_t n = 0;
+    uint64_t last = 0;
+    assert_int_equal(store_reader_list(f->st, slots, 16, &n, &last), USHER_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(slots[0].pid, f->reader);
+    assert_true(last >= slots[0].txnid + (uint64_t)fitted);
     assert_int_equal(write_one(f, &plain, 1), USHER_ERR_STORAGE_FULL);
     assert_int_equal(writer_take_readers_cleared(f->w), 0);
     finish(f);
