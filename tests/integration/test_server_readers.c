@@ -137,15 +137,31 @@ static harness_conn *stop_inside_a_read(harness_fixture *fx, harness_server *hs,
     return NULL;
 }
 
+/* Writer a and reader b on one data dir, with args; a user charging on a
+ * (warmed up: the ledger's first pages are in place). */
+typedef struct pair {
+    harness_server *a, *b;
+    harness_conn *wa;
+    harness_user u;
+} pair;
+
+static void pair_start(harness_fixture *fx, const char *args, pair *p)
+{
+    p->a = harness_fx_start(fx, args);
+    p->b = harness_fx_start_shared(fx, p->a, args);
+    p->wa = harness_fx_connect(fx, p->a->port);
+    harness_register(p->wa, &p->u);
+    write_load(p->wa, p->u.session, 300);
+}
+
 static void test_reader_killed_mid_read_costs_the_survivor_little_file_growth(void **state)
 {
+    pair p;
+    pair_start(*state, NULL, &p);
     harness_fixture *fx = *state;
-    harness_server *a = harness_fx_start(fx, NULL);
-    harness_server *b = harness_fx_start_shared(fx, a, NULL);
-    harness_conn *wa = harness_fx_connect(fx, a->port);
-    harness_user u;
-    harness_register(wa, &u);
-    write_load(wa, u.session, 300);   /* warm up: the first pages of the ledger */
+    harness_server *a = p.a, *b = p.b;
+    harness_conn *wa = p.wa;
+    harness_user u = p.u;
 
     off_t s0 = file_size(a);
     int64_t ms0 = write_count(wa, u.session, LOAD_WRITES);
@@ -169,13 +185,12 @@ static void test_reader_killed_mid_read_costs_the_survivor_little_file_growth(vo
 
 static void test_stopped_usherd_inside_a_read_is_warned_about_then_killed(void **state)
 {
+    pair p;
+    pair_start(*state, READER_TIMEOUT, &p);
     harness_fixture *fx = *state;
-    harness_server *a = harness_fx_start(fx, READER_TIMEOUT);
-    harness_server *b = harness_fx_start_shared(fx, a, READER_TIMEOUT);
-    harness_conn *wa = harness_fx_connect(fx, a->port);
-    harness_user u;
-    harness_register(wa, &u);
-    write_load(wa, u.session, 200);
+    harness_server *a = p.a, *b = p.b;
+    harness_conn *wa = p.wa;
+    harness_user u = p.u;
 
     pid_t frozen = b->pid;
     harness_conn *rb = stop_inside_a_read(fx, b, u.session);
