@@ -3,7 +3,8 @@
  * next group commit, so the file barely grows; a usherd stopped (SIGSTOP)
  * inside a read is warned about and, past --reader-timeout, killed; a
  * frozen reader that is not usherd (here: this test process) is warned
- * about loudly and left alone. Writes on the survivor never fail.
+ * about loudly and left alone; a stopped --workers worker is killed by its
+ * sibling and replaced by the parent. Writes on the survivor never fail.
  * The test reads the reader table itself through LMDB, read-only, to know
  * when a stopped process holds a snapshot. */
 #include <stdarg.h>
@@ -108,24 +109,24 @@ static int64_t write_count(harness_conn *c, const char *session, int n)
     return harness_mono_ms() - t0;
 }
 
-/* Leaves reader hs stopped (SIGSTOP) inside a read snapshot: sends it a
- * burst of reads, stops it, and looks at the reader table; resumes and
- * tries again until it is caught. Returns the connection to it. */
-static harness_conn *stop_inside_a_read(harness_fixture *fx, harness_server *hs, const char *session)
+/* Leaves process pid, which serves c on hs's data dir, stopped (SIGSTOP)
+ * inside a read snapshot: sends it a burst of reads, stops it, and looks at
+ * the reader table; resumes and tries again until it is caught. */
+static void stop_pid_inside_a_read(const harness_server *hs, harness_conn *c, pid_t pid,
+                                   const char *session)
 {
-    harness_conn *c = harness_fx_connect(fx, hs->port);
     for (int t = 0; t < CATCH_TRIES; t++) {
         for (int i = 0; i < BURST; i++)
             harness_sendf(c, "wallet.history", "{\"session\":\"%s\",\"limit\":50}", session);
         harness_sleep_ms(t % 3);
-        kill(hs->pid, SIGSTOP);
-        while (harness_proc_state(hs->pid) != 'T')
+        kill(pid, SIGSTOP);
+        while (harness_proc_state(pid) != 'T')
             harness_sleep_ms(1);
-        if (holds_snapshot(hs, hs->pid)) {
-            printf("# caught pid %d inside a read after %d tries\n", (int)hs->pid, t + 1);
-            return c;
+        if (holds_snapshot(hs, pid)) {
+            printf("# caught pid %d inside a read after %d tries\n", (int)pid, t + 1);
+            return;
         }
-        kill(hs->pid, SIGCONT);
+        kill(pid, SIGCONT);
         for (int i = 0; i < BURST; i++) {
             harness_reply r;
             if (harness_read_reply(c, &r) != HARNESS_IO_OK)
@@ -133,8 +134,15 @@ static harness_conn *stop_inside_a_read(harness_fixture *fx, harness_server *hs,
             harness_reply_free(&r);
         }
     }
-    fail_msg("could not stop pid %d inside a read in %d tries", (int)hs->pid, CATCH_TRIES);
-    return NULL;
+    fail_msg("could not stop pid %d inside a read in %d tries", (int)pid, CATCH_TRIES);
+}
+
+/* stop_pid_inside_a_read for the usherd hs on a new connection; returns it. */
+static harness_conn *stop_inside_a_read(harness_fixture *fx, harness_server *hs, const char *session)
+{
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    stop_pid_inside_a_read(hs, c, hs->pid, session);
+    return c;
 }
 
 /* Writer a and reader b on one data dir, with args; a user charging on a
@@ -269,12 +277,47 @@ static void test_frozen_reader_that_is_not_usherd_is_warned_about_and_left_alone
     write_burst(wa, u.session);
 }
 
+static void test_stopped_worker_inside_a_read_is_killed_by_its_sibling_and_replaced(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, "--workers 2 " READER_TIMEOUT);
+    harness_conn *wa = harness_fx_connect(fx, hs->port);
+    pid_t alive = harness_instance_pid(wa), frozen = 0;
+    harness_conn *rb = harness_fx_connect_other(fx, hs->port, &alive, 1, 5000, &frozen);
+    assert_non_null(rb);
+    harness_user u;
+    harness_register(wa, &u);
+    write_load(wa, u.session, 200);
+    stop_pid_inside_a_read(hs, rb, frozen, u.session);
+
+    char killed[96];
+    snprintf(killed, sizeof killed, "killed frozen reader pid %d", (int)frozen);
+    int64_t t0 = harness_mono_ms();
+    while (harness_log_count(hs, killed) == 0 &&
+           harness_mono_ms() - t0 < 4 * READER_TIMEOUT_MS + LOG_DEADLINE_MS)
+        write_load(wa, u.session, 100);   /* the sibling's writes all succeed */
+    assert_true(harness_log_count(hs, killed) == 1);
+    char died[64];
+    snprintf(died, sizeof died, "worker %d died (signal 9)", (int)frozen);
+    assert_true(harness_log_wait(hs, died, LOG_DEADLINE_MS));
+    harness_conn_disconnect(rb);
+    pid_t avoid[2] = { alive, frozen }, fresh = 0;
+    harness_conn *c = harness_fx_connect_other(fx, hs->port, avoid, 2, 8000, &fresh);
+    assert_non_null(c);
+    assert_int_equal(getpgid(fresh), hs->pid);
+    write_burst(c, u.session);
+    printf("# stopped worker %d killed by its sibling %.1f s after it was stopped; worker %d "
+           "replaced it\n", (int)frozen, (double)(harness_mono_ms() - t0) / 1000.0, (int)fresh);
+    harness_usher_check(hs->data_dir, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         HARNESS_TEST(test_reader_killed_mid_read_costs_the_survivor_little_file_growth),
         HARNESS_TEST(test_stopped_usherd_inside_a_read_is_warned_about_then_killed),
         HARNESS_TEST(test_frozen_reader_that_is_not_usherd_is_warned_about_and_left_alone),
+        HARNESS_TEST(test_stopped_worker_inside_a_read_is_killed_by_its_sibling_and_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
