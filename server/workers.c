@@ -89,7 +89,7 @@ typedef struct pool {
     logger log;
     char instance[96];
     sigset_t saved_mask;      /* restored in each worker */
-    worker_slot slot[64];
+    worker_slot slot[WORKER_SLOTS_MAX];
     unsigned n;
     worker_deaths deaths;
     bool stopping;            /* SIGINT/SIGTERM or giving up: replace nothing */
@@ -256,7 +256,7 @@ int workers_run(const usher_config *cfg)
     snprintf(p->instance, sizeof p->instance, "%s:%d", host, (int)getpid());
     p->cfg = cfg;
     p->log = (logger){ .level = cfg->log_level, .json = cfg->log_json, .instance = p->instance };
-    p->n = cfg->workers < 64 ? cfg->workers : 64;
+    p->n = cfg->workers < WORKER_SLOTS_MAX ? cfg->workers : WORKER_SLOTS_MAX;
 
     struct sigaction sa = { .sa_handler = on_sigchld };
     sigemptyset(&sa.sa_mask);

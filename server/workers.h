@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "config.h"
 
+#define WORKER_SLOTS_MAX 64            /* the ceiling of --workers */
 #define WORKER_FAST_DEATH_MS 10000     /* a worker dying younger than this died "fast" */
 #define WORKER_RESTART_FIRST_MS 100    /* delay before replacing after a first fast death */
 #define WORKER_RESTART_MAX_MS 3200     /* the delay doubles per fast death in a row, up to this */
