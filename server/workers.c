@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 
@@ -96,12 +97,7 @@ typedef struct pool {
     int status;               /* exit status of the parent */
 } pool;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return clock_mono_us() / 1000; }
 
 static void on_sigchld(int sig) { (void)sig; }   /* only so SIGCHLD is delivered to sigtimedwait */
 
