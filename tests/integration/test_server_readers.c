@@ -117,7 +117,7 @@ static void stop_pid_inside_a_read(const harness_server *hs, harness_conn *c, pi
 {
     for (int t = 0; t < CATCH_TRIES; t++) {
         for (int i = 0; i < BURST; i++)
-            harness_sendf(c, "wallet.history", "{\"session\":\"%s\",\"limit\":50}", session);
+            harness_sendf(c, "wallet.history", "{\"session\":\"%s\",\"limit\":200}", session);
         harness_sleep_ms(t % 3);
         kill(pid, SIGSTOP);
         while (harness_proc_state(pid) != 'T')
