@@ -29,6 +29,8 @@
 #define MAP_SIZE_MIN_MB 64
 #define MAP_SIZE_MAX_MB 1048576
 #define LMDB_READERS_MIN 126u  /* LMDB's own default */
+#define READER_TIMEOUT_MIN_MS MS_PER_S
+#define READER_TIMEOUT_MAX_MS MS_PER_H
 
 void config_defaults(usher_config *cfg)
 {
@@ -54,6 +56,7 @@ void config_defaults(usher_config *cfg)
     cfg->out_buf_cap = MIB;
     cfg->batch_max = 256;
     cfg->map_size_bytes = (size_t)4096 * MIB;
+    cfg->reader_timeout_ms = 10 * MS_PER_S;
     cfg->max_charge_krw = 10000000;
     cfg->balance_limit_krw = 1000000000000LL;
     cfg->request_id_ttl_ms = 24 * MS_PER_H;
@@ -173,6 +176,19 @@ static int parse_duration_flag(FILE *err, const char *flag, const char *text, in
     return usage_error(err, "--%s: '%s' is out of range (above 0, at most 30 days)", flag, text);
 }
 
+/* --reader-timeout: a duration from 1s to 1h. */
+static int parse_reader_timeout(usher_config *cfg, FILE *err, const char *flag, const char *text)
+{
+    int64_t ms;
+    int rc = parse_duration_flag(err, flag, text, &ms);
+    if (rc != 0)
+        return rc;
+    if (ms < READER_TIMEOUT_MIN_MS || ms > READER_TIMEOUT_MAX_MS)
+        return usage_error(err, "--%s: '%s' is out of range (1s..1h)", flag, text);
+    cfg->reader_timeout_ms = ms;
+    return 0;
+}
+
 /* HOST:PORT with an IPv4 literal or "localhost" (stored as 127.0.0.1). */
 static int parse_listen(usher_config *cfg, FILE *err, const char *text)
 {
@@ -237,7 +253,8 @@ static int parse_log_level(usher_config *cfg, FILE *err, const char *text)
 enum {
     OPT_LISTEN = 256, OPT_DATA, OPT_WORKERS, OPT_HOLD_TTL, OPT_ACTIVE_TTL, OPT_MAX_ACTIVE,
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
-    OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_VERSION, OPT_HELP = 'h',
+    OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
+    OPT_HELP = 'h',
 };
 
 static const struct option long_options[] = {
@@ -257,6 +274,7 @@ static const struct option long_options[] = {
     { "log-json",       no_argument,       NULL, OPT_LOG_JSON },
     { "max-conns",      required_argument, NULL, OPT_MAX_CONNS },
     { "map-size",       required_argument, NULL, OPT_MAP_SIZE },
+    { "reader-timeout", required_argument, NULL, OPT_READER_TIMEOUT },
     { "help",           no_argument,       NULL, OPT_HELP },
     { "version",        no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -312,6 +330,7 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, FILE *err)
     case OPT_ACTIVE_TTL:     return parse_duration_flag(err, flag, arg, &cfg->active_ttl_ms);
     case OPT_ADMIT_INTERVAL: return parse_duration_flag(err, flag, arg, &cfg->admit_interval_ms);
     case OPT_SESSION_TTL:    return parse_duration_flag(err, flag, arg, &cfg->session_ttl_ms);
+    case OPT_READER_TIMEOUT: return parse_reader_timeout(cfg, err, flag, arg);
     case OPT_SYNC:           return parse_sync(cfg, err, arg);
     case OPT_LOG_LEVEL:      return parse_log_level(cfg, err, arg);
     case OPT_DEMO:           cfg->demo = true; return 0;
@@ -411,6 +430,11 @@ void config_usage(FILE *out)
 "                         65536..16777216 (default 65536)\n"
 "  --max-conns N          open connections per process, 1..1000000\n"
 "                         (default 10000)\n"
+"  --reader-timeout D     a reader holding one LMDB snapshot this long while\n"
+"                         commits go on is overdue, 1s..1h (default 10s): it\n"
+"                         is warned about from half this; an overdue usherd\n"
+"                         that is stopped (SIGSTOP, state T) is killed so its\n"
+"                         slot can be cleared; other processes only warned\n"
 "\n"
 "Box-office policy:\n"
 "  --hold-ttl D           how long a reserved seat is held before payment\n"
@@ -447,13 +471,22 @@ void config_usage(FILE *out)
 "\n"
 "SIGNALS\n"
 "  SIGINT, SIGTERM        stop accepting, finish in-flight writes, close the\n"
-"                         store and exit\n"
+"                         store and exit; with --workers, send them to the\n"
+"                         parent, which stops every worker\n"
+"\n"
+"WORKERS\n"
+"  With --workers, a worker that dies (any exit but status 0) is replaced while\n"
+"  the others serve: at once after a life of 10s or more, else after 100ms,\n"
+"  doubling per further fast death of its slot up to 3.2s. After 5 workers died\n"
+"  within 10s of starting within one minute the parent gives up: it stops the\n"
+"  others and exits 1.\n"
 "\n"
 "Exit status: 0 after a clean shutdown or --help/--version, 2 on a usage error,\n"
 "1 when the server cannot start (address already served, store or keys\n"
-"unusable), a worker died, or the storage became unusable while serving (a\n"
-"failed metadata write: in-flight requests are answered, then it exits so a\n"
-"supervisor can start a fresh process).\n",
+"unusable), when the storage became unusable while serving (a failed\n"
+"metadata write: in-flight requests are answered, then it exits so a\n"
+"supervisor can start a fresh process), or, with --workers, when workers\n"
+"kept dying and the parent gave up (a dead worker is otherwise replaced).\n",
         out);
 }
 

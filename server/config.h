@@ -35,6 +35,7 @@ typedef struct usher_config {
     size_t out_buf_cap;         /* per-connection output bytes before reads pause */
     size_t batch_max;           /* write requests in one group commit */
     size_t map_size_bytes;      /* --map-size, LMDB map, default 4 GiB */
+    int64_t reader_timeout_ms;  /* --reader-timeout, 1s..1h, default 10s */
     int64_t max_charge_krw;     /* one charge, 10,000,000 */
     int64_t balance_limit_krw;  /* 10^12 */
     int64_t request_id_ttl_ms;  /* 24h */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "method.h"
+#include "reader_watch.h"
 #include "store.h"
 #include "token.h"
 
@@ -28,7 +29,8 @@ typedef struct server {
     int listen_fd;
     ev_io accept_watcher;
     ev_timer tick_timer;          /* queue admission + expiry tidying */
-    ev_timer reader_check_timer;  /* LMDB stale reader slots */
+    ev_timer reader_check_timer;  /* LMDB reader slots: dead ones cleared, frozen ones judged */
+    reader_watch readers;         /* loop thread: how long each slot held its snapshot */
     ev_timer shutdown_timer;      /* deadline for a graceful stop */
     ev_signal sigint_watcher, sigterm_watcher;
     ev_prepare flush_watcher;     /* hands the loop turn's writes to the writer */

@@ -83,8 +83,26 @@ const char *store_damage(const store *st);
 /* Closes the store; no transaction may be open. */
 void store_close(store *st);
 
-/* Clears reader slots of dead processes; *cleared gets the count (may be NULL). */
+/* Clears reader slots of dead processes; *cleared gets the count (may be NULL).
+ * Cheap (a few µs: one lock probe per process in the reader table), so the
+ * writer runs it before every group commit: a slot left by a killed
+ * process pins every page freed after its snapshot, and the file grows
+ * until the slot is cleared. */
 usher_err store_reader_check(store *st, int *cleared);
+
+/* One reader slot that holds a snapshot. */
+typedef struct store_reader {
+    int pid;                    /* the process holding it (any process on the host) */
+    uint64_t txnid;             /* its snapshot: the commit it sees */
+} store_reader;
+
+/* The reader slots holding a snapshot now (idle slots are left out), up to
+ * cap in out[], *n their count, and *last_txnid the newest commit: a reader
+ * at txnid T keeps every page freed after T from being reused, so
+ * last_txnid - T is how far behind it lags. Slots of dead processes are
+ * listed until store_reader_check clears them. */
+usher_err store_reader_list(store *st, store_reader *out, size_t cap, size_t *n,
+                            uint64_t *last_txnid);
 
 /* Read-only snapshot; never waits for writers. End with store_txn_end. */
 usher_err store_read_begin(store *st, store_txn **out);

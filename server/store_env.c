@@ -388,6 +388,40 @@ usher_err store_reader_check(store *st, int *cleared)
     return store_mdb_err(rc, "reader check");
 }
 
+typedef struct reader_list_ctx {
+    store_reader *out;
+    size_t cap, n;
+} reader_list_ctx;
+
+/* mdb_reader_list hands out one text line per slot: "pid thread txnid",
+ * txnid "-" for an idle slot; the header line does not parse. */
+static int reader_list_line(const char *line, void *arg)
+{
+    reader_list_ctx *ctx = arg;
+    int pid;
+    size_t thread;
+    unsigned long long txnid;
+    if (sscanf(line, "%d %zx %llu", &pid, &thread, &txnid) == 3 && ctx->n < ctx->cap)
+        ctx->out[ctx->n++] = (store_reader){ .pid = pid, .txnid = txnid };
+    return 0;
+}
+
+usher_err store_reader_list(store *st, store_reader *out, size_t cap, size_t *n,
+                            uint64_t *last_txnid)
+{
+    reader_list_ctx ctx = { .out = out, .cap = cap };
+    MDB_envinfo info;
+    *n = 0;
+    int rc = mdb_env_info(st->env, &info);
+    if (rc == 0)
+        rc = mdb_reader_list(st->env, reader_list_line, &ctx) < 0 ? EIO : 0;
+    if (rc)
+        return store_mdb_err(rc, "reader list");
+    *n = ctx.n;
+    *last_txnid = (uint64_t)info.me_last_txnid;
+    return USHER_ERR_OK;
+}
+
 /* ---- transactions ---- */
 
 /* MDB_PANIC leaves the environment of this process unusable for good:

@@ -2,12 +2,17 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include "clock.h"
+#include "log.h"
 #include "server.h"
 
 /* The lock is a listening socket in Linux's abstract namespace, named for
@@ -47,65 +52,229 @@ int workers_lock_port(const usher_config *cfg)
     return -1;
 }
 
-static volatile sig_atomic_t stop_signal;
+/* ---- policy: backoff and giving up ---- */
 
-static void remember_signal(int sig) { stop_signal = sig; }
-
-static void signal_all(const pid_t *pids, unsigned n, int sig)
+int64_t worker_restart_delay_ms(unsigned fast_in_a_row)
 {
-    for (unsigned i = 0; i < n; i++)
-        if (pids[i] > 0) kill(pids[i], sig);
+    if (fast_in_a_row == 0) return 0;
+    int64_t delay = WORKER_RESTART_FIRST_MS;
+    for (unsigned i = 1; i < fast_in_a_row && delay < WORKER_RESTART_MAX_MS; i++) delay *= 2;
+    return delay < WORKER_RESTART_MAX_MS ? delay : WORKER_RESTART_MAX_MS;
+}
+
+bool worker_deaths_note(worker_deaths *d, int64_t lived_ms, int64_t now_ms)
+{
+    if (lived_ms >= WORKER_FAST_DEATH_MS) return false;
+    d->at_ms[d->next] = now_ms;
+    d->next = (d->next + 1) % WORKER_GIVE_UP_DEATHS;
+    if (d->count < WORKER_GIVE_UP_DEATHS) d->count++;
+    /* The ring is full: d->next is now the oldest of the last N fast deaths. */
+    return d->count == WORKER_GIVE_UP_DEATHS &&
+           now_ms - d->at_ms[d->next] < WORKER_GIVE_UP_WINDOW_MS;
+}
+
+/* ---- the parent ---- */
+
+/* One worker slot: running (pid > 0), or waiting for its replacement
+ * (restart_pending, until restart_at_ms), or empty (exited cleanly). */
+typedef struct worker_slot {
+    pid_t pid;
+    int64_t started_ms;       /* monotonic */
+    bool restart_pending;
+    int64_t restart_at_ms;    /* monotonic */
+    unsigned fast_in_a_row;   /* fast deaths of this slot in a row */
+} worker_slot;
+
+typedef struct pool {
+    const usher_config *cfg;
+    logger log;
+    char instance[96];
+    sigset_t saved_mask;      /* restored in each worker */
+    worker_slot slot[WORKER_SLOTS_MAX];
+    unsigned n;
+    worker_deaths deaths;
+    bool stopping;            /* SIGINT/SIGTERM or giving up: replace nothing */
+    int status;               /* exit status of the parent */
+} pool;
+
+static int64_t mono_ms(void) { return clock_mono_us() / 1000; }
+
+static void on_sigchld(int sig) { (void)sig; }   /* only so SIGCHLD is delivered to sigtimedwait */
+
+/* Forks the worker of slot i. The child restores the signal mask, dies with
+ * the parent (a worker without its supervisor would hold the port lock and
+ * serve unsupervised), and opens its own store inside server_run. */
+static bool start_worker(pool *p, unsigned i)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_msg(&p->log, LOG_ERROR, "fork of worker %u: %s", i, strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &p->saved_mask, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(1);
+        _exit(server_run(p->cfg));
+    }
+    worker_slot *s = &p->slot[i];
+    s->pid = pid;
+    s->started_ms = mono_ms();
+    s->restart_pending = false;
+    return true;
+}
+
+static void signal_workers(pool *p, int sig)
+{
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->slot[i].pid > 0) kill(p->slot[i].pid, sig);
+}
+
+static void stop_pool(pool *p, const char *why)
+{
+    if (p->stopping) return;
+    p->stopping = true;
+    log_msg(&p->log, LOG_INFO, "%s: stopping the workers", why);
+    for (unsigned i = 0; i < p->n; i++) p->slot[i].restart_pending = false;
+    signal_workers(p, SIGTERM);
+}
+
+static void describe_exit(int status, char *out, size_t cap)
+{
+    if (WIFSIGNALED(status)) snprintf(out, cap, "signal %d", WTERMSIG(status));
+    else snprintf(out, cap, "status %d", WEXITSTATUS(status));
+}
+
+/* A worker exited: replace it, or give up on a crash loop. */
+static void on_worker_exit(pool *p, pid_t pid, int status)
+{
+    unsigned i = 0;
+    while (i < p->n && p->slot[i].pid != pid) i++;
+    if (i == p->n) return;   /* not ours */
+    worker_slot *s = &p->slot[i];
+    int64_t now = mono_ms(), lived = now - s->started_ms;
+    s->pid = 0;
+    char how[32];
+    describe_exit(status, how, sizeof how);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (p->stopping || clean) {
+        if (!clean) log_msg(&p->log, LOG_WARN, "worker %d exited (%s) while stopping", (int)pid, how);
+        return;   /* a clean exit means someone stopped it on purpose: not replaced */
+    }
+    if (worker_deaths_note(&p->deaths, lived, now)) {
+        log_msg(&p->log, LOG_ERROR,
+                "worker %d died (%s) after %.1f s: giving up, %d workers died within %d s of "
+                "starting in the last %d s", (int)pid, how, (double)lived / 1000.0,
+                WORKER_GIVE_UP_DEATHS, WORKER_FAST_DEATH_MS / 1000, WORKER_GIVE_UP_WINDOW_MS / 1000);
+        p->status = 1;
+        stop_pool(p, "gave up");
+        return;
+    }
+    s->fast_in_a_row = lived < WORKER_FAST_DEATH_MS ? s->fast_in_a_row + 1 : 0;
+    int64_t delay = worker_restart_delay_ms(s->fast_in_a_row);
+    s->restart_pending = true;
+    s->restart_at_ms = now + delay;
+    log_msg(&p->log, LOG_WARN, "worker %d died (%s) after %.1f s; replacing it in %lld ms",
+            (int)pid, how, (double)lived / 1000.0, (long long)delay);
+}
+
+/* Starts the replacements that are due; returns ms until the next one (-1: none). */
+static int64_t start_due(pool *p)
+{
+    int64_t now = mono_ms(), next = -1;
+    for (unsigned i = 0; i < p->n && !p->stopping; i++) {
+        worker_slot *s = &p->slot[i];
+        if (!s->restart_pending) continue;
+        if (s->restart_at_ms <= now) {
+            if (start_worker(p, i)) {
+                log_msg(&p->log, LOG_INFO, "worker %d started in slot %u (replacement)", (int)s->pid, i);
+                continue;
+            }
+            /* A failed fork counts as a fast death of the slot. */
+            if (worker_deaths_note(&p->deaths, 0, now)) {
+                log_msg(&p->log, LOG_ERROR, "giving up: cannot fork workers");
+                p->status = 1;
+                stop_pool(p, "gave up");
+                return -1;
+            }
+            s->fast_in_a_row++;
+            s->restart_at_ms = now + worker_restart_delay_ms(s->fast_in_a_row);
+        }
+        int64_t wait = s->restart_at_ms - now;
+        if (next < 0 || wait < next) next = wait;
+    }
+    return next;
+}
+
+static bool any_worker(const pool *p)
+{
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->slot[i].pid > 0 || p->slot[i].restart_pending) return true;
+    return false;
+}
+
+static void reap(pool *p)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) on_worker_exit(p, pid, status);
+}
+
+static void supervise(pool *p, const sigset_t *waited)
+{
+    for (;;) {
+        reap(p);
+        int64_t next = start_due(p);
+        if (!any_worker(p)) return;
+        int64_t wait = next >= 0 && next < 1000 ? next : 1000;   /* also a safety net for lost SIGCHLDs */
+        struct timespec ts = { .tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000L };
+        int sig = sigtimedwait(waited, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            char why[32];
+            snprintf(why, sizeof why, "signal %d", sig);
+            stop_pool(p, why);
+        }
+    }
 }
 
 int workers_run(const usher_config *cfg)
 {
     if (cfg->workers <= 1) return server_run(cfg);
 
-    pid_t pids[64] = { 0 };
-    unsigned alive = 0;
-    int status_out = 0;
-    struct sigaction sa = { .sa_handler = remember_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    pool *p = calloc(1, sizeof *p);
+    if (!p) return 1;
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(p->instance, sizeof p->instance, "%s:%d", host, (int)getpid());
+    p->cfg = cfg;
+    p->log = (logger){ .level = cfg->log_level, .json = cfg->log_json, .instance = p->instance };
+    p->n = cfg->workers < WORKER_SLOTS_MAX ? cfg->workers : WORKER_SLOTS_MAX;
 
-    for (unsigned i = 0; i < cfg->workers; i++) {
-        pid_t pid = fork();
-        if (pid < 0) {
-            fprintf(stderr, "usherd: fork: %s\n", strerror(errno));
-            signal_all(pids, cfg->workers, SIGTERM);
-            status_out = 1;
+    struct sigaction sa = { .sa_handler = on_sigchld };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t waited;
+    sigemptyset(&waited);
+    sigaddset(&waited, SIGCHLD);
+    sigaddset(&waited, SIGINT);
+    sigaddset(&waited, SIGTERM);
+    sigprocmask(SIG_BLOCK, &waited, &p->saved_mask);
+
+    for (unsigned i = 0; i < p->n; i++) {
+        if (!start_worker(p, i)) {
+            p->status = 1;
+            stop_pool(p, "cannot start the workers");
             break;
         }
-        if (pid == 0) {
-            signal(SIGINT, SIG_DFL);
-            signal(SIGTERM, SIG_DFL);
-            _exit(server_run(cfg));
-        }
-        pids[i] = pid;
-        alive++;
     }
-    bool forwarded = false;
-    while (alive > 0) {
-        int status;
-        pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0) {
-            if (errno == EINTR) {
-                if (stop_signal && !forwarded) { signal_all(pids, cfg->workers, SIGTERM); forwarded = true; }
-                continue;
-            }
-            break;
-        }
-        for (unsigned i = 0; i < cfg->workers; i++) if (pids[i] == pid) pids[i] = 0;
-        alive--;
-        bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (!clean && !stop_signal) {
-            fprintf(stderr, "usherd: worker %d died (%s %d); stopping the others\n", (int)pid,
-                    WIFSIGNALED(status) ? "signal" : "status",
-                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-            status_out = 1;
-            if (!forwarded) { signal_all(pids, cfg->workers, SIGTERM); forwarded = true; }
-        }
-    }
-    return status_out;
+    supervise(p, &waited);
+    log_msg(&p->log, p->status ? LOG_ERROR : LOG_INFO, "all workers stopped; exiting with status %d",
+            p->status);
+    int status = p->status;
+    free(p);
+    return status;
 }

@@ -21,6 +21,7 @@ struct writer {
     request *done_head, *done_tail;        /* under mu: waiting for the loop */
     bool stop;                             /* under mu */
     uint64_t batches, requests;            /* under mu: group commits and what they carried */
+    uint64_t readers_cleared;              /* under mu: dead readers' slots cleared, not yet taken */
 };
 
 static void list_append(request **head, request **tail, request *first, request *last)
@@ -39,27 +40,71 @@ static usher_err run_housekeeping(store_txn *txn)
     return e;
 }
 
-/* One request in its own child transaction. */
-static void run_one(store_txn *parent, request *req)
+/* Clears the reader slots of dead processes (a few µs); returns how many. A
+ * dead reader's slot pins every page freed after its snapshot, so clearing
+ * it before each group commit bounds what a killed process costs the file
+ * to one batch. */
+static int clear_dead_readers(writer *w)
 {
-    store_txn *child;
-    usher_err e = store_child_begin(parent, &child);
-    if (e != USHER_ERR_OK) { req->err = e; return; }
-    if (req->method) request_execute(req, child);
-    else req->err = run_housekeeping(child);
-    if (req->err != USHER_ERR_OK) { store_txn_end(child); return; }
-    e = store_txn_commit(child);
-    if (e != USHER_ERR_OK) { req->err = e; msgpack_sbuffer_clear(&req->result); }
+    int cleared = 0;
+    if (store_reader_check(w->st, &cleared) != USHER_ERR_OK || cleared <= 0) return 0;
+    pthread_mutex_lock(&w->mu);
+    w->readers_cleared += (uint64_t)cleared;
+    pthread_mutex_unlock(&w->mu);
+    return cleared;
 }
 
-/* Group commit: every request of the batch shares one transaction and one commit. */
-static void run_batch(writer *w, request *head)
+/* Back to the state before request_execute, for a second attempt. */
+static void request_rewind(request *req)
+{
+    req->err = USHER_ERR_OK;
+    req->call.bad_param = NULL;
+    req->call.detail = NULL;
+    msgpack_sbuffer_clear(&req->result);
+}
+
+/* One request in its own child transaction. A full map may only be full of
+ * pages pinned by a reader that died meanwhile: clear dead readers and try
+ * once more (LMDB looks for the oldest reader again on the next allocation). */
+static void run_one(writer *w, store_txn *parent, request *req)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        store_txn *child;
+        usher_err e = store_child_begin(parent, &child);
+        if (e != USHER_ERR_OK) { req->err = e; return; }
+        if (req->method) request_execute(req, child);
+        else req->err = run_housekeeping(child);
+        if (req->err == USHER_ERR_OK) {
+            e = store_txn_commit(child);
+            if (e != USHER_ERR_OK) { req->err = e; msgpack_sbuffer_clear(&req->result); }
+            return;
+        }
+        store_txn_end(child);
+        if (req->err != USHER_ERR_STORAGE_FULL || attempt > 0 || clear_dead_readers(w) == 0) return;
+        request_rewind(req);
+    }
+}
+
+/* Begin, every request, commit; the begin or commit error. */
+static usher_err run_batch_once(writer *w, request *head)
 {
     store_txn *txn;
     usher_err e = store_write_begin(w->st, &txn);
-    if (e == USHER_ERR_OK) {
-        for (request *r = head; r; r = r->next) run_one(txn, r);
-        e = store_txn_commit(txn);
+    if (e != USHER_ERR_OK) return e;
+    for (request *r = head; r; r = r->next) run_one(w, txn, r);
+    return store_txn_commit(txn);
+}
+
+/* Group commit: every request of the batch shares one transaction and one
+ * commit. A commit that fails for a full map is retried once when dead
+ * readers were holding the space (nothing of the batch was stored). */
+static void run_batch(writer *w, request *head)
+{
+    clear_dead_readers(w);
+    usher_err e = run_batch_once(w, head);
+    if (e == USHER_ERR_STORAGE_FULL && clear_dead_readers(w) > 0) {
+        for (request *r = head; r; r = r->next) request_rewind(r);
+        e = run_batch_once(w, head);
     }
     if (e == USHER_ERR_OK) return;
     /* Nothing of the batch was stored. Each request's own outcome, even a
@@ -164,6 +209,15 @@ void writer_counts(writer *w, uint64_t *batches, uint64_t *requests)
     *batches = w->batches;
     *requests = w->requests;
     pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t writer_take_readers_cleared(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->readers_cleared;
+    w->readers_cleared = 0;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 void writer_stop(writer *w)

@@ -7,7 +7,9 @@
  * A batch whose transaction cannot begin or whose commit fails stores
  * nothing, and every request of it is answered with that error.
  * While the thread waits for the write lock or for fsync, the loop thread
- * keeps serving reads from MVCC snapshots. */
+ * keeps serving reads from MVCC snapshots. Before each group commit the
+ * thread clears the reader slots of dead processes, and a request or commit
+ * that finds the map full is tried once more when that cleared any. */
 #ifndef USHER_SERVER_WRITER_H
 #define USHER_SERVER_WRITER_H
 
@@ -34,6 +36,10 @@ void writer_flush(writer *w);
 
 /* Group commits made so far and the requests they carried (any thread). */
 void writer_counts(writer *w, uint64_t *batches, uint64_t *requests);
+
+/* Reader slots of dead processes the thread cleared (before each group
+ * commit, and on a full map) since the last call; any thread. */
+uint64_t writer_take_readers_cleared(writer *w);
 
 /* Runs the queued work, then stops and joins the thread; replies of work
  * finished meanwhile are delivered through done before it returns. */

@@ -117,6 +117,7 @@ static void test_defaults_match_documentation(void **state)
     assert_int_equal(c.out_buf_cap, 1 << 20);
     assert_int_equal(c.batch_max, 256);
     assert_int_equal(c.map_size_bytes, 4096ULL << 20);
+    assert_int_equal(c.reader_timeout_ms, 10 * 1000);
     assert_int_equal(c.max_charge_krw, 10000000);
     assert_int_equal(c.balance_limit_krw, 1000000000000LL);
     assert_int_equal(c.request_id_ttl_ms, 24LL * 3600 * 1000);
@@ -283,6 +284,27 @@ static void test_duration_flag_out_of_range_or_bad_unit(void **state)
     expect_usage_error("--session-ttl", "-1h");
 }
 
+/* ---- --reader-timeout: 1s..1h, each at the limit and one past it ---- */
+
+static void test_reader_timeout_at_and_past_limits(void **state)
+{
+    (void)state;
+    const struct { const char *text; int64_t ms; } ok[] = {
+        { "1s", 1000 }, { "1000ms", 1000 }, { "1h", 3600000 }, { "60m", 3600000 }, { "2s", 2000 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        parse_run *r = run_args("--reader-timeout", ok[i].text, NULL);
+        assert_int_equal(r->rc, 0);
+        assert_int_equal(r->cfg.reader_timeout_ms, ok[i].ms);
+        run_free(r);
+    }
+    expect_usage_error("--reader-timeout", "999ms");
+    expect_usage_error("--reader-timeout", "3600001ms");
+    expect_usage_error("--reader-timeout", "61m");
+    expect_usage_error("--reader-timeout", "10");
+    expect_usage_error("--reader-timeout", "0s");
+}
+
 /* ---- integer limits, each at the limit and one past it ---- */
 
 static void test_integer_flags_at_and_past_limits(void **state)
@@ -395,7 +417,7 @@ static void test_help_lists_every_flag(void **state)
     const char *flags[] = { "--listen", "--data", "--workers", "--hold-ttl", "--active-ttl",
                             "--max-active", "--max-holds", "--admit-interval", "--session-ttl",
                             "--max-frame", "--sync", "--demo", "--log-level", "--log-json",
-                            "--max-conns", "--map-size", "--help", "--version",
+                            "--max-conns", "--map-size", "--reader-timeout", "--help", "--version",
                             "EXAMPLES", "SIGNALS", "SIGTERM", "SIGINT" };
     const char *args[] = { "--help", "-h" };
     for (size_t a = 0; a < 2; a++) {
@@ -464,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_stray_argument_is_usage_error),
         cmocka_unit_test(test_missing_or_unwanted_value_is_usage_error),
         cmocka_unit_test(test_parse_can_run_twice),
+        cmocka_unit_test(test_reader_timeout_at_and_past_limits),
         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_version_prints_version),
         cmocka_unit_test(test_store_options_follow_config),
