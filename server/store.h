@@ -116,8 +116,28 @@ usher_err store_write_begin(store *st, store_txn **out);
 usher_err store_child_begin(store_txn *parent, store_txn **out);
 
 /* Commits a write or child transaction and frees it. For a top-level write
- * this is the durable point (per the sync mode). */
+ * under STORE_SYNC_FULL this is the durable point. Under STORE_SYNC_META the
+ * commit's data is on disk but its metadata page is not: the commit becomes
+ * durable at the next data sync of this process (see store_data_syncs). */
 usher_err store_txn_commit(store_txn *txn);
+
+/* Durability under STORE_SYNC_META. Every top-level commit that wrote
+ * something syncs the data file before it writes its own metadata page
+ * (LMDB's order), and that sync also carries the previous commit's
+ * metadata to disk. store_data_syncs counts such syncs made by this process
+ * (commits that wrote, and store_sync_now calls); a commit is durable once the
+ * count has moved past the value it had right after that commit. Only the
+ * writer thread may call these two. */
+uint64_t store_data_syncs(const store *st);
+
+/* Syncs the data file now (fdatasync), making every commit so far durable;
+ * counts in store_data_syncs. A failure marks the store broken (the
+ * process can no longer tell what is on disk). */
+usher_err store_sync_now(store *st);
+
+/* True when acknowledgements must wait for a later data sync: the store
+ * was opened with STORE_SYNC_META. */
+bool store_syncs_meta_later(const store *st);
 
 /* Aborts (write/child) or ends (read) a transaction and frees it. */
 void store_txn_end(store_txn *txn);

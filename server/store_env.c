@@ -306,6 +306,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
     if (!st)
         return USHER_ERR_INTERNAL;
     st->policy = opt->policy;
+    st->sync = opt->sync;
     usher_err err = USHER_ERR_INTERNAL;
     if (pthread_mutex_init(&st->pool_lock, NULL) != 0) {
         free(st);
@@ -605,8 +606,35 @@ usher_err store_txn_commit(store_txn *t)
             rc = disk_full_as_enospc(t->st, rc);
         }
     }
+    if (rc == 0 && t->wrote) {
+        if (t->kind == TXN_CHILD)
+            t->parent->wrote = true;
+        else if (t->st->sync != STORE_SYNC_NONE)
+            t->st->data_syncs++;   /* LMDB synced the data before writing this meta page */
+    }
     txn_release(t);
     return store_mdb_err(rc, "commit");
+}
+
+uint64_t store_data_syncs(const store *st)
+{
+    return st->data_syncs;
+}
+
+bool store_syncs_meta_later(const store *st)
+{
+    return st->sync == STORE_SYNC_META;
+}
+
+usher_err store_sync_now(store *st)
+{
+    int rc = mdb_env_sync(st->env, 1);
+    if (rc == 0) {
+        st->data_syncs++;
+        return USHER_ERR_OK;
+    }
+    atomic_store(&st->broken, true);
+    return store_mdb_err(rc, "sync");
 }
 
 void store_txn_end(store_txn *t)
@@ -667,6 +695,8 @@ usher_err store_put(store_txn *t, enum store_db db, const void *key, size_t key_
 {
     MDB_val k = { key_len, (void *)key }, v = { val_len, (void *)val };
     int rc = mdb_put(t->txn, t->st->dbi[db], &k, &v, flags);
+    if (rc == 0)
+        store_note_write(t);
     return store_mdb_err(rc, db_names[db]);
 }
 
@@ -676,6 +706,8 @@ usher_err store_del(store_txn *t, enum store_db db, const void *key, size_t key_
     int rc = mdb_del(t->txn, t->st->dbi[db], &k, NULL);
     if (rc == MDB_NOTFOUND)
         return USHER_ERR_OK;
+    if (rc == 0)
+        store_note_write(t);
     return store_mdb_err(rc, db_names[db]);
 }
 

@@ -86,6 +86,7 @@ usher_err store_idem_put(store_txn *txn, const user_id *user, const char *method
     int rc = mdb_put(txn->txn, txn->st->dbi[DB_IDEM], &k, &v, MDB_RESERVE);
     if (rc)
         return store_mdb_err(rc, "idem");
+    store_note_write(txn);
     rec_idem rec;
     memcpy(rec.fingerprint, fingerprint, STORE_FINGERPRINT_BYTES);
     rec.stored_at_ms = now_ms;
@@ -117,6 +118,7 @@ usher_err store_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *pu
             return err;
         if ((rc = mdb_cursor_del(cur, 0)) != 0)
             break;
+        store_note_write(txn);
         count++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);   /* we only ever delete the first */
     }

@@ -55,6 +55,8 @@ struct store {
     MDB_txn *read_pool[STORE_READ_POOL];
     unsigned read_pool_n;
     atomic_bool broken;           /* LMDB said MDB_PANIC: see store_broken */
+    store_sync sync;              /* as opened */
+    uint64_t data_syncs;          /* writer thread only: see store_data_syncs */
     char damage[320];             /* read-only open of a damaged file: why; else "" */
 };
 
@@ -73,6 +75,7 @@ struct store_txn {
     store_txn_kind kind;
     store_txn *parent;            /* TXN_CHILD only */
     bool has_child;               /* a child is open: this txn must not be used */
+    bool wrote;                   /* a put or delete succeeded here (or in a committed child) */
     MDB_cursor *cursor[DB_COUNT]; /* opened on first use, closed when the txn ends */
     store_copy *copies;           /* freed when the txn ends */
 };
@@ -239,6 +242,14 @@ usher_err store_get_by_id(store_txn *t, enum store_db db, uint64_t id, MDB_val *
  * INTERNAL when the stored value is shorter. */
 usher_err store_get_rec(store_txn *t, enum store_db db, const void *key, size_t key_len,
                         void *out, size_t len);
+
+/* Records that a write succeeded in t. store_put and store_del call it; so
+ * must every direct LMDB write (mdb_put, mdb_cursor_del), or the commit would
+ * not know it has dirty pages, and store_data_syncs would under-count. */
+static inline void store_note_write(store_txn *t)
+{
+    t->wrote = true;
+}
 
 /* mdb_put with flags. */
 usher_err store_put(store_txn *t, enum store_db db, const void *key, size_t key_len,

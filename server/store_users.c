@@ -13,6 +13,8 @@ usher_err store_user_create(store_txn *txn, const user_id *user,
     int rc = mdb_put(txn->txn, txn->st->dbi[DB_USERS], &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
         return USHER_ERR_INTERNAL;   /* a 128-bit random id collided: never in practice */
+    if (rc == 0)
+        store_note_write(txn);
     return store_mdb_err(rc, "users");
 }
 

@@ -22,6 +22,8 @@ struct writer {
     bool stop;                             /* under mu */
     uint64_t batches, requests;            /* under mu: group commits and what they carried */
     uint64_t readers_cleared;              /* under mu: dead readers' slots cleared, not yet taken */
+    request *held_head, *held_last;        /* writer thread: committed, waiting for a data sync (--sync meta) */
+    uint64_t held_syncs;                   /* writer thread: store_data_syncs right after their commit */
 };
 
 static void list_append(request **head, request **tail, request *first, request *last)
@@ -116,9 +118,61 @@ static void run_batch(writer *w, request *head)
     }
 }
 
+/* Hands a finished list to the loop thread (under mu). */
+static void release_locked(writer *w, request *head, request *last)
+{
+    list_append(&w->done_head, &w->done_tail, head, last);
+    ev_async_send(w->loop, &w->done_watcher);
+}
+
+/* Syncs the data file so every commit so far is durable. If the sync
+ * fails nobody may hear OK: the store is then broken and the process stops. */
+static void sync_or_fail(writer *w, request *head)
+{
+    usher_err e = store_sync_now(w->st);
+    if (e == USHER_ERR_OK) return;
+    for (request *r = head; r; r = r->next) {
+        if (r->err == USHER_ERR_OK) { r->err = e; msgpack_sbuffer_clear(&r->result); }
+    }
+}
+
+/* --sync meta: a commit's meta page reaches the disk only with a later data
+ * sync, so its replies wait for one. The next batch's commit is that sync
+ * when it wrote anything (LMDB syncs the data before writing its own meta
+ * page); otherwise, or when no batch is waiting, one explicit sync covers
+ * everything held. At most one batch is held at a time. Writer thread. */
+static void finish_meta_batch(writer *w, request *head, request *last)
+{
+    if (w->held_head && store_data_syncs(w->st) == w->held_syncs) {
+        /* This batch's commit did not sync (it wrote nothing or failed). */
+        w->held_last->next = head;
+        head = w->held_head;
+        w->held_head = w->held_last = NULL;
+        sync_or_fail(w, head);
+        pthread_mutex_lock(&w->mu);
+        release_locked(w, head, last);
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    if (w->held_head) release_locked(w, w->held_head, w->held_last);  /* carried by this commit */
+    bool more_waiting = w->todo_head != NULL;
+    pthread_mutex_unlock(&w->mu);
+    w->held_head = head;
+    w->held_last = last;
+    w->held_syncs = store_data_syncs(w->st);
+    if (more_waiting) return;   /* the next batch's commit will sync for it */
+    sync_or_fail(w, head);
+    w->held_head = w->held_last = NULL;
+    pthread_mutex_lock(&w->mu);
+    release_locked(w, head, last);
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
+    bool meta_later = store_syncs_meta_later(w->st);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->todo_head && !w->stop) pthread_cond_wait(&w->wake, &w->mu);
@@ -129,15 +183,19 @@ static void *writer_main(void *arg)
         w->todo_head = last->next;
         if (!w->todo_head) w->todo_tail = NULL;
         last->next = NULL;
+        w->batches++;
+        w->requests += n;
         pthread_mutex_unlock(&w->mu);
 
         run_batch(w, head);
 
-        pthread_mutex_lock(&w->mu);
-        w->batches++;
-        w->requests += n;
-        list_append(&w->done_head, &w->done_tail, head, last);
-        ev_async_send(w->loop, &w->done_watcher);
+        if (meta_later) {
+            finish_meta_batch(w, head, last);
+            pthread_mutex_lock(&w->mu);
+        } else {
+            pthread_mutex_lock(&w->mu);
+            release_locked(w, head, last);
+        }
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;

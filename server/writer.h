@@ -3,7 +3,10 @@
  * watcher); the thread runs every request it has in one LMDB write
  * transaction, each in its own child transaction so a failure rolls back
  * only that request, commits once, and hands the batch back to the loop
- * (ev_async), which sends the replies: nobody hears OK before the commit.
+ * (ev_async), which sends the replies: nobody hears OK before the commit
+ * is durable. Under --sync meta (STORE_SYNC_META) a commit's meta page is
+ * durable only after the next data sync, so a batch's replies wait for the
+ * next batch's commit, or for an explicit sync when no batch is waiting.
  * A batch whose transaction cannot begin or whose commit fails stores
  * nothing, and every request of it is answered with that error.
  * While the thread waits for the write lock or for fsync, the loop thread

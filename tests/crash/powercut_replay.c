@@ -146,8 +146,10 @@ void powercut_rebuild_cut(powercut_rebuild *b, size_t k, uint64_t *rng, bool tor
         k = j->n;
     memset(stats, 0, sizeof *stats);
     size_t last_sync = SIZE_MAX;
+    bool skip = b->forget_last_sync;
     for (size_t i = k; i-- > b->synced_upto;)
         if (j->entries[i].rec.kind == POWERCUT_SYNC && j->entries[i].rec.file == b->file) {
+            if (skip) { skip = false; continue; }
             last_sync = i;
             break;
         }

@@ -48,6 +48,7 @@ typedef struct powercut_rebuild {
     uint8_t *image;             /* the last cut's image */
     size_t image_len, image_cap;
     bool ignore_dsync;          /* control runs: treat O_DSYNC writes as unsynced */
+    bool forget_last_sync;      /* control runs: as if the file's last sync before a cut did nothing */
 } powercut_rebuild;
 
 void powercut_rebuild_init(powercut_rebuild *b, const powercut_journal *j, uint32_t file);
