@@ -175,14 +175,21 @@ static inline void fx_charge(store_fixture *fx, unsigned user, int64_t amount_kr
     fx_commit(t);
 }
 
+/* The balance of any user of any open store, read in a snapshot of its own. */
+static inline int64_t fx_balance_of(store *st, const user_id *u)
+{
+    store_txn *t;
+    int64_t balance = -1;
+    assert_int_equal(store_read_begin(st, &t), USHER_ERR_OK);
+    assert_int_equal(store_wallet_balance(t, u, &balance), USHER_ERR_OK);
+    store_txn_end(t);
+    return balance;
+}
+
 static inline int64_t fx_balance(store_fixture *fx, unsigned user)
 {
     user_id u = fx_user(user);
-    int64_t balance = -1;
-    store_txn *t = fx_read(fx);
-    assert_int_equal(store_wallet_balance(t, &u, &balance), USHER_ERR_OK);
-    store_txn_end(t);
-    return balance;
+    return fx_balance_of(fx->st, &u);
 }
 
 /* Whether seat seat_no of a performance is free as of now_ms. */

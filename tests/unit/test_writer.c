@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <unistd.h>
 #include "../../server/writer.h"
+#include "store_fixture.h"
 
 #define CHARGE_KRW 100
 
@@ -45,15 +46,6 @@ static usher_err charge_then_fail(call *c)
 static const method_def succeeding = { USHER_METHOD_WALLET_CHARGE, charge_then_succeed, METHOD_WRITE, NULL };
 static const method_def failing = { USHER_METHOD_WALLET_CHARGE, charge_then_fail, METHOD_WRITE, NULL };
 
-static int64_t balance_of(store *st, const user_id *u)
-{
-    store_txn *txn;
-    int64_t balance = -1;
-    assert_int_equal(store_read_begin(st, &txn), USHER_ERR_OK);
-    assert_int_equal(store_wallet_balance(txn, u, &balance), USHER_ERR_OK);
-    store_txn_end(txn);
-    return balance;
-}
 
 static void on_done(void *ctx, request *req)
 {
@@ -61,7 +53,7 @@ static void on_done(void *ctx, request *req)
     f->done++;
     if (req->err == USHER_ERR_OK) {
         f->done_ok++;   /* acknowledged means committed: a fresh snapshot sees it */
-        if (balance_of(f->st, &req->call.user) != CHARGE_KRW) f->committed_before_reply = false;
+        if (fx_balance_of(f->st, &req->call.user) != CHARGE_KRW) f->committed_before_reply = false;
     }
     request_free(req);
     if (f->done == f->expected) ev_break(f->loop, EVBREAK_ALL);
@@ -134,7 +126,7 @@ static void test_one_loop_turn_is_one_commit_and_failures_stay_alone(void **stat
     assert_int_equal(f->done_ok, 8);
     assert_true(f->committed_before_reply);
     for (size_t i = 0; i < 12; i++)   /* failing neighbours rolled back alone */
-        assert_int_equal(balance_of(f->st, &users[i]), i % 3 == 2 ? 0 : CHARGE_KRW);
+        assert_int_equal(fx_balance_of(f->st, &users[i]), i % 3 == 2 ? 0 : CHARGE_KRW);
     finish(f);
 }
 

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include "../../server/writer.h"
+#include "store_fixture.h"
 #include "../../server/store_internal.h"
 
 #define CHARGE_KRW 100
@@ -177,15 +178,6 @@ static void run_one_batch(fixture *f, bool with_housekeeping)
     assert_int_equal(batches_after - batches_before, 1);   /* one group commit, as a whole */
 }
 
-static int64_t balance_of(store *st, const user_id *u)
-{
-    store_txn *txn;
-    int64_t balance = -1;
-    assert_int_equal(store_read_begin(st, &txn), USHER_ERR_OK);
-    assert_int_equal(store_wallet_balance(txn, u, &balance), USHER_ERR_OK);
-    store_txn_end(txn);
-    return balance;
-}
 
 /* Nobody was told OK, nobody got a result, everybody got err. */
 static void expect_every_request_failed_with(const fixture *f, usher_err err)
@@ -202,7 +194,7 @@ static void expect_every_request_failed_with(const fixture *f, usher_err err)
 static void expect_nothing_stored(const fixture *f)
 {
     for (size_t i = 0; i < BATCH; i++)
-        assert_int_equal(balance_of(f->st, &f->users[i]), 0);
+        assert_int_equal(fx_balance_of(f->st, &f->users[i]), 0);
 }
 
 static void commit_fails_with(void **state, usher_err err)
@@ -255,7 +247,7 @@ static void test_next_batch_after_a_failed_commit_is_applied_once(void **state)
     assert_int_equal(f->done_ok, BATCH - BATCH / 3);
     assert_int_equal(f->with_result, BATCH - BATCH / 3);
     for (size_t i = 0; i < BATCH; i++)
-        assert_int_equal(balance_of(f->st, &f->users[i]), i % 3 == 2 ? 0 : CHARGE_KRW);
+        assert_int_equal(fx_balance_of(f->st, &f->users[i]), i % 3 == 2 ? 0 : CHARGE_KRW);
 }
 
 int main(void)
