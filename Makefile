@@ -87,7 +87,8 @@ integration: all
 debug:
 	$(MAKE) BUILD=build-debug OPT=-O0 all
 
-asan:
+asan: deps
+	@sh tools/deps.sh clang libclang-rt-14-dev
 	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	        LDFLAGS="-fsanitize=address,undefined" all
 	@USHER_SANITIZED=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 sh tests/run.sh build-asan
