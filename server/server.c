@@ -140,12 +140,12 @@ static int64_t mono_ms(void) { return clock_mono_us() / 1000; }
  * --reader-timeout), and kill it when it is overdue and a stopped usherd: it
  * serves nobody, and its slot is cleared once it is gone (with --workers its
  * parent replaces it). Any other process is only warned about. */
-static void act_on_lagging_reader(server *srv, const reader_lag *lag, const char *own_comm)
+static void act_on_lagging_reader(server *srv, const reader_lag *lag)
 {
     char comm[16] = "?", state = '?';
     if (!reader_proc_inspect(lag->pid, comm, &state)) return;   /* dead: the next check clears it */
     double held_s = (double)lag->held_ms / 1000.0;
-    bool ours = strcmp(comm, own_comm) == 0;
+    bool ours = strcmp(comm, srv->own_comm) == 0;
     if (lag->log_due) {
         const char *what = state == 'T' ? "stopped" : state == 't' ? "stopped by a debugger" : "running";
         log_msg(&srv->log, lag->verdict == READER_OVERDUE ? LOG_ERROR : LOG_WARN,
@@ -167,26 +167,19 @@ static void on_reader_check(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop; (void)revents;
     server *srv = w->data;
-    int cleared = 0;
-    if (store_reader_check(srv->st, &cleared) != USHER_ERR_OK) cleared = 0;
-    uint64_t total = (uint64_t)cleared + (srv->writer ? writer_take_readers_cleared(srv->writer) : 0);
+    store_reader_check(srv->st, NULL);
+    uint64_t total = store_readers_cleared_take(srv->st);
     if (total > 0)
         log_msg(&srv->log, LOG_WARN, "cleared stale reader slots: %llu left by dead processes",
                 (unsigned long long)total);
 
-    const size_t cap = READERS_LISTED_MAX;
-    store_reader *slots = malloc(cap * sizeof *slots);
-    reader_lag *lags = malloc(cap * sizeof *lags);
+    store_reader slots[READERS_LISTED_MAX];
+    reader_lag lags[READERS_LISTED_MAX];
     size_t n = 0;
     uint64_t last = 0;
-    if (slots && lags && store_reader_list(srv->st, slots, cap, &n, &last) == USHER_ERR_OK) {
-        size_t nl = reader_watch_scan(&srv->readers, slots, n, last, mono_ms(), lags, cap);
-        char own_comm[16] = "", own_state;
-        if (nl > 0) reader_proc_inspect((int)getpid(), own_comm, &own_state);
-        for (size_t i = 0; i < nl; i++) act_on_lagging_reader(srv, &lags[i], own_comm);
-    }
-    free(slots);
-    free(lags);
+    if (store_reader_list(srv->st, slots, READERS_LISTED_MAX, &n, &last) != USHER_ERR_OK) return;
+    size_t nl = reader_watch_scan(&srv->readers, slots, n, last, mono_ms(), lags, READERS_LISTED_MAX);
+    for (size_t i = 0; i < nl; i++) act_on_lagging_reader(srv, &lags[i]);
 }
 
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -296,6 +289,9 @@ int server_run(const usher_config *cfg)
     }
     if (cfg->demo) seed_demo(srv);
     reader_watch_init(&srv->readers, (int)getpid(), cfg->reader_timeout_ms);
+    char own_state;
+    if (!reader_proc_inspect((int)getpid(), srv->own_comm, &own_state))
+        srv->own_comm[0] = '\0';   /* no /proc: no reader is taken for a usherd, none is killed */
     srv->tokens = token_cache_new(cfg->token_cache_slots);
     srv->loop = ev_default_loop(EVFLAG_AUTO);
     srv->listen_fd = open_listener(srv);

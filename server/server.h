@@ -31,6 +31,7 @@ typedef struct server {
     ev_timer tick_timer;          /* queue admission + expiry tidying */
     ev_timer reader_check_timer;  /* LMDB reader slots: dead ones cleared, frozen ones judged */
     reader_watch readers;         /* loop thread: how long each slot held its snapshot */
+    char own_comm[16];            /* this program's name in /proc: a lagging reader with it is a usherd */
     ev_timer shutdown_timer;      /* deadline for a graceful stop */
     ev_signal sigint_watcher, sigterm_watcher;
     ev_prepare flush_watcher;     /* hands the loop turn's writes to the writer */

@@ -83,12 +83,17 @@ const char *store_damage(const store *st);
 /* Closes the store; no transaction may be open. */
 void store_close(store *st);
 
-/* Clears reader slots of dead processes; *cleared gets the count (may be NULL).
+/* Clears reader slots of dead processes; *cleared gets the count (may be NULL),
+ * which is also added to the total store_readers_cleared_take reports.
  * Cheap (a few µs: one lock probe per process in the reader table), so the
  * writer runs it before every group commit: a slot left by a killed
  * process pins every page freed after its snapshot, and the file grows
  * until the slot is cleared. */
 usher_err store_reader_check(store *st, int *cleared);
+
+/* Reader slots store_reader_check cleared since the last call (from any
+ * thread: the writer clears before each commit, the loop's timer logs). */
+uint64_t store_readers_cleared_take(store *st);
 
 /* One reader slot that holds a snapshot. */
 typedef struct store_reader {

@@ -384,9 +384,16 @@ usher_err store_reader_check(store *st, int *cleared)
 {
     int dead = 0;
     int rc = mdb_reader_check(st->env, &dead);
+    if (rc == 0 && dead > 0)
+        atomic_fetch_add(&st->readers_cleared, (uint64_t)dead);
     if (cleared)
         *cleared = dead;
     return store_mdb_err(rc, "reader check");
+}
+
+uint64_t store_readers_cleared_take(store *st)
+{
+    return atomic_exchange(&st->readers_cleared, 0);
 }
 
 typedef struct reader_list_ctx {

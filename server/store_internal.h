@@ -55,6 +55,7 @@ struct store {
     MDB_txn *read_pool[STORE_READ_POOL];
     unsigned read_pool_n;
     atomic_bool broken;           /* LMDB said MDB_PANIC: see store_broken */
+    atomic_uint_fast64_t readers_cleared; /* see store_readers_cleared_take */
     store_sync sync;              /* as opened */
     uint64_t data_syncs;          /* writer thread only: see store_data_syncs */
     char damage[320];             /* read-only open of a damaged file: why; else "" */

@@ -21,7 +21,6 @@ struct writer {
     request *done_head, *done_tail;        /* under mu: waiting for the loop */
     bool stop;                             /* under mu */
     uint64_t batches, requests;            /* under mu: group commits and what they carried */
-    uint64_t readers_cleared;              /* under mu: dead readers' slots cleared, not yet taken */
     request *held_head, *held_last;        /* writer thread: committed, waiting for a data sync (--sync meta) */
     uint64_t held_syncs;                   /* writer thread: store_data_syncs right after their commit */
 };
@@ -49,20 +48,23 @@ static usher_err run_housekeeping(store_txn *txn)
 static int clear_dead_readers(writer *w)
 {
     int cleared = 0;
-    if (store_reader_check(w->st, &cleared) != USHER_ERR_OK || cleared <= 0) return 0;
-    pthread_mutex_lock(&w->mu);
-    w->readers_cleared += (uint64_t)cleared;
-    pthread_mutex_unlock(&w->mu);
+    if (store_reader_check(w->st, &cleared) != USHER_ERR_OK) return 0;
     return cleared;
+}
+
+/* The request's answer becomes err, with no result. */
+static void request_fail(request *req, usher_err err)
+{
+    req->err = err;
+    msgpack_sbuffer_clear(&req->result);
 }
 
 /* Back to the state before request_execute, for a second attempt. */
 static void request_rewind(request *req)
 {
-    req->err = USHER_ERR_OK;
+    request_fail(req, USHER_ERR_OK);
     req->call.bad_param = NULL;
     req->call.detail = NULL;
-    msgpack_sbuffer_clear(&req->result);
 }
 
 /* One request in its own child transaction. A full map may only be full of
@@ -78,7 +80,7 @@ static void run_one(writer *w, store_txn *parent, request *req)
         else req->err = run_housekeeping(child);
         if (req->err == USHER_ERR_OK) {
             e = store_txn_commit(child);
-            if (e != USHER_ERR_OK) { req->err = e; msgpack_sbuffer_clear(&req->result); }
+            if (e != USHER_ERR_OK) request_fail(req, e);
             return;
         }
         store_txn_end(child);
@@ -112,10 +114,7 @@ static void run_batch(writer *w, request *head)
     /* Nothing of the batch was stored. Each request's own outcome, even a
      * refusal, was decided against neighbours' writes that are now gone as
      * well, so it is void: the batch's error is every request's answer. */
-    for (request *r = head; r; r = r->next) {
-        r->err = e;
-        msgpack_sbuffer_clear(&r->result);
-    }
+    for (request *r = head; r; r = r->next) request_fail(r, e);
 }
 
 /* Hands a finished list to the loop thread (under mu). */
@@ -131,9 +130,8 @@ static void sync_or_fail(writer *w, request *head)
 {
     usher_err e = store_sync_now(w->st);
     if (e == USHER_ERR_OK) return;
-    for (request *r = head; r; r = r->next) {
-        if (r->err == USHER_ERR_OK) { r->err = e; msgpack_sbuffer_clear(&r->result); }
-    }
+    for (request *r = head; r; r = r->next)
+        if (r->err == USHER_ERR_OK) request_fail(r, e);
 }
 
 /* --sync meta: a commit's meta page reaches the disk only with a later data
@@ -267,15 +265,6 @@ void writer_counts(writer *w, uint64_t *batches, uint64_t *requests)
     *batches = w->batches;
     *requests = w->requests;
     pthread_mutex_unlock(&w->mu);
-}
-
-uint64_t writer_take_readers_cleared(writer *w)
-{
-    pthread_mutex_lock(&w->mu);
-    uint64_t n = w->readers_cleared;
-    w->readers_cleared = 0;
-    pthread_mutex_unlock(&w->mu);
-    return n;
 }
 
 void writer_stop(writer *w)

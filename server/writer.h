@@ -40,10 +40,6 @@ void writer_flush(writer *w);
 /* Group commits made so far and the requests they carried (any thread). */
 void writer_counts(writer *w, uint64_t *batches, uint64_t *requests);
 
-/* Reader slots of dead processes the thread cleared (before each group
- * commit, and on a full map) since the last call; any thread. */
-uint64_t writer_take_readers_cleared(writer *w);
-
 /* Runs the queued work, then stops and joins the thread; replies of work
  * finished meanwhile are delivered through done before it returns. */
 void writer_stop(writer *w);

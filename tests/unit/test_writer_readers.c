@@ -183,7 +183,7 @@ static void test_a_full_map_pinned_by_a_live_reader_stays_full(void **state)
     assert_int_equal(slots[0].pid, f->reader);
     assert_true(last >= slots[0].txnid + (uint64_t)fitted);
     assert_int_equal(write_one(f, &plain, 1), USHER_ERR_STORAGE_FULL);
-    assert_int_equal(writer_take_readers_cleared(f->w), 0);
+    assert_int_equal(store_readers_cleared_take(f->st), 0);
     finish(f);
 }
 
@@ -194,8 +194,8 @@ static void test_dead_reader_is_cleared_before_the_next_group_commit(void **stat
     fill_map(f);
     kill_reader(f);
     assert_int_equal(write_one(f, &plain, 1), USHER_ERR_OK);
-    assert_int_equal(writer_take_readers_cleared(f->w), 1);
-    assert_int_equal(writer_take_readers_cleared(f->w), 0);   /* taken */
+    assert_int_equal(store_readers_cleared_take(f->st), 1);
+    assert_int_equal(store_readers_cleared_take(f->st), 0);   /* taken */
     finish(f);
 }
 
@@ -208,7 +208,7 @@ static void test_request_finding_the_map_full_of_a_reader_dead_mid_batch_runs_ag
     /* The reader is alive when the batch begins and dies inside it. */
     assert_int_equal(write_one(f, &killing, 1), USHER_ERR_OK);
     assert_int_equal(f->attempts, 2);
-    assert_int_equal(writer_take_readers_cleared(f->w), 1);
+    assert_int_equal(store_readers_cleared_take(f->st), 1);
     store_txn *txn;
     int64_t balance = 0;
     user_id u = user_n(1);
