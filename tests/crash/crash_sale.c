@@ -15,12 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include "../../server/token.h"
 
 #define CRASH_POLL_MS 5
-#define CRASH_SEND_WAIT_MS 2000
 
 int64_t crash_mono_ms(void)
 {
@@ -100,51 +98,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
     return q;
 }
 
-/* ---- sending without failing the test ---- */
-
-/* Sends one request frame; false when the connection is gone (the server
- * died): the request then counts as unanswered. */
-static bool send_request(harness_conn *c, uint32_t msgid, const char *method, const char *json)
-{
-    if (c->fd < 0)
-        return false;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    size_t at = msg_frame_begin(&sb);
-    msg_pack_request_head(&pk, msgid, method);
-    size_t err_at = 0;
-    if (msg_from_json(json, strlen(json), &pk, &err_at) != USHER_ERR_OK) {
-        msgpack_sbuffer_destroy(&sb);
-        fail_msg("crash sale: bad JSON for %s: %s", method, json);
-    }
-    msg_frame_end(&sb, at);
-    const char *p = sb.data;
-    size_t left = sb.size;
-    int64_t deadline = crash_mono_ms() + CRASH_SEND_WAIT_MS;
-    bool ok = true;
-    while (left > 0) {
-        ssize_t k = send(c->fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (k > 0) {
-            p += k;
-            left -= (size_t)k;
-            continue;
-        }
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && crash_mono_ms() < deadline) {
-            struct pollfd pf = { .fd = c->fd, .events = POLLOUT };
-            poll(&pf, 1, 10);
-            continue;
-        }
-        ok = false;
-        break;
-    }
-    msgpack_sbuffer_destroy(&sb);
-    return ok;
-}
-
 /* ---- operations ---- */
 
 /* Per connection: msgid -> op index, for matching replies. */
@@ -174,9 +127,12 @@ static void op_send(crash_sale *s, harness_conn **conns, conn_book *books, size_
     crash_op *op = &s->ops[opi];
     harness_conn *c = conns[op->conn];
     conn_book *b = &books[op->conn];
-    op->msgid = c->next_msgid++;
     op->sent_ns = crash_realtime_ns();
-    if (b->dead || !send_request(c, op->msgid, method, json)) {
+    /* A failed send means the server died: the request counts as unanswered. */
+    int e = b->dead ? EPIPE : harness_conn_request(c, method, json, &op->msgid);
+    if (e == EINVAL)
+        fail_msg("crash sale: bad JSON for %s: %s", method, json);
+    if (e != 0) {
         op->outcome = CRASH_NO_REPLY;
         b->dead = true;
         if (op->kind != CRASH_OP_REGISTER) {

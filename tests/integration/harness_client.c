@@ -82,16 +82,24 @@ void harness_conn_free(harness_conn *c)
 }
 
 /* Sends all n bytes; 0 or the errno that stopped it. */
+/* Sends every byte, within HARNESS_IO_TIMEOUT_MS also on a non-blocking
+ * socket (the crash sale's): EAGAIN waits for room until then. */
 static int send_all(harness_conn *c, const void *bytes, size_t n)
 {
     const uint8_t *p = bytes;
     if (c->fd < 0)
         return EBADF;
+    int64_t deadline = harness_now_ms() + HARNESS_IO_TIMEOUT_MS;
     while (n > 0) {
         ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && harness_now_ms() < deadline) {
+                struct pollfd pf = { .fd = c->fd, .events = POLLOUT };
+                poll(&pf, 1, 10);
+                continue;
+            }
             return errno;
         }
         p += k;

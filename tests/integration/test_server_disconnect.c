@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "harness_procs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,9 +195,7 @@ static void expect_whole_or_absent(const client *cl, const account *a, const boo
 
 static long count_in_log(const harness_server *hs, const char *pattern)
 {
-    char out[64] = "";
-    harness_shell(out, sizeof out, "grep -c -- '%s' '%s'", pattern, hs->log_path);
-    return atol(out);
+    return (long)harness_log_count(hs, pattern);
 }
 
 /* Waits until the server has closed every connection but the observer's,

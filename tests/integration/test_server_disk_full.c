@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "harness_procs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -153,9 +154,7 @@ static size_t dates_of(harness_conn *c, const char *token, uint64_t concert_id)
 
 static long count_log_lines(const harness_server *hs, const char *pattern)
 {
-    char out[64] = "";
-    harness_shell(out, sizeof out, "grep -c -- '%s' '%s'", pattern, hs->log_path);
-    return atol(out);
+    return (long)harness_log_count(hs, pattern);
 }
 
 /* Log lines about refused writes, by kind. */

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "harness_procs.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -91,9 +92,7 @@ static void test_full_store_refuses_writes_with_storage_full_until_the_map_grows
     harness_reply_free(&r);
 
     /* The operator is told why. */
-    char out[4096];
-    harness_shell(out, sizeof out, "grep -c 'raise --map-size' '%s'", hs->log_path);
-    assert_true(atoi(out) > 0);
+    assert_true(harness_log_count(hs, "raise --map-size") > 0);
 
     /* It does not clear by restarting with the same map: a few more
      * performances fill it again (the first fill took thousands). */
