@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "store_check_internal.h"
 #include "store_pages.h"
+#include "token.h"
 
 #define SNAPSHOT_TRIES 20   /* a walk restarts when writers reused the snapshot's meta page */
 
@@ -115,21 +116,8 @@ void check_oom(check_run *r)
 
 const char *check_user_str(const user_id *user, char buf[CHECK_USER_STR])
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            buf[o++] = '-';
-        buf[o++] = hex[user->bytes[i] >> 4];
-        buf[o++] = hex[user->bytes[i] & 15];
-    }
-    buf[o] = 0;
+    user_id_format(user, buf);
     return buf;
-}
-
-const char *check_db_name(enum store_db db)
-{
-    return store_db_name(db);
 }
 
 /* ---- the driver ---- */

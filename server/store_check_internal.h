@@ -33,11 +33,9 @@ void check_damaged(check_run *r, enum store_db db, int rc);
 /* Stops the run for lack of memory (INTERNAL). */
 void check_oom(check_run *r);
 
-/* The user's id as a UUID string in buf. */
+/* The user's id as a UUID string in buf (user_id_format), returned for use
+ * as a printf argument. */
 const char *check_user_str(const user_id *user, char buf[CHECK_USER_STR]);
-
-/* Name of a database, for details. */
-const char *check_db_name(enum store_db db);
 
 /* Last id a counter issued (0 when it never did). */
 uint64_t check_counter(check_run *r, enum store_counter counter);
