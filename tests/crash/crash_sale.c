@@ -20,13 +20,6 @@
 
 #define CRASH_POLL_MS 5
 
-int64_t crash_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t crash_realtime_ns(void)
 {
     struct timespec ts;
@@ -386,7 +379,7 @@ void crash_sale_run(crash_sale *s, harness_conn **conns, size_t nconns, const cr
             alive += !books[i].dead;
             pending += books[i].pending;
         }
-        if (!alive || (stopping && (!pending || crash_mono_ms() >= drain_until)))
+        if (!alive || (stopping && (!pending || harness_mono_ms() >= drain_until)))
             break;
         if (!stopping) {
             registering = 0;
@@ -414,7 +407,7 @@ void crash_sale_run(crash_sale *s, harness_conn **conns, size_t nconns, const cr
             /* checked right after sending, so a stop (a kill) finds requests in flight */
             if (plan->stop && plan->stop(plan->stop_ctx)) {
                 stopping = true;
-                drain_until = crash_mono_ms() + plan->drain_ms;
+                drain_until = harness_mono_ms() + plan->drain_ms;
             }
         }
         for (size_t i = 0; i < nconns; i++) {

@@ -114,8 +114,8 @@ typedef struct crash_sale_counts {
 
 crash_sale_counts crash_sale_count(const crash_sale *s, size_t first_op);
 
-/* Monotonic and realtime clocks, ms and ns. */
-int64_t crash_mono_ms(void);
+/* The realtime clock in ns: the shim's journal times use the same clock
+ * (deadlines use harness_mono_ms). */
 int64_t crash_realtime_ns(void);
 
 /* The next pseudo-random number of a xorshift64* stream (seed != 0). */

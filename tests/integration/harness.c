@@ -35,7 +35,7 @@ int64_t harness_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t mono_ms(void)
+int64_t harness_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -211,7 +211,7 @@ static bool port_accepts(uint16_t port)
 /* Waits until hs accepts; on failure kills it and returns false. */
 static bool wait_until_up(harness_server *hs, char *why, size_t why_cap)
 {
-    int64_t deadline = mono_ms() + HARNESS_IO_TIMEOUT_MS;
+    int64_t deadline = harness_mono_ms() + HARNESS_IO_TIMEOUT_MS;
     for (;;) {
         int status;
         pid_t r = waitpid(hs->pid, &status, WNOHANG);
@@ -225,7 +225,7 @@ static bool wait_until_up(harness_server *hs, char *why, size_t why_cap)
         }
         if (port_accepts(hs->port))
             return true;
-        if (mono_ms() > deadline) {
+        if (harness_mono_ms() > deadline) {
             snprintf(why, why_cap, "usherd did not accept on 127.0.0.1:%u within %d ms",
                      (unsigned)hs->port, HARNESS_IO_TIMEOUT_MS);
             harness_signal_wait(hs, SIGKILL, 1000);
@@ -363,7 +363,7 @@ int harness_signal_wait(harness_server *hs, int sig, int timeout_ms)
         return -1;
     pid_t pid = hs->pid;
     kill(sig == SIGKILL ? -pid : pid, sig);
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = harness_mono_ms() + timeout_ms;
     int status = -1;
     for (;;) {
         int st;
@@ -374,7 +374,7 @@ int harness_signal_wait(harness_server *hs, int sig, int timeout_ms)
         }
         if (r < 0 && errno != EINTR)
             break;
-        if (mono_ms() > deadline) {
+        if (harness_mono_ms() > deadline) {
             kill(-pid, SIGKILL);
             waitpid(pid, &st, 0);
             status = -1;
@@ -442,10 +442,10 @@ static int run_capture(char *const argv[], char *out, size_t cap)
     }
     close(pipefd[1]);
     size_t len = 0;
-    int64_t deadline = mono_ms() + 10000;
+    int64_t deadline = harness_mono_ms() + 10000;
     for (;;) {
         struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - harness_mono_ms();
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
         ssize_t n = read(pipefd[0], out + len, cap - 1 - len);
@@ -460,7 +460,7 @@ static int run_capture(char *const argv[], char *out, size_t cap)
     while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' '))
         out[--len] = '\0';
     int status;
-    if (mono_ms() > deadline)
+    if (harness_mono_ms() > deadline)
         kill(pid, SIGKILL);
     if (waitpid(pid, &status, 0) != pid)
         return -1;

@@ -109,6 +109,9 @@ int harness_shell(char *out, size_t cap, const char *fmt, ...)
 /* Wall-clock milliseconds since the Unix epoch (the server's clock too). */
 int64_t harness_now_ms(void);
 
+/* Monotonic milliseconds, for deadlines. */
+int64_t harness_mono_ms(void);
+
 /* Sleeps ms milliseconds. */
 void harness_sleep_ms(int64_t ms);
 

@@ -89,13 +89,13 @@ static int send_all(harness_conn *c, const void *bytes, size_t n)
     const uint8_t *p = bytes;
     if (c->fd < 0)
         return EBADF;
-    int64_t deadline = harness_now_ms() + HARNESS_IO_TIMEOUT_MS;
+    int64_t deadline = harness_mono_ms() + HARNESS_IO_TIMEOUT_MS;
     while (n > 0) {
         ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) && harness_now_ms() < deadline) {
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && harness_mono_ms() < deadline) {
                 struct pollfd pf = { .fd = c->fd, .events = POLLOUT };
                 poll(&pf, 1, 10);
                 continue;

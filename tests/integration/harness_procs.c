@@ -14,13 +14,6 @@
 
 #define LOG_LINE_CAP 4096
 
-int64_t harness_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 pid_t harness_instance_pid(harness_conn *c)
 {
     harness_reply r;

@@ -36,7 +36,5 @@ bool harness_log_wait(const harness_server *hs, const char *needle, int timeout_
 /* How many lines of the server's log contain needle now. */
 size_t harness_log_count(const harness_server *hs, const char *needle);
 
-/* Monotonic milliseconds, for deadlines. */
-int64_t harness_mono_ms(void);
 
 #endif

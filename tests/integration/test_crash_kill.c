@@ -41,7 +41,7 @@ typedef struct killer {
 static bool kill_when_due(void *ctx)
 {
     killer *k = ctx;
-    if (k->killed || crash_mono_ms() < k->kill_at_ms)
+    if (k->killed || harness_mono_ms() < k->kill_at_ms)
         return false;
     int status = harness_kill(k->hs, SIGKILL);
     if (status < 0 || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
@@ -232,13 +232,13 @@ static void test_kill_nine_mid_sale_keeps_every_acknowledged_write(void **state)
         fail_msg("out of memory");
     crash_tally tally = { 0 };
     size_t queue_checked = 0, queue_bad = 0, kills_in_flight = 0;
-    int64_t t0 = crash_mono_ms();
+    int64_t t0 = harness_mono_ms();
     for (int round = 0; round < kills; round++) {
         harness_conn *conns[CONNS];
         for (size_t i = 0; i < CONNS; i++)
             conns[i] = harness_fx_connect(fx, hs->port);
         int delay_ms = slow * (KILL_DELAY_MIN_MS + (int)(crash_rand(&rng) % KILL_DELAY_SPAN_MS));
-        killer k = { .hs = hs, .kill_at_ms = crash_mono_ms() + delay_ms };
+        killer k = { .hs = hs, .kill_at_ms = harness_mono_ms() + delay_ms };
         size_t first_op = sale.nops;
         crash_run_plan plan = {
             .users_target = 16 + (size_t)round * 4 < USERS_MAX ? 16 + (size_t)round * 4 : USERS_MAX,
@@ -280,7 +280,7 @@ static void test_kill_nine_mid_sale_keeps_every_acknowledged_write(void **state)
            "%zu charges, %zu queue entries, %zu holds, %zu payments; %zu refused; %zu no reply); "
            "%zu judgements over all kills (%zu of acknowledged writes; of unanswered: %zu present whole, %zu absent); "
            "%zu queue tokens rechecked; kills with writes in flight: %zu\n",
-           kills, (long long)(crash_mono_ms() - t0), sale.nusers, sale.nops, all.ok,
+           kills, (long long)(harness_mono_ms() - t0), sale.nusers, sale.nops, all.ok,
            all.ok_by_kind[CRASH_OP_REGISTER], all.ok_by_kind[CRASH_OP_CHARGE],
            all.ok_by_kind[CRASH_OP_ENTER], all.ok_by_kind[CRASH_OP_HOLD], all.ok_by_kind[CRASH_OP_PAY],
            all.refused, all.no_reply, tally.checked, tally.must_present, tally.may_present,
