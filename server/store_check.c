@@ -9,7 +9,6 @@
 #include "store_pages.h"
 #include "token.h"
 
-#define SNAPSHOT_TRIES 20   /* a walk restarts when writers reused the snapshot's meta page */
 
 static const store_check_info check_table[] = {
     { "storage.damaged", "data.mdb is as long as its metadata needs, every page of the snapshot "
@@ -135,34 +134,23 @@ static void walk_everything(check_run *r)
     }
 }
 
-/* Takes the snapshot and walks its pages (store_pages.h) before LMDB may
- * read any of them: LMDB aborts on some damaged pages rather than failing.
- * *t is the snapshot to check, or NULL when the pages are damaged. */
+/* The snapshot to check, its pages walked first (store_read_begin_verified).
+ * *t is NULL when the pages are damaged (reported as storage.damaged). */
 static usher_err snapshot_begin(store *st, check_run *r, store_txn **t)
 {
-    for (int attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
-        usher_err err = store_read_begin(st, t);
-        if (err != USHER_ERR_OK)
-            return err;
-        store_pages_report pages;
-        store_pages_outcome o = store_pages_verify(st->env, (*t)->txn, &pages);
-        r->sum->snapshot_txnid = (uint64_t)mdb_txn_id((*t)->txn);
-        if (o == STORE_PAGES_SOUND)
-            return USHER_ERR_OK;
-        store_txn_end(*t);
-        *t = NULL;
-        if (o == STORE_PAGES_DAMAGED) {
-            check_report(r, "storage.damaged", "data.mdb is damaged: %s; restore it from a backup",
-                         pages.why);
-            r->sum->damaged = true;
-            return USHER_ERR_OK;
-        }
-        if (o == STORE_PAGES_FAILED) {
-            fprintf(stderr, "store check: %s\n", pages.why);
-            return USHER_ERR_INTERNAL;
-        }
+    *t = NULL;
+    store_pages_report pages;
+    store_pages_outcome o = store_read_begin_verified(st, t, &pages);
+    r->sum->snapshot_txnid = pages.txnid;
+    if (o == STORE_PAGES_SOUND)
+        return USHER_ERR_OK;
+    if (o == STORE_PAGES_DAMAGED) {
+        check_report(r, "storage.damaged", "data.mdb is damaged: %s; restore it from a backup",
+                     pages.why);
+        r->sum->damaged = true;
+        return USHER_ERR_OK;
     }
-    fprintf(stderr, "store check: writers kept replacing the snapshot; try again\n");
+    fprintf(stderr, "store check: %s\n", pages.why);
     return USHER_ERR_INTERNAL;
 }
 

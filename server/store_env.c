@@ -235,29 +235,17 @@ static usher_err check_file_size(store *st, const store_options *opt, char *why,
  * the process on first use, or answer INTERNAL to some reads only. */
 static usher_err check_pages(store *st, const store_options *opt, char *why, size_t cap)
 {
-    for (int attempt = 0; attempt < 20; attempt++) {
-        MDB_txn *txn = NULL;
-        int rc = begin_raw(st, NULL, MDB_RDONLY, &txn);
-        if (rc)
-            return store_mdb_err(rc, "page walk");
-        store_pages_report report;
-        store_pages_outcome o = store_pages_verify(st->env, txn, &report);
-        mdb_txn_abort(txn);
-        switch (o) {
-        case STORE_PAGES_SOUND:
-            return USHER_ERR_OK;
-        case STORE_PAGES_RETRY:
-            continue;   /* another process committed twice meanwhile */
-        case STORE_PAGES_DAMAGED:
-            snprintf(why, cap, "data.mdb is damaged: %s", report.why);
-            return USHER_ERR_OK;
-        case STORE_PAGES_FAILED:
-            fprintf(stderr, "%s: page walk: %s\n", log_prefix(opt), report.why);
-            return USHER_ERR_INTERNAL;
-        }
+    store_pages_report report;
+    switch (store_read_begin_verified(st, NULL, &report)) {
+    case STORE_PAGES_SOUND:
+        return USHER_ERR_OK;
+    case STORE_PAGES_DAMAGED:
+        snprintf(why, cap, "data.mdb is damaged: %s", report.why);
+        return USHER_ERR_OK;
+    default:
+        fprintf(stderr, "%s: page walk: %s\n", log_prefix(opt), report.why);
+        return USHER_ERR_INTERNAL;
     }
-    fprintf(stderr, "%s: page walk: writers kept replacing the snapshot\n", log_prefix(opt));
-    return USHER_ERR_INTERNAL;
 }
 
 /* The file's size, then its pages; why stays empty when both are sound. */
@@ -540,6 +528,31 @@ usher_err store_read_begin(store *st, store_txn **out)
     }
     *out = t;
     return USHER_ERR_OK;
+}
+
+store_pages_outcome store_read_begin_verified(store *st, store_txn **out,
+                                              store_pages_report *report)
+{
+    memset(report, 0, sizeof *report);
+    for (int attempt = 0; attempt < STORE_PAGES_TRIES; attempt++) {
+        store_txn *t;
+        if (store_read_begin(st, &t) != USHER_ERR_OK) {
+            snprintf(report->why, sizeof report->why, "no read transaction");
+            return STORE_PAGES_FAILED;
+        }
+        store_pages_outcome o = store_pages_verify(st->env, t->txn, report);
+        report->txnid = (uint64_t)mdb_txn_id(t->txn);
+        if (o == STORE_PAGES_SOUND && out) {
+            *out = t;
+            return o;
+        }
+        store_txn_end(t);
+        if (o != STORE_PAGES_RETRY)
+            return o;
+        /* another process committed twice meanwhile: walk a newer snapshot */
+    }
+    snprintf(report->why, sizeof report->why, "writers kept replacing the snapshot");
+    return STORE_PAGES_FAILED;
 }
 
 usher_err store_write_begin(store *st, store_txn **out)

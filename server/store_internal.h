@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include "store.h"
+#include "store_pages.h"
 
 /* Every named database, opened once at store_open. */
 enum store_db {
@@ -272,6 +273,16 @@ int store_step_user_older(MDB_cursor *cur, const user_id *user, MDB_val *k, MDB_
 
 /* Issues the next id of a counter (1, 2, ...) inside the write txn. */
 usher_err store_next_id(store_txn *t, enum store_counter counter, uint64_t *id);
+
+/* A read snapshot whose pages were all walked (store_pages.h) before
+ * anything read them: LMDB aborts on some damaged pages rather than fail.
+ * While writers in other processes rewrite the walked snapshot's meta page
+ * it takes a newer one, up to STORE_PAGES_TRIES times. SOUND: *out (when
+ * not NULL) is that snapshot, to end with store_txn_end; otherwise no txn
+ * is left open. report->txnid names the last snapshot walked. */
+#define STORE_PAGES_TRIES 20
+store_pages_outcome store_read_begin_verified(store *st, store_txn **out,
+                                              store_pages_report *report);
 
 /* Copies len bytes into memory that lives until the txn ends. */
 usher_err store_keep_copy(store_txn *t, const void *bytes, size_t len, const void **out);

@@ -22,6 +22,7 @@ typedef enum store_pages_outcome {
 } store_pages_outcome;
 
 typedef struct store_pages_report {
+    uint64_t txnid;          /* the snapshot walked (store_read_begin_verified) */
     uint64_t pages;          /* pages visited (branch, leaf and overflow) */
     uint64_t trees;          /* B-trees walked: free list, main, every named database */
     char why[256];
