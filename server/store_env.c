@@ -345,10 +345,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
     *out = st;
     return USHER_ERR_OK;
 fail:
-    if (st->env)
-        mdb_env_close(st->env);
-    pthread_mutex_destroy(&st->pool_lock);
-    free(st);
+    store_close(st);   /* the page walk may have left a read txn in the pool */
     return err;
 }
 
@@ -358,7 +355,8 @@ void store_close(store *st)
         return;
     for (unsigned i = 0; i < st->read_pool_n; i++)
         mdb_txn_abort(st->read_pool[i]);
-    mdb_env_close(st->env);
+    if (st->env)
+        mdb_env_close(st->env);
     pthread_mutex_destroy(&st->pool_lock);
     free(st);
 }
