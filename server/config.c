@@ -28,6 +28,8 @@
 #define MAX_CONNS_MAX 1000000
 #define MAP_SIZE_MIN_MB 64
 #define MAP_SIZE_MAX_MB 1048576
+#define TOKEN_CACHE_DEFAULT 1048576u   /* tokens: 16 MiB of address space */
+#define TOKEN_CACHE_MAX 268435456u     /* tokens: 4 GiB */
 #define LMDB_READERS_MIN 126u  /* LMDB's own default */
 #define READER_TIMEOUT_MIN_MS MS_PER_S
 #define READER_TIMEOUT_MAX_MS MS_PER_H
@@ -60,7 +62,7 @@ void config_defaults(usher_config *cfg)
     cfg->max_charge_krw = 10000000;
     cfg->balance_limit_krw = 1000000000000LL;
     cfg->request_id_ttl_ms = 24 * MS_PER_H;
-    cfg->token_cache_slots = 4096;
+    cfg->token_cache_tokens = TOKEN_CACHE_DEFAULT;
     cfg->limits = msg_limits_default();
 }
 
@@ -254,6 +256,7 @@ enum {
     OPT_LISTEN = 256, OPT_DATA, OPT_WORKERS, OPT_HOLD_TTL, OPT_ACTIVE_TTL, OPT_MAX_ACTIVE,
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
+    OPT_TOKEN_CACHE,
     OPT_HELP = 'h',
 };
 
@@ -275,6 +278,7 @@ static const struct option long_options[] = {
     { "max-conns",      required_argument, NULL, OPT_MAX_CONNS },
     { "map-size",       required_argument, NULL, OPT_MAP_SIZE },
     { "reader-timeout", required_argument, NULL, OPT_READER_TIMEOUT },
+    { "token-cache",    required_argument, NULL, OPT_TOKEN_CACHE },
     { "help",           no_argument,       NULL, OPT_HELP },
     { "version",        no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -299,6 +303,7 @@ static const struct int_option_range {
     { OPT_MAX_FRAME,  MAX_FRAME_MIN,   MAX_FRAME_MAX },
     { OPT_MAX_CONNS,  1,               MAX_CONNS_MAX },
     { OPT_MAP_SIZE,   MAP_SIZE_MIN_MB, MAP_SIZE_MAX_MB },
+    { OPT_TOKEN_CACHE, 0,              TOKEN_CACHE_MAX },
 };
 
 static const struct int_option_range *int_range_of(int opt)
@@ -340,6 +345,7 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, FILE *err)
     case OPT_MAX_HOLDS:      cfg->max_holds = (uint32_t)n; return 0;
     case OPT_MAX_FRAME:      cfg->max_frame = (size_t)n; return 0;
     case OPT_MAX_CONNS:      cfg->max_conns = (size_t)n; return 0;
+    case OPT_TOKEN_CACHE:    cfg->token_cache_tokens = (size_t)n; return 0;
     case OPT_MAP_SIZE:
         if (n > SIZE_MAX / MIB)
             return usage_error(err, "--map-size: '%s' MiB does not fit this machine", arg);
@@ -438,6 +444,11 @@ void config_usage(FILE *out)
 "                         is warned about from half this; an overdue usherd\n"
 "                         that is stopped (SIGSTOP, state T) is killed so its\n"
 "                         slot can be cleared; other processes only warned\n"
+"  --token-cache N        verified tokens remembered per process so a repeat\n"
+"                         (a poll) skips the signature check, 0..268435456;\n"
+"                         16 bytes each, resident only as tokens arrive;\n"
+"                         beyond N live tokens the oldest are re-verified;\n"
+"                         0 verifies every time (default 1048576: 16 MiB)\n"
 "\n"
 "Box-office policy:\n"
 "  --hold-ttl D           how long a reserved seat is held before payment\n"

@@ -39,7 +39,7 @@ typedef struct usher_config {
     int64_t max_charge_krw;     /* one charge, 10,000,000 */
     int64_t balance_limit_krw;  /* 10^12 */
     int64_t request_id_ttl_ms;  /* 24h */
-    size_t token_cache_slots;   /* verified-token cache entries per process */
+    size_t token_cache_tokens;  /* --token-cache: verified tokens cached per process, 0 = none */
     msg_limits limits;          /* msgpack nesting/element limits */
 } usher_config;
 

@@ -292,10 +292,10 @@ int server_run(const usher_config *cfg)
     char own_state;
     if (!reader_proc_inspect((int)getpid(), srv->own_comm, &own_state))
         srv->own_comm[0] = '\0';   /* no /proc: no reader is taken for a usherd, none is killed */
-    srv->tokens = token_cache_new(cfg->token_cache_slots);
+    srv->tokens = token_cache_new(cfg->token_cache_tokens);
     srv->loop = ev_default_loop(EVFLAG_AUTO);
     srv->listen_fd = open_listener(srv);
-    if (!srv->tokens || !srv->loop || srv->listen_fd < 0) goto out;
+    if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
     srv->writer = writer_start(srv->loop, srv->st, cfg->batch_max, on_write_done, srv);
     if (!srv->writer) goto out;
     start_watchers(srv);
@@ -310,6 +310,10 @@ int server_run(const usher_config *cfg)
     writer_counts(srv->writer, &batches, &requests);
     log_msg(&srv->log, LOG_INFO, "group commits: %llu carrying %llu writes (housekeeping included)",
             (unsigned long long)batches, (unsigned long long)requests);
+    token_cache_stats tc = token_cache_stats_get(srv->tokens);
+    log_msg(&srv->log, LOG_INFO, "token cache: %llu hits, %llu misses, %llu evicted, room for %zu",
+            (unsigned long long)tc.hits, (unsigned long long)tc.misses,
+            (unsigned long long)tc.evictions, tc.capacity);
     writer_stop(srv->writer);   /* finishes queued writes and delivers their replies */
     srv->writer = NULL;
     for (conn *c = srv->conns, *next; c; c = next) {   /* past the deadline */

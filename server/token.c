@@ -116,23 +116,40 @@ static bool decode_canonical(const char *b64, uint8_t bin[TOKEN_BIN_LEN])
     return memcmp(again, b64, TOKEN_B64_LEN) == 0;
 }
 
-bool token_verify(const token_keys *keys, const char *tok, size_t len, token_claims *out)
+/* The token's bytes, canonical and of the one valid length, into bin. */
+static bool token_parse(const char *tok, size_t len, uint8_t bin[TOKEN_BIN_LEN])
 {
-    uint8_t bin[TOKEN_BIN_LEN];
-    token_claims claims;
+    return tok != NULL && len == TOKEN_WIRE_LEN && memcmp(tok, TOKEN_PREFIX, TOKEN_PREFIX_LEN) == 0
+        && decode_canonical(tok + TOKEN_PREFIX_LEN, bin);
+}
 
-    if (tok == NULL || len != TOKEN_WIRE_LEN || memcmp(tok, TOKEN_PREFIX, TOKEN_PREFIX_LEN) != 0)
-        return false;
-    if (!decode_canonical(tok + TOKEN_PREFIX_LEN, bin))
-        return false;
-    if (crypto_sign_verify_detached(bin + TOKEN_CLAIMS_LEN, bin, TOKEN_CLAIMS_LEN,
-                                    keys->public_key) != 0)
-        return false;
+/* The claims of a parsed token, when they are well-formed and name keys. */
+static bool token_claims_of(const token_keys *keys, const uint8_t bin[TOKEN_BIN_LEN], token_claims *out)
+{
+    token_claims claims;
     if (!claims_decode(bin, &claims) || claims.key_id != keys->key_id)
         return false;
     if (out)
         *out = claims;
     return true;
+}
+
+bool token_verify(const token_keys *keys, const char *tok, size_t len, token_claims *out)
+{
+    uint8_t bin[TOKEN_BIN_LEN];
+
+    if (!token_parse(tok, len, bin))
+        return false;
+    if (crypto_sign_verify_detached(bin + TOKEN_CLAIMS_LEN, bin, TOKEN_CLAIMS_LEN,
+                                    keys->public_key) != 0)
+        return false;
+    return token_claims_of(keys, bin, out);
+}
+
+bool token_claims_trusted(const token_keys *keys, const char *tok, size_t len, token_claims *out)
+{
+    uint8_t bin[TOKEN_BIN_LEN];
+    return token_parse(tok, len, bin) && token_claims_of(keys, bin, out);
 }
 
 /* ---- user ids ---- */

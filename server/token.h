@@ -46,19 +46,41 @@ usher_err token_sign(const token_keys *keys, const token_claims *claims,
  * before any claim is trusted); fills *out. Expiry is not checked here. */
 bool token_verify(const token_keys *keys, const char *tok, size_t len, token_claims *out);
 
-/* A fixed-size cache of verified tokens (full-token digest -> claims). */
+/* The claims of tok without checking its signature: only for a caller that
+ * has proven this exact string was verified before (the token cache). */
+bool token_claims_trusted(const token_keys *keys, const char *tok, size_t len, token_claims *out);
+
+/* A bounded cache of verified tokens, so a token seen before costs one keyed
+ * 128-bit hash instead of an Ed25519 verification. It keeps 16 bytes per
+ * token (TOKEN_CACHE_BYTES_PER_TOKEN) and never the claims: a hit re-reads
+ * them from the token itself. Only valid tokens enter; a token that differs
+ * in any byte from a cached one is verified in full. When more tokens are
+ * live than it holds, the oldest of a bucket makes room (misses then cost a
+ * verification each, nothing else). Memory is reserved at creation and
+ * becomes resident only as tokens arrive. One cache per thread. */
 typedef struct token_cache token_cache;
 
-/* A cache of `slots` entries; NULL on OOM. */
-token_cache *token_cache_new(size_t slots);
+#define TOKEN_CACHE_BYTES_PER_TOKEN 16u
 
-/* Frees the cache. */
+typedef struct token_cache_stats {
+    size_t capacity;         /* tokens it can hold */
+    uint64_t hits, misses;   /* lookups of valid-looking tokens */
+    uint64_t evictions;      /* cached tokens pushed out by newer ones */
+} token_cache_stats;
+
+/* A cache of at least `tokens` entries (rounded up to whole buckets); NULL
+ * on OOM. 0 means no cache: every lookup verifies. */
+token_cache *token_cache_new(size_t tokens);
+
+/* Frees the cache (NULL is fine). */
 void token_cache_free(token_cache *cache);
 
-/* token_verify through the cache: a token verified before is not
- * re-verified. Only valid tokens are cached. */
+/* token_verify through the cache (NULL cache: plain token_verify). */
 bool token_verify_cached(const token_keys *keys, token_cache *cache,
                          const char *tok, size_t len, token_claims *out);
+
+/* Counters since creation. */
+token_cache_stats token_cache_stats_get(const token_cache *cache);
 
 /* Formats a user id as lowercase 8-4-4-4-12 (37 bytes with the NUL). */
 void user_id_format(const user_id *user, char out[37]);

@@ -121,7 +121,7 @@ static void test_defaults_match_documentation(void **state)
     assert_int_equal(c.max_charge_krw, 10000000);
     assert_int_equal(c.balance_limit_krw, 1000000000000LL);
     assert_int_equal(c.request_id_ttl_ms, 24LL * 3600 * 1000);
-    assert_int_equal(c.token_cache_slots, 4096);
+    assert_int_equal(c.token_cache_tokens, 1048576);
     msg_limits lim = msg_limits_default();
     assert_int_equal(c.limits.max_depth, lim.max_depth);
     assert_int_equal(c.limits.max_elems, lim.max_elems);
@@ -317,6 +317,7 @@ static void test_integer_flags_at_and_past_limits(void **state)
         { "--max-frame",  "65536", "16777216", "65535", "16777217" },
         { "--max-conns",  "1",     "1000000",  "0",     "1000001" },
         { "--map-size",   "64",    "1048576",  "63",    "1048577" },
+        { "--token-cache", "0",    "268435456", "-1",   "268435457" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         parse_run *r = run_args(rows[i].flag, rows[i].ok_lo, NULL);
@@ -417,7 +418,7 @@ static void test_help_lists_every_flag(void **state)
     const char *flags[] = { "--listen", "--data", "--workers", "--hold-ttl", "--active-ttl",
                             "--max-active", "--max-holds", "--admit-interval", "--session-ttl",
                             "--max-frame", "--sync", "--demo", "--log-level", "--log-json",
-                            "--max-conns", "--map-size", "--reader-timeout", "--help", "--version",
+                            "--max-conns", "--map-size", "--reader-timeout", "--token-cache", "--help", "--version",
                             "EXAMPLES", "SIGNALS", "SIGTERM", "SIGINT" };
     const char *args[] = { "--help", "-h" };
     for (size_t a = 0; a < 2; a++) {

@@ -304,22 +304,76 @@ static void test_cache_never_hits_for_a_tampered_token(void **state)
     token_cache_free(cache);
 }
 
-static void test_cache_replaces_on_collision(void **state)
+/* A key whose signatures cannot verify anything: with it, only a cache hit
+ * can accept a token. */
+static token_keys keys_that_verify_nothing(const fixture *f)
+{
+    token_keys broken = f->keys;
+    memset(broken.public_key, 0, sizeof broken.public_key);
+    return broken;
+}
+
+static void test_cache_full_bucket_pushes_out_its_oldest(void **state)
 {
     fixture *f = *state;
-    token_cache *cache = token_cache_new(1);
+    token_cache *cache = token_cache_new(1); /* one bucket: every token shares it */
     assert_non_null(cache);
-    token_claims a = sample_claims(TOKEN_SESSION), b = sample_claims(TOKEN_QUEUE), out;
-    char ta[TOKEN_MAX_LEN + 1], tb[TOKEN_MAX_LEN + 1];
-    size_t la = sign_ok(&f->keys, &a, ta), lb = sign_ok(&f->keys, &b, tb);
-    for (int round = 0; round < 3; round++) {
-        assert_true(token_verify_cached(&f->keys, cache, ta, la, &out));
-        assert_memory_equal(out.user.bytes, a.user.bytes, 16);
-        assert_true(token_verify_cached(&f->keys, cache, tb, lb, &out));
-        assert_memory_equal(out.user.bytes, b.user.bytes, 16);
-        assert_int_equal(out.kind, TOKEN_QUEUE);
+    size_t ways = token_cache_stats_get(cache).capacity;
+    assert_true(ways >= 1 && ways < 16);
+    char tok[16][TOKEN_MAX_LEN + 1];
+    size_t len[16];
+    for (size_t i = 0; i <= ways; i++) {
+        token_claims c = sample_claims(TOKEN_SESSION);
+        c.user.bytes[0] = (uint8_t)i;
+        len[i] = sign_ok(&f->keys, &c, tok[i]);
+        assert_true(token_verify_cached(&f->keys, cache, tok[i], len[i], NULL));
     }
+    token_cache_stats s = token_cache_stats_get(cache);
+    assert_int_equal(s.misses, ways + 1);
+    assert_int_equal(s.evictions, 1);
+    token_keys broken = keys_that_verify_nothing(f);
+    assert_false(token_verify_cached(&broken, cache, tok[0], len[0], NULL)); /* the oldest is gone */
+    for (size_t i = 1; i <= ways; i++) {
+        token_claims out;
+        assert_true(token_verify_cached(&broken, cache, tok[i], len[i], &out));
+        assert_int_equal(out.user.bytes[0], i);
+    }
+    assert_int_equal(token_cache_stats_get(cache).hits, ways);
     token_cache_free(cache);
+}
+
+/* A population a quarter of the capacity is served from the cache on its
+ * second pass, and a cache of zero tokens is no cache. */
+static void test_cache_holds_a_population_below_capacity(void **state)
+{
+    fixture *f = *state;
+    enum { POPULATION = 4000 };
+    token_cache *cache = token_cache_new(4 * POPULATION);
+    assert_non_null(cache);
+    assert_true(token_cache_stats_get(cache).capacity >= 4 * POPULATION);
+    static char tok[POPULATION][TOKEN_MAX_LEN + 1];
+    static size_t len[POPULATION];
+    for (int i = 0; i < POPULATION; i++) {
+        token_claims c = sample_claims(TOKEN_QUEUE);
+        c.seq = (uint64_t)i;
+        len[i] = sign_ok(&f->keys, &c, tok[i]);
+        assert_true(token_verify_cached(&f->keys, cache, tok[i], len[i], NULL));
+    }
+    token_keys broken = keys_that_verify_nothing(f);
+    int served = 0;
+    for (int i = 0; i < POPULATION; i++) {
+        token_claims out;
+        if (token_verify_cached(&broken, cache, tok[i], len[i], &out)) {
+            served++;
+            assert_int_equal(out.seq, (uint64_t)i);
+        }
+    }
+    assert_true(served >= POPULATION * 99 / 100);
+    token_cache_free(cache);
+
+    assert_null(token_cache_new(0));
+    assert_true(token_verify_cached(&f->keys, NULL, tok[0], len[0], NULL));
+    assert_false(token_verify_cached(&broken, NULL, tok[0], len[0], NULL));
 }
 
 static void test_cache_refuses_token_of_another_key_id(void **state)
@@ -593,7 +647,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_of_another_key_pair_is_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_hit_returns_same_claims_without_reverifying, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_never_hits_for_a_tampered_token, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_replaces_on_collision, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_full_bucket_pushes_out_its_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_holds_a_population_below_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_refuses_token_of_another_key_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_file_created_private_and_reopens_same, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_file_readable_by_others_is_refused, setup, teardown),
