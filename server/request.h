@@ -25,6 +25,7 @@ typedef struct request {
     msgpack_sbuffer result;      /* the packed result map, on success */
     msgpack_packer packer;       /* packs into result */
     usher_err err;
+    bool settled;                /* writer thread: answered in an earlier pass of its batch */
     int64_t started_us;          /* monotonic, for the log line */
 } request;
 

@@ -116,9 +116,16 @@ usher_err store_read_begin(store *st, store_txn **out);
  * process on the data dir. Finish with store_txn_commit or store_txn_end. */
 usher_err store_write_begin(store *st, store_txn **out);
 
-/* Child of a write transaction: its writes join the parent on commit and
- * vanish on store_txn_end. One child at a time. */
+/* Child of a write transaction, a savepoint: its writes join the parent on
+ * commit and are undone on store_txn_end. One child at a time. It shares the
+ * parent's LMDB transaction: when an LMDB call fails inside it (a full map,
+ * an I/O error) the parent is broken as well (store_txn_broken) and can only
+ * be ended; a refusal by a business rule never breaks anything. */
 usher_err store_child_begin(store_txn *parent, store_txn **out);
+
+/* True once an LMDB failure in txn or one of its children left the shared
+ * LMDB transaction unusable: commit then fails, and nothing of it is kept. */
+bool store_txn_broken(const store_txn *txn);
 
 /* Commits a write or child transaction and frees it. For a top-level write
  * under STORE_SYNC_FULL this is the durable point. Under STORE_SYNC_META the

@@ -177,10 +177,9 @@ usher_err store_schedule_create(store_txn *txn, uint64_t concert_id, int64_t sta
     key_put_u64(key, id);
     rec_schedule rec = { .concert_id = concert_id, .starts_at_ms = starts_at_ms, .seats = seats };
     MDB_val k = { sizeof key, key }, v = { sizeof rec + (size_t)seats * sizeof(int64_t), NULL };
-    int rc = mdb_put(txn->txn, txn->st->dbi[DB_SCHEDULES], &k, &v, MDB_RESERVE | MDB_APPEND);
+    int rc = store_mdb_put(txn, DB_SCHEDULES, &k, &v, MDB_RESERVE | MDB_APPEND);
     if (rc)
         return store_mdb_err(rc, "schedules");
-    store_note_write(txn);
     memcpy(v.mv_data, &rec, sizeof rec);
     memcpy((unsigned char *)v.mv_data + sizeof rec, prices_krw, (size_t)seats * sizeof(int64_t));
 

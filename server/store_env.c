@@ -447,6 +447,8 @@ static void check_env_after_failed_commit(store *st)
         store_mdb_err(rc, "after the failed commit");   /* says so in the log */
 }
 
+static void undo_replay(store_txn *t);   /* see "writes and savepoints" */
+
 static store_txn *txn_new(store *st, store_txn_kind kind, store_txn *parent)
 {
     store_txn *t = calloc(1, sizeof *t);
@@ -478,6 +480,7 @@ static void txn_release(store_txn *t)
     }
     if (t->parent)
         t->parent->has_child = false;
+    free(t->undo);
     free(t);
 }
 
@@ -571,19 +574,14 @@ usher_err store_write_begin(store *st, store_txn **out)
 
 usher_err store_child_begin(store_txn *parent, store_txn **out)
 {
-    if (parent->kind == TXN_READ || parent->has_child) {
-        fprintf(stderr, "usherd: store: child of a read txn or a second child\n");
+    if (parent->kind == TXN_READ || parent->has_child || store_txn_broken(parent)) {
+        fprintf(stderr, "usherd: store: child of a read txn, of a broken txn, or a second child\n");
         return USHER_ERR_INTERNAL;
     }
     store_txn *t = txn_new(parent->st, TXN_CHILD, parent);
     if (!t)
         return USHER_ERR_INTERNAL;
-    int rc = mdb_txn_begin(parent->st->env, parent->txn, 0, &t->txn);
-    if (rc) {
-        t->parent = NULL;
-        free(t);
-        return store_mdb_err(rc, "child begin");
-    }
+    t->txn = parent->txn;   /* a savepoint: see "writes and savepoints" */
     parent->has_child = true;
     *out = t;
     return USHER_ERR_OK;
@@ -610,11 +608,18 @@ usher_err store_txn_commit(store_txn *t)
         store_txn_end(t);
         return USHER_ERR_OK;
     }
+    if (t->kind == TXN_CHILD) {   /* a savepoint kept: its writes are the parent's now */
+        bool broken = store_txn_broken(t);
+        if (t->wrote)
+            t->parent->wrote = true;
+        txn_release(t);
+        return broken ? store_mdb_err(MDB_BAD_TXN, "child commit") : USHER_ERR_OK;
+    }
     MDB_txn *txn = t->txn;
     bool open_child = t->has_child;
     close_cursors(t);   /* before the txn they belong to goes away */
     int rc;
-    if (open_child) {
+    if (open_child || t->broken) {
         mdb_txn_abort(txn);
         rc = EINVAL;
     } else {
@@ -625,9 +630,7 @@ usher_err store_txn_commit(store_txn *t)
         }
     }
     if (rc == 0 && t->wrote) {
-        if (t->kind == TXN_CHILD)
-            t->parent->wrote = true;
-        else if (t->st->sync != STORE_SYNC_NONE)
+        if (t->st->sync != STORE_SYNC_NONE)
             t->st->data_syncs++;   /* LMDB synced the data before writing this meta page */
     }
     txn_release(t);
@@ -662,10 +665,16 @@ void store_txn_end(store_txn *t)
     MDB_txn *txn = t->txn;
     store *st = t->st;
     store_txn_kind kind = t->kind;
+    if (kind == TXN_CHILD) {   /* a savepoint dropped: put the old values back */
+        close_cursors(t);
+        undo_replay(t);
+        if (t->wrote)
+            t->parent->wrote = true;   /* the restoring writes dirtied pages too */
+    }
     txn_release(t);
     if (kind == TXN_READ)
         read_txn_give_back(st, txn);
-    else
+    else if (kind == TXN_WRITE)
         mdb_txn_abort(txn);
 }
 
@@ -708,20 +717,148 @@ usher_err store_get_rec(store_txn *t, enum store_db db, const void *key, size_t 
     return USHER_ERR_OK;
 }
 
+/* ---- writes and savepoints ----
+ * A child txn is a savepoint inside its parent's MDB txn, not an LMDB nested
+ * txn: before each write it copies the key's old value (or its absence) to an
+ * undo log, and store_txn_end replays the log backwards. A nested txn copies
+ * every page it touches that its parent already dirtied and merges its dirty
+ * list back on commit; with one child per request that was most of a write's
+ * CPU. The price: an LMDB failure inside a child (a full map, an I/O error)
+ * poisons the one MDB txn they share, so the parent is then broken too and
+ * can only be ended (store_txn_broken). */
+
+/* An undo record: head, key bytes, old value bytes, then the record's total
+ * length, so the log can be walked from its end. */
+typedef struct undo_head {
+    uint32_t db;
+    uint32_t key_len;
+    uint64_t val_len;             /* UNDO_ABSENT: the key did not exist */
+} undo_head;
+#define UNDO_ABSENT UINT64_MAX
+
+static store_txn *txn_top(store_txn *t)
+{
+    while (t->parent)
+        t = t->parent;
+    return t;
+}
+
+/* rc, after marking the shared MDB txn broken when rc is a failure LMDB
+ * leaves it unusable after (every code but "not found" and "exists"). */
+static int note_rc(store_txn *t, int rc)
+{
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
+        txn_top(t)->broken = true;
+    return rc;
+}
+
+/* In a child: appends the current value of key (or its absence) to the undo
+ * log. 0, ENOMEM (nothing written: the write is refused) or an LMDB code. */
+static int undo_note(store_txn *t, enum store_db db, const void *key, size_t key_len)
+{
+    if (t->kind != TXN_CHILD)
+        return 0;
+    MDB_val k = { key_len, (void *)key }, v = { 0, NULL };
+    int rc = mdb_get(t->txn, t->st->dbi[db], &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return note_rc(t, rc);
+    size_t val_len = rc == 0 ? v.mv_size : 0;
+    size_t total = sizeof(undo_head) + key_len + val_len + sizeof(size_t);
+    if (t->undo_cap - t->undo_len < total) {
+        size_t cap = t->undo_cap ? t->undo_cap : 4096;
+        while (cap - t->undo_len < total)
+            cap *= 2;
+        unsigned char *grown = realloc(t->undo, cap);
+        if (!grown)
+            return ENOMEM;
+        t->undo = grown;
+        t->undo_cap = cap;
+    }
+    unsigned char *p = t->undo + t->undo_len;
+    undo_head h = { .db = (uint32_t)db, .key_len = (uint32_t)key_len,
+                    .val_len = rc == 0 ? (uint64_t)val_len : UNDO_ABSENT };
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, key, key_len);
+    if (val_len)
+        memcpy(p + sizeof h + key_len, v.mv_data, val_len);
+    memcpy(p + total - sizeof total, &total, sizeof total);
+    t->undo_len += total;
+    return 0;
+}
+
+/* Puts back every old value of a child's undo log, newest first. A failure
+ * leaves the shared MDB txn half restored: it is marked broken. */
+static void undo_replay(store_txn *t)
+{
+    size_t end = t->undo_len;
+    while (end > 0 && !txn_top(t)->broken) {
+        size_t total;
+        memcpy(&total, t->undo + end - sizeof total, sizeof total);
+        const unsigned char *p = t->undo + end - total;
+        undo_head h;
+        memcpy(&h, p, sizeof h);
+        MDB_val k = { h.key_len, (void *)(p + sizeof h) };
+        int rc;
+        if (h.val_len == UNDO_ABSENT) {
+            rc = mdb_del(t->txn, t->st->dbi[h.db], &k, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        } else {
+            MDB_val v = { (size_t)h.val_len, (void *)(p + sizeof h + h.key_len) };
+            rc = mdb_put(t->txn, t->st->dbi[h.db], &k, &v, 0);
+        }
+        if (rc) {
+            txn_top(t)->broken = true;
+            store_mdb_err(rc, "undo");
+        }
+        end -= total;
+    }
+    t->undo_len = 0;
+}
+
+int store_mdb_put(store_txn *t, enum store_db db, MDB_val *k, MDB_val *v, unsigned flags)
+{
+    int rc = undo_note(t, db, k->mv_data, k->mv_size);
+    if (rc == 0)
+        rc = note_rc(t, mdb_put(t->txn, t->st->dbi[db], k, v, flags));
+    if (rc == 0)
+        store_note_write(t);
+    return rc;
+}
+
+int store_mdb_cursor_del(store_txn *t, enum store_db db, MDB_cursor *cur)
+{
+    MDB_val k, v;
+    int rc = note_rc(t, mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT));
+    if (rc == 0)
+        rc = undo_note(t, db, k.mv_data, k.mv_size);
+    if (rc == 0)
+        rc = note_rc(t, mdb_cursor_del(cur, 0));
+    if (rc == 0)
+        store_note_write(t);
+    return rc;
+}
+
+bool store_txn_broken(const store_txn *t)
+{
+    while (t->parent)
+        t = t->parent;
+    return t->broken;
+}
+
 usher_err store_put(store_txn *t, enum store_db db, const void *key, size_t key_len,
                     const void *val, size_t val_len, unsigned flags)
 {
     MDB_val k = { key_len, (void *)key }, v = { val_len, (void *)val };
-    int rc = mdb_put(t->txn, t->st->dbi[db], &k, &v, flags);
-    if (rc == 0)
-        store_note_write(t);
-    return store_mdb_err(rc, db_names[db]);
+    return store_mdb_err(store_mdb_put(t, db, &k, &v, flags), db_names[db]);
 }
 
 usher_err store_del(store_txn *t, enum store_db db, const void *key, size_t key_len)
 {
     MDB_val k = { key_len, (void *)key };
-    int rc = mdb_del(t->txn, t->st->dbi[db], &k, NULL);
+    int rc = undo_note(t, db, key, key_len);
+    if (rc == 0)
+        rc = note_rc(t, mdb_del(t->txn, t->st->dbi[db], &k, NULL));
     if (rc == MDB_NOTFOUND)
         return USHER_ERR_OK;
     if (rc == 0)

@@ -279,9 +279,8 @@ usher_err store_holds_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *e
         if (k.mv_size != EXPIRY_KEY_LEN || key_get_time(k.mv_data) > now_ms)
             break;
         uint64_t id = key_get_u64((const unsigned char *)k.mv_data + 8);
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+        if ((rc = store_mdb_cursor_del(txn, DB_HOLD_EXPIRY, cur)) != 0)
             break;
-        store_note_write(txn);
         rec_reservation rec;
         if ((err = store_reservation_load(txn, id, &rec)) != USHER_ERR_OK)
             return err == USHER_ERR_NOT_FOUND ? USHER_ERR_INTERNAL : err;

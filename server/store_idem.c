@@ -83,10 +83,9 @@ usher_err store_idem_put(store_txn *txn, const user_id *user, const char *method
         return err;
 
     MDB_val k = { key_len, key }, v = { sizeof(rec_idem) + result_len, NULL };
-    int rc = mdb_put(txn->txn, txn->st->dbi[DB_IDEM], &k, &v, MDB_RESERVE);
+    int rc = store_mdb_put(txn, DB_IDEM, &k, &v, MDB_RESERVE);
     if (rc)
         return store_mdb_err(rc, "idem");
-    store_note_write(txn);
     rec_idem rec;
     memcpy(rec.fingerprint, fingerprint, STORE_FINGERPRINT_BYTES);
     rec.stored_at_ms = now_ms;
@@ -116,9 +115,8 @@ usher_err store_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *pu
             break;
         if ((err = store_del(txn, DB_IDEM, age_key + 8, k.mv_size - 8)) != USHER_ERR_OK)
             return err;
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+        if ((rc = store_mdb_cursor_del(txn, DB_IDEM_AGE, cur)) != 0)
             break;
-        store_note_write(txn);
         count++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);   /* we only ever delete the first */
     }

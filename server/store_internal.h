@@ -75,9 +75,12 @@ struct store_txn {
     store *st;
     MDB_txn *txn;
     store_txn_kind kind;
-    store_txn *parent;            /* TXN_CHILD only */
+    store_txn *parent;            /* TXN_CHILD only: shares the parent's MDB txn */
     bool has_child;               /* a child is open: this txn must not be used */
-    bool wrote;                   /* a put or delete succeeded here (or in a committed child) */
+    bool wrote;                   /* a put or delete succeeded here (or in a child) */
+    bool broken;                  /* top level: an LMDB call failed and poisoned the MDB txn */
+    unsigned char *undo;          /* TXN_CHILD: undo log of old values (see store_undo_note) */
+    size_t undo_len, undo_cap;
     MDB_cursor *cursor[DB_COUNT]; /* opened on first use, closed when the txn ends */
     store_copy *copies;           /* freed when the txn ends */
 };
@@ -245,13 +248,20 @@ usher_err store_get_by_id(store_txn *t, enum store_db db, uint64_t id, MDB_val *
 usher_err store_get_rec(store_txn *t, enum store_db db, const void *key, size_t key_len,
                         void *out, size_t len);
 
-/* Records that a write succeeded in t. store_put and store_del call it; so
- * must every direct LMDB write (mdb_put, mdb_cursor_del), or the commit would
- * not know it has dirty pages, and store_data_syncs would under-count. */
+/* Records that a write succeeded in t. store_mdb_put and store_mdb_cursor_del
+ * call it, or the commit would not know it has dirty pages, and
+ * store_data_syncs would under-count. */
 static inline void store_note_write(store_txn *t)
 {
     t->wrote = true;
 }
+
+/* Every write to LMDB goes through these two (or store_put / store_del
+ * over them): in a child they first copy the key's old value to the undo log;
+ * a failure that poisons the MDB txn marks the top-level txn broken; success
+ * notes the write. They return LMDB's code (MDB_RESERVE fills v as usual). */
+int store_mdb_put(store_txn *t, enum store_db db, MDB_val *k, MDB_val *v, unsigned flags);
+int store_mdb_cursor_del(store_txn *t, enum store_db db, MDB_cursor *cur);
 
 /* mdb_put with flags. */
 usher_err store_put(store_txn *t, enum store_db db, const void *key, size_t key_len,

@@ -10,11 +10,9 @@ usher_err store_user_create(store_txn *txn, const user_id *user,
     memcpy(rec.secret_hash, secret_hash, sizeof rec.secret_hash);
     rec.created_at_ms = now_ms;
     MDB_val k = { sizeof user->bytes, (void *)user->bytes }, v = { sizeof rec, &rec };
-    int rc = mdb_put(txn->txn, txn->st->dbi[DB_USERS], &k, &v, MDB_NOOVERWRITE);
+    int rc = store_mdb_put(txn, DB_USERS, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
         return USHER_ERR_INTERNAL;   /* a 128-bit random id collided: never in practice */
-    if (rc == 0)
-        store_note_write(txn);
     return store_mdb_err(rc, "users");
 }
 

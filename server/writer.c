@@ -67,54 +67,84 @@ static void request_rewind(request *req)
     req->call.detail = NULL;
 }
 
-/* One request in its own child transaction. A full map may only be full of
- * pages pinned by a reader that died meanwhile: clear dead readers and try
- * once more (LMDB looks for the oldest reader again on the next allocation). */
-static void run_one(writer *w, store_txn *parent, request *req)
+/* One request in its own child transaction (a savepoint: a refusal leaves
+ * nothing behind, the batch goes on). */
+static void run_one(store_txn *parent, request *req)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        store_txn *child;
-        usher_err e = store_child_begin(parent, &child);
-        if (e != USHER_ERR_OK) { req->err = e; return; }
-        if (req->method) request_execute(req, child);
-        else req->err = run_housekeeping(child);
-        if (req->err == USHER_ERR_OK) {
-            e = store_txn_commit(child);
-            if (e != USHER_ERR_OK) request_fail(req, e);
-            return;
-        }
-        store_txn_end(child);
-        if (req->err != USHER_ERR_STORAGE_FULL || attempt > 0 || clear_dead_readers(w) == 0) return;
-        request_rewind(req);
+    store_txn *child;
+    usher_err e = store_child_begin(parent, &child);
+    if (e != USHER_ERR_OK) { req->err = e; return; }
+    if (req->method) request_execute(req, child);
+    else req->err = run_housekeeping(child);
+    if (req->err == USHER_ERR_OK) {
+        e = store_txn_commit(child);
+        if (e != USHER_ERR_OK) request_fail(req, e);
+        return;
     }
+    store_txn_end(child);
 }
 
-/* Begin, every request, commit; the begin or commit error. */
-static usher_err run_batch_once(writer *w, request *head)
+/* Begin, every request not yet settled, commit; the begin or commit error.
+ * When a request's LMDB failure breaks the shared transaction, the pass
+ * stops there: *breaker is that request and nothing of the pass is kept. */
+static usher_err run_batch_once(writer *w, request *head, request **breaker)
 {
     store_txn *txn;
+    *breaker = NULL;
     usher_err e = store_write_begin(w->st, &txn);
     if (e != USHER_ERR_OK) return e;
-    for (request *r = head; r; r = r->next) run_one(w, txn, r);
+    for (request *r = head; r; r = r->next) {
+        if (r->settled) continue;
+        run_one(txn, r);
+        if (store_txn_broken(txn)) {
+            store_txn_end(txn);
+            *breaker = r;
+            return r->err != USHER_ERR_OK ? r->err : USHER_ERR_INTERNAL;
+        }
+    }
     return store_txn_commit(txn);
 }
 
+static void rewind_unsettled(request *head)
+{
+    for (request *r = head; r; r = r->next)
+        if (!r->settled) request_rewind(r);
+}
+
 /* Group commit: every request of the batch shares one transaction and one
- * commit. A commit that fails for a full map is retried once when dead
- * readers were holding the space (nothing of the batch was stored). */
+ * commit. A request whose LMDB failure breaks the transaction gets that
+ * error and the others run again without it, so one request's full map or
+ * I/O error is its own (each pass settles one request: at most one pass per
+ * request). A full map may only be full of pages pinned by a reader that
+ * died meanwhile: then dead readers are cleared and the same pass tried once
+ * more (LMDB looks for the oldest reader again on the next allocation). */
 static void run_batch(writer *w, request *head)
 {
+    bool cleared_once = false;
     clear_dead_readers(w);
-    usher_err e = run_batch_once(w, head);
-    if (e == USHER_ERR_STORAGE_FULL && clear_dead_readers(w) > 0) {
-        for (request *r = head; r; r = r->next) request_rewind(r);
-        e = run_batch_once(w, head);
+    for (;;) {
+        request *breaker;
+        usher_err e = run_batch_once(w, head, &breaker);
+        if (e == USHER_ERR_OK) break;
+        if (e == USHER_ERR_STORAGE_FULL && !cleared_once && clear_dead_readers(w) > 0) {
+            cleared_once = true;
+            rewind_unsettled(head);
+            continue;
+        }
+        if (breaker) {
+            request_fail(breaker, e);
+            breaker->settled = true;
+            rewind_unsettled(head);
+            continue;
+        }
+        /* Nothing of the batch was stored. Each request's own outcome, even a
+         * refusal, was decided against neighbours' writes that are now gone as
+         * well, so it is void: the batch's error is every request's answer. */
+        for (request *r = head; r; r = r->next)
+            if (!r->settled) request_fail(r, e);
+        break;
     }
-    if (e == USHER_ERR_OK) return;
-    /* Nothing of the batch was stored. Each request's own outcome, even a
-     * refusal, was decided against neighbours' writes that are now gone as
-     * well, so it is void: the batch's error is every request's answer. */
-    for (request *r = head; r; r = r->next) request_fail(r, e);
+    for (request *r = head; r; r = r->next) r->settled = false;
 }
 
 /* Hands a finished list to the loop thread (under mu). */

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include "store_fixture.h"
+#include "../../server/store_internal.h"
 
 static void test_store_data_survives_close_and_reopen(void **state)
 {
@@ -84,6 +85,84 @@ static void test_store_child_abort_leaves_parent_intact(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(e[0].amount_krw, 7);
     assert_int_equal(e[1].amount_krw, 100);
+}
+
+/* The value under key in DB_META as a short string ("" when absent). */
+static const char *meta_value(store_txn *t, const char *key, char out[16])
+{
+    MDB_val v;
+    out[0] = '\0';
+    if (store_get(t, DB_META, key, strlen(key), &v) == 0 && v.mv_size < 16) {
+        memcpy(out, v.mv_data, v.mv_size);
+        out[v.mv_size] = '\0';
+    }
+    return out;
+}
+
+/* A child is a savepoint: ending it puts back every key it created,
+ * overwrote (twice), deleted or deleted through a cursor, and the parent
+ * then commits exactly its own writes. */
+static void test_store_child_end_undoes_every_kind_of_write(void **state)
+{
+    store_fixture *fx = *state;
+    char buf[16];
+    store_txn *parent = fx_write(fx);
+    assert_int_equal(store_put(parent, DB_META, "t.keep", 6, "a", 1, 0), USHER_ERR_OK);
+    assert_int_equal(store_put(parent, DB_META, "t.gone", 6, "b", 1, 0), USHER_ERR_OK);
+    assert_int_equal(store_put(parent, DB_META, "t.curs", 6, "c", 1, 0), USHER_ERR_OK);
+
+    store_txn *child = NULL;
+    assert_int_equal(store_child_begin(parent, &child), USHER_ERR_OK);
+    assert_int_equal(store_put(child, DB_META, "t.new", 5, "n", 1, 0), USHER_ERR_OK);
+    assert_int_equal(store_put(child, DB_META, "t.keep", 6, "A1", 2, 0), USHER_ERR_OK);
+    assert_int_equal(store_put(child, DB_META, "t.keep", 6, "A22", 3, 0), USHER_ERR_OK);
+    assert_int_equal(store_del(child, DB_META, "t.gone", 6), USHER_ERR_OK);
+    MDB_cursor *cur;
+    assert_int_equal(store_cursor(child, DB_META, &cur), USHER_ERR_OK);
+    MDB_val k = { 6, "t.curs" }, v;
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_SET), 0);
+    assert_int_equal(store_mdb_cursor_del(child, DB_META, cur), 0);
+    assert_string_equal(meta_value(child, "t.keep", buf), "A22");
+    assert_string_equal(meta_value(child, "t.curs", buf), "");
+    store_txn_end(child);
+
+    assert_false(store_txn_broken(parent));
+    assert_string_equal(meta_value(parent, "t.new", buf), "");
+    assert_string_equal(meta_value(parent, "t.keep", buf), "a");
+    assert_string_equal(meta_value(parent, "t.gone", buf), "b");
+    assert_string_equal(meta_value(parent, "t.curs", buf), "c");
+    fx_commit(parent);
+
+    store_txn *r = fx_read(fx);
+    assert_string_equal(meta_value(r, "t.new", buf), "");
+    assert_string_equal(meta_value(r, "t.keep", buf), "a");
+    assert_string_equal(meta_value(r, "t.gone", buf), "b");
+    assert_string_equal(meta_value(r, "t.curs", buf), "c");
+    store_txn_end(r);
+}
+
+/* An LMDB failure inside a child breaks the parent too: no further child,
+ * and its commit keeps nothing. A refusal by a rule breaks nothing. */
+static void test_store_lmdb_failure_in_a_child_breaks_the_parent(void **state)
+{
+    store_fixture *fx = *state;
+    user_id u = fx_user(1);
+    int64_t after;
+    store_txn *parent = fx_write(fx), *child = NULL;
+    assert_int_equal(store_wallet_charge(parent, &u, 100, FX_T0, &after), USHER_ERR_OK);
+    assert_int_equal(store_child_begin(parent, &child), USHER_ERR_OK);
+    assert_int_equal(store_wallet_charge(child, &u, 0, FX_T0, &after), USHER_ERR_INVALID_ARGUMENT);
+    store_txn_end(child);
+    assert_false(store_txn_broken(parent));
+
+    assert_int_equal(store_child_begin(parent, &child), USHER_ERR_OK);
+    assert_int_not_equal(store_put(child, DB_META, "", 0, "x", 1, 0), USHER_ERR_OK);
+    assert_true(store_txn_broken(child));
+    store_txn_end(child);
+    assert_true(store_txn_broken(parent));
+    assert_int_equal(store_child_begin(parent, &child), USHER_ERR_INTERNAL);
+    assert_int_not_equal(store_txn_commit(parent), USHER_ERR_OK);
+    assert_int_equal(fx_balance(fx, 1), 0);
 }
 
 static void test_store_second_child_at_once_is_refused(void **state)
@@ -212,6 +291,8 @@ int main(void)
         FX_TEST(test_store_data_survives_close_and_reopen),
         FX_TEST(test_store_ids_continue_after_reopen),
         FX_TEST(test_store_child_abort_leaves_parent_intact),
+        FX_TEST(test_store_child_end_undoes_every_kind_of_write),
+        FX_TEST(test_store_lmdb_failure_in_a_child_breaks_the_parent),
         FX_TEST(test_store_second_child_at_once_is_refused),
         FX_TEST(test_store_read_txn_sees_its_snapshot),
         FX_TEST(test_store_many_read_txns_reuse_slots),

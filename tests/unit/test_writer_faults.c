@@ -83,6 +83,17 @@ static usher_err charge_then_fail(call *c)
     return USHER_ERR_INSUFFICIENT_BALANCE;
 }
 
+/* Charges, then makes an LMDB call fail (an empty key): the shared
+ * transaction counts as broken from then on. */
+static usher_err charge_then_break(call *c)
+{
+    int64_t balance;
+    plan.handler_runs++;
+    store_wallet_charge(c->txn, &c->user, CHARGE_KRW, c->now_ms, &balance);
+    return store_put(c->txn, DB_META, "", 0, "x", 1, 0);
+}
+
+static const method_def breaking = { USHER_METHOD_WALLET_CHARGE, charge_then_break, METHOD_WRITE, NULL };
 static const method_def succeeding = { USHER_METHOD_WALLET_CHARGE, charge_then_succeed, METHOD_WRITE, NULL };
 static const method_def failing = { USHER_METHOD_WALLET_CHARGE, charge_then_fail, METHOD_WRITE, NULL };
 
@@ -250,6 +261,40 @@ static void test_next_batch_after_a_failed_commit_is_applied_once(void **state)
         assert_int_equal(fx_balance_of(f->st, &f->users[i]), i % 3 == 2 ? 0 : CHARGE_KRW);
 }
 
+/* One request whose LMDB failure breaks the shared transaction gets that
+ * failure as its own answer; the batch runs again without it, so everybody
+ * else gets the answer they would have had, and its charge is not stored. */
+static void test_a_request_that_breaks_the_batch_fails_alone(void **state)
+{
+    fixture *f = *state;
+    enum { BREAKER = 4 };
+    f->done = f->done_ok = f->with_result = 0;
+    f->expected = BATCH;
+    for (size_t i = 0; i < BATCH; i++) {
+        request *req = request_new(&f->env, NULL);
+        assert_non_null(req);
+        req->method = i == BREAKER ? &breaking : (i % 3 == 2) ? &failing : &succeeding;
+        req->call.method = req->method;
+        req->call.user = f->users[i];
+        req->call.has_user = true;
+        writer_submit(f->w, req);
+    }
+    writer_flush(f->w);
+    ev_run(f->loop, 0);
+    assert_int_equal(f->done, BATCH);
+    assert_int_equal(plan.begins, 2);          /* the pass it broke, then one without it */
+    assert_int_equal(plan.top_commits, 1);
+    assert_int_equal(plan.handler_runs, BREAKER + 1 + BATCH - 1);
+    for (size_t i = 0; i < BATCH; i++) {
+        usher_err want = i == BREAKER ? USHER_ERR_INTERNAL
+                       : i % 3 == 2 ? USHER_ERR_INSUFFICIENT_BALANCE : USHER_ERR_OK;
+        if (f->errs[i] != want)
+            fail_msg("request %zu: %s, want %s", i, usher_err_name(f->errs[i]), usher_err_name(want));
+        assert_int_equal(fx_balance_of(f->st, &f->users[i]), want == USHER_ERR_OK ? CHARGE_KRW : 0);
+    }
+    assert_int_equal(f->with_result, f->done_ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_commit_of_the_batch_fails_every_request_internal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_begin_of_the_batch_fails_every_request_and_runs_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_batch_after_a_failed_commit_is_applied_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_request_that_breaks_the_batch_fails_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
