@@ -1,7 +1,7 @@
 #include "errmap.h"
 #include <stdio.h>
 
-void errmap_message(const logger *lg, const call *c, const char *method, usher_err err,
+void errmap_message(logger *lg, const call *c, const char *method, usher_err err,
                     char *out, size_t cap)
 {
     const char *base = usher_err_message(err);

@@ -11,7 +11,7 @@
 /* Writes the message for err into out: "<param>: <why>" for parameter
  * errors, the catalogue text otherwise (plus c->detail when set). c may be
  * NULL (errors before a method was known). */
-void errmap_message(const logger *lg, const call *c, const char *method, usher_err err,
+void errmap_message(logger *lg, const call *c, const char *method, usher_err err,
                     char *out, size_t cap);
 
 #endif

@@ -35,15 +35,36 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return n;
 }
 
-static void emit(char *line, size_t n, size_t cap)
+static void write_all(const char *p, size_t n)
+{
+    ssize_t w = write(STDERR_FILENO, p, n);
+    (void)w;   /* a log that cannot be written is not worth failing a request */
+}
+
+void log_flush(logger *lg)
+{
+    if (lg->pending_len == 0) return;
+    write_all(lg->pending, lg->pending_len);
+    lg->pending_len = 0;
+}
+
+/* Ends line with a newline; gathers it when gather, else writes it at once
+ * after whatever was gathered. */
+static void emit(logger *lg, char *line, size_t n, size_t cap, bool gather)
 {
     if (n >= cap - 1) n = cap - 2;
     line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, n);
-    (void)w;
+    if (gather && n <= sizeof lg->pending) {
+        if (lg->pending_len + n > sizeof lg->pending) log_flush(lg);
+        memcpy(lg->pending + lg->pending_len, line, n);
+        lg->pending_len += n;
+        return;
+    }
+    log_flush(lg);
+    write_all(line, n);
 }
 
-void log_request(const logger *lg, const char *method, uint32_t msgid,
+void log_request(logger *lg, const char *method, uint32_t msgid,
                  const char *user, usher_err code, int64_t micros)
 {
     if (lg->level < LOG_INFO) return;
@@ -60,10 +81,10 @@ void log_request(const logger *lg, const char *method, uint32_t msgid,
         n = snprintf(line, sizeof line, "%s %s request method=%s msgid=%u user=%s code=%s us=%lld",
                      ts, lg->instance, method, msgid, user, usher_err_name(code), (long long)micros);
     }
-    if (n > 0) emit(line, (size_t)n, sizeof line);
+    if (n > 0) emit(lg, line, (size_t)n, sizeof line, true);
 }
 
-void log_conn(const logger *lg, const char *event, uint64_t conn_id, const char *peer)
+void log_conn(logger *lg, const char *event, uint64_t conn_id, const char *peer)
 {
     if (lg->level < LOG_INFO) return;
     char line[LOG_LINE_MAX], ts[40];
@@ -76,10 +97,10 @@ void log_conn(const logger *lg, const char *event, uint64_t conn_id, const char 
     else
         n = snprintf(line, sizeof line, "%s %s conn_%s conn=%llu peer=%s",
                      ts, lg->instance, event, (unsigned long long)conn_id, peer);
-    if (n > 0) emit(line, (size_t)n, sizeof line);
+    if (n > 0) emit(lg, line, (size_t)n, sizeof line, true);
 }
 
-void log_msg(const logger *lg, log_level level, const char *fmt, ...)
+void log_msg(logger *lg, log_level level, const char *fmt, ...)
 {
     if (lg->level < level) return;
     char line[LOG_LINE_MAX], ts[40], text[700], esc[760];
@@ -96,5 +117,5 @@ void log_msg(const logger *lg, log_level level, const char *fmt, ...)
     } else {
         n = snprintf(line, sizeof line, "%s %s %s %s", ts, lg->instance, level_names[level], text);
     }
-    if (n > 0) emit(line, (size_t)n, sizeof line);
+    if (n > 0) emit(lg, line, (size_t)n, sizeof line, false);
 }

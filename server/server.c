@@ -187,6 +187,7 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop; (void)revents;
     server *srv = w->data;
     writer_flush(srv->writer);
+    log_flush(&srv->log);
 }
 
 void server_maybe_finish(server *srv)
