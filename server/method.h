@@ -64,6 +64,9 @@ struct call {
     uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* of the params, with request_id */
     const char *bad_param;       /* INVALID_ARGUMENT / parameter errors: which one */
     const char *detail;          /* optional static text appended to the message */
+    bool token_pending;          /* a token placeholder in the result waits for signing */
+    size_t token_at;             /* its offset in the result bytes */
+    token_claims token_claims;   /* what it will say (see token_reply.h) */
 };
 
 /* Name of a row's method ("seat.reserve"). */

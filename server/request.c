@@ -37,13 +37,17 @@ void request_execute(request *req, store_txn *txn)
 
     c->txn = txn;
     c->now_ms = clock_now_ms();
+    c->token_pending = false;
     if (m->flags & METHOD_IDEMPOTENT) e = filter_replay(c, &replayed);
     if (e == USHER_ERR_OK && !replayed && (m->flags & METHOD_NEEDS_ACTIVE_QUEUE))
         e = filter_queue_active(c);
     if (e == USHER_ERR_OK && !replayed) e = m->handler(c);
     if (e == USHER_ERR_OK && !replayed && (m->flags & METHOD_IDEMPOTENT))
         e = filter_remember(c, req->result.data, req->result.size);
-    if (e != USHER_ERR_OK) msgpack_sbuffer_clear(&req->result);
+    if (e != USHER_ERR_OK) {
+        msgpack_sbuffer_clear(&req->result);
+        c->token_pending = false;
+    }
     c->txn = NULL;
     req->err = e;
 }

@@ -101,6 +101,11 @@ usher_err token_sign(const token_keys *keys, const token_claims *claims,
     return USHER_ERR_OK;
 }
 
+size_t token_length(void)
+{
+    return TOKEN_WIRE_LEN;
+}
+
 /* Decodes the base64 part into bin, accepting only the one canonical
  * encoding: libsodium already refuses stray characters and non-zero padding
  * bits, and re-encoding makes that independent of the libsodium version. */

@@ -42,6 +42,9 @@ usher_err token_keys_open(const char *data_dir, token_keys *out, char *err, size
 usher_err token_sign(const token_keys *keys, const token_claims *claims,
                      char *out, size_t cap, size_t *len);
 
+/* The length of every token string this server signs (they have one length). */
+size_t token_length(void);
+
 /* True when tok[0..len) is well-formed and signed by keys (signature checked
  * before any claim is trusted); fills *out. Expiry is not checked here. */
 bool token_verify(const token_keys *keys, const char *tok, size_t len, token_claims *out);

@@ -56,6 +56,7 @@ static int clear_dead_readers(writer *w)
 static void request_fail(request *req, usher_err err)
 {
     req->err = err;
+    req->call.token_pending = false;
     msgpack_sbuffer_clear(&req->result);
 }
 

@@ -6,6 +6,7 @@
 #include "handlers.h"
 #include "pack.h"
 #include "../params.h"
+#include "../token_reply.h"
 
 #define SECRET_BYTES 32
 #define SECRET_TEXT_MAX 64
@@ -18,15 +19,11 @@ static void hash_secret(const char *secret, size_t len, uint8_t out[STORE_SECRET
 /* Signs a session for the user and packs {session, session_expires_at}. */
 static usher_err pack_session(call *c, const user_id *user)
 {
-    char token[TOKEN_MAX_LEN + 1];
-    size_t len;
     token_claims claims = { .kind = TOKEN_SESSION, .user = *user,
                             .expires_at_ms = c->now_ms + c->env->cfg->session_ttl_ms };
-    usher_err e = token_sign(c->env->keys, &claims, token, sizeof token, &len);
-    if (e != USHER_ERR_OK) return e;
-    pack_kv_str(c->out, "session", token);
-    pack_kv_i64(c->out, "session_expires_at", claims.expires_at_ms);
-    return USHER_ERR_OK;
+    usher_err e = token_reply_pack(c, "session", &claims);
+    if (e == USHER_ERR_OK) pack_kv_i64(c->out, "session_expires_at", claims.expires_at_ms);
+    return e;
 }
 
 usher_err user_register(call *c)

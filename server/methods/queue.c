@@ -1,6 +1,7 @@
 #include "handlers.h"
 #include "pack.h"
 #include "../params.h"
+#include "../token_reply.h"
 
 /* Estimated wait: every ACTIVE slot turns over once per active-ttl, so
  * `position` users ahead take ceil(position * ttl / max_active). */
@@ -26,19 +27,14 @@ usher_err queue_enter(call *c)
 {
     uint64_t concert_id;
     store_queue_entry entry;
-    char token[TOKEN_MAX_LEN + 1];
-    size_t len;
     usher_err e = param_id(c, "concert_id", &concert_id);
     if (e == USHER_ERR_OK) e = store_queue_enter(c->txn, &c->user, concert_id, c->now_ms, &entry);
     if (e != USHER_ERR_OK) return e;
     token_claims claims = { .kind = TOKEN_QUEUE, .user = c->user, .concert_id = concert_id,
                             .seq = entry.seq,
                             .expires_at_ms = c->now_ms + c->env->cfg->queue_token_ttl_ms };
-    e = token_sign(c->env->keys, &claims, token, sizeof token, &len);
-    if (e != USHER_ERR_OK) return e;
     pack_entry_state(c, &entry, 1);
-    pack_kv_str(c->out, "token", token);
-    return USHER_ERR_OK;
+    return token_reply_pack(c, "token", &claims);
 }
 
 usher_err queue_status(call *c)
