@@ -82,6 +82,10 @@ void token_cache_free(token_cache *cache);
 bool token_verify_cached(const token_keys *keys, token_cache *cache,
                          const char *tok, size_t len, token_claims *out);
 
+/* Remembers tok as verified without checking it: only for a token this
+ * process has just signed itself. */
+void token_cache_add_signed(token_cache *cache, const char *tok, size_t len);
+
 /* Counters since creation. */
 token_cache_stats token_cache_stats_get(const token_cache *cache);
 

@@ -92,6 +92,23 @@ static void bucket_insert(token_cache *cache, cache_bucket *b, const uint8_t tag
     memcpy(b->tag[0], tag, TAG_BYTES);
 }
 
+static void tag_of(const token_cache *cache, const char *tok, size_t len, uint8_t tag[TAG_BYTES])
+{
+    crypto_shorthash_siphashx24(tag, (const unsigned char *)tok, len, cache->key);
+    tag[TAG_BYTES - 1] |= 1u;
+}
+
+void token_cache_add_signed(token_cache *cache, const char *tok, size_t len)
+{
+    if (cache == NULL || tok == NULL || len == 0 || len > TOKEN_MAX_LEN)
+        return;
+    uint8_t tag[TAG_BYTES];
+    tag_of(cache, tok, len, tag);
+    cache_bucket *b = bucket_of(cache, tag);
+    if (bucket_find(b, tag) < 0)
+        bucket_insert(cache, b, tag);
+}
+
 bool token_verify_cached(const token_keys *keys, token_cache *cache,
                          const char *tok, size_t len, token_claims *out)
 {
@@ -100,8 +117,7 @@ bool token_verify_cached(const token_keys *keys, token_cache *cache,
     if (tok == NULL || len == 0 || len > TOKEN_MAX_LEN)
         return false;
     uint8_t tag[TAG_BYTES];
-    crypto_shorthash_siphashx24(tag, (const unsigned char *)tok, len, cache->key);
-    tag[TAG_BYTES - 1] |= 1u;
+    tag_of(cache, tok, len, tag);
     cache_bucket *b = bucket_of(cache, tag);
     if (bucket_find(b, tag) >= 0 && token_claims_trusted(keys, tok, len, out)) {
         cache->hits++;

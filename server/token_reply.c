@@ -24,7 +24,7 @@ usher_err token_reply_pack(call *c, const char *key, const token_claims *claims)
     return USHER_ERR_OK;
 }
 
-usher_err token_reply_finish(call *c, msgpack_sbuffer *result)
+usher_err token_reply_finish(call *c, msgpack_sbuffer *result, token_cache *cache)
 {
     if (!c->token_pending) return USHER_ERR_OK;
     c->token_pending = false;
@@ -34,5 +34,6 @@ usher_err token_reply_finish(call *c, msgpack_sbuffer *result)
     if (e != USHER_ERR_OK) return e;
     if (len != token_length() || c->token_at + len > result->size) return USHER_ERR_INTERNAL;
     memcpy(result->data + c->token_at, token, len);
+    token_cache_add_signed(cache, token, len);
     return USHER_ERR_OK;
 }

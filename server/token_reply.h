@@ -15,8 +15,9 @@
 /* Packs key and a token for claims into c->out (see above). */
 usher_err token_reply_pack(call *c, const char *key, const token_claims *claims);
 
-/* Signs a deferred token over its placeholder in result (c->out's buffer);
- * OK when nothing is pending. Loop thread. */
-usher_err token_reply_finish(call *c, msgpack_sbuffer *result);
+/* Signs a deferred token over its placeholder in result (c->out's buffer)
+ * and adds it to cache (the loop thread's), so its first use is already a
+ * hit; OK when nothing is pending. Loop thread. */
+usher_err token_reply_finish(call *c, msgpack_sbuffer *result, token_cache *cache);
 
 #endif

@@ -90,10 +90,18 @@ static void test_write_token_is_signed_at_finish_in_its_place(void **state)
     assert_int_equal(strlen(tok), token_length());
     assert_false(token_verify(&f->keys, tok, strlen(tok), NULL));   /* only a placeholder yet */
 
-    assert_int_equal(token_reply_finish(&f->c, &f->buf), USHER_ERR_OK);
+    token_cache *cache = token_cache_new(64);
+    assert_non_null(cache);
+    assert_int_equal(token_reply_finish(&f->c, &f->buf, cache), USHER_ERR_OK);
     assert_false(f->c.token_pending);
     assert_true(packed_str(&f->buf, "token", tok, sizeof tok));
     assert_true(token_verify(&f->keys, tok, strlen(tok), &out));
+    /* Remembered as signed: its first use is a hit, with no signature check. */
+    token_keys verify_nothing = f->keys;
+    memset(verify_nothing.public_key, 0, sizeof verify_nothing.public_key);
+    assert_true(token_verify_cached(&verify_nothing, cache, tok, strlen(tok), &out));
+    assert_int_equal(token_cache_stats_get(cache).misses, 0);
+    token_cache_free(cache);
     assert_int_equal(out.seq, 42);
     assert_int_equal(out.concert_id, 7);
     assert_int_equal(out.kind, TOKEN_QUEUE);
@@ -101,7 +109,7 @@ static void test_write_token_is_signed_at_finish_in_its_place(void **state)
     assert_memory_equal(out.user.bytes, in.user.bytes, 16);
     char after[8];
     assert_false(packed_str(&f->buf, "after", after, sizeof after));   /* an int, untouched */
-    assert_int_equal(token_reply_finish(&f->c, &f->buf), USHER_ERR_OK); /* nothing left */
+    assert_int_equal(token_reply_finish(&f->c, &f->buf, NULL), USHER_ERR_OK); /* nothing left */
 }
 
 /* An idempotent write's result is stored before the reply: signed at once.
@@ -128,7 +136,7 @@ static void test_idempotent_or_second_token_is_signed_at_once(void **state)
     assert_true(packed_str(&f->buf, "second", tok, sizeof tok));
     assert_true(token_verify(&f->keys, tok, strlen(tok), &out));
     assert_int_equal(out.seq, 2);
-    assert_int_equal(token_reply_finish(&f->c, &f->buf), USHER_ERR_OK);
+    assert_int_equal(token_reply_finish(&f->c, &f->buf, NULL), USHER_ERR_OK);
     assert_true(packed_str(&f->buf, "first", tok, sizeof tok));
     assert_true(token_verify(&f->keys, tok, strlen(tok), &out));
     assert_int_equal(out.seq, 1);
