@@ -117,7 +117,8 @@ $(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
 $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
-$(BUILD)/usher-bench: $(call obj,tools/usher-bench.c) $(CLIENT_LIB)
+BENCH_SRC = tools/usher-bench.c $(wildcard tools/bench/*.c)
+$(BUILD)/usher-bench: $(call obj,$(BENCH_SRC)) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) -lm
 
 # ---- tests: every test links every layer ----
