@@ -86,6 +86,8 @@ static void user_finish(sale_user *u)
 static void user_wait(sale_user *u, int step)
 {
     u->step = step;
+    if (u->s->stopping)
+        return;
     ev_timer_set(&u->wait, u->s->o->poll_ms / 1000.0, 0.);
     ev_timer_start(u->s->p->loop, &u->wait);
 }
@@ -278,9 +280,11 @@ static void on_user_reply(void *ctx, usher_status status, const usher_reply *rep
 {
     sale_user *u = ctx;
     sale *s = u->s;
-    if (status != USHER_OK) {
-        if (!s->stopping)
-            on_user_error(u, status);
+    if (s->stopping) {
+        if (status == USHER_OK && u->step == S_PAY)
+            record_payment(u, reply); /* a payment after the sell-out would be an oversell */
+    } else if (status != USHER_OK) {
+        on_user_error(u, status);
     } else {
         switch (u->step) {
         case S_REGISTER:
