@@ -65,7 +65,7 @@ help:
 	@echo "make debug      build with -O0 -g into build-debug/"
 	@echo "make asan       build with AddressSanitizer into build-asan/ and run the tests"
 	@echo "make fuzz       build and briefly run the protocol fuzzer (libFuzzer)"
-	@echo "make bench      run usher-bench against a fresh usherd"
+	@echo "make bench      BENCH_ROUNDS (3) rounds of usher-bench on a fresh usherd, then the anchors"
 	@echo "make install    install programs, libusher, usher.h and usher.pc under PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"
 
