@@ -2,7 +2,7 @@
 # bench.sh: `make bench`. BENCH_ROUNDS rounds (default 3), each: a fresh usherd (temp data dir, free
 # 127.0.0.1 port, its defaults: --sync full, --max-active 100) driven by usher-bench (ping, status, charge,
 # enter, reserve and sale, BENCH_SECS seconds per scenario, default 5), then ../shared/bench/anchors.sh --json
-# (Redis and PostgreSQL on the same machine), alternating so drift hits both sides alike. Prints one table
+# (Redis and PostgreSQL on the same machine; ANCHORS_SH names another), alternating so drift hits both sides alike. Prints one table
 # at the end: medians over the rounds and the median usher/anchor ratio with its [min max].
 # Options: --no-anchors skips anchors.sh (a quick run); every other argument goes to usher-bench
 # (--waiting 20000, --scenario ping, --depth 4 ...). Builds nothing: run `make all` first. BUILD picks the
@@ -12,7 +12,13 @@ BUILD=${BUILD:-build}
 ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECS:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
-anchors_sh="$root/../shared/bench/anchors.sh"
+# The anchors live beside the main checkout: ../shared/bench/anchors.sh from its root (from a git worktree,
+# found through the repository's common git dir); ANCHORS_SH overrides.
+anchors_sh=${ANCHORS_SH:-$root/../shared/bench/anchors.sh}
+if [ ! -f "$anchors_sh" ] && [ -z "${ANCHORS_SH:-}" ]; then
+  common=$(git -C "$root" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  [ -n "$common" ] && [ -f "$common/../../shared/bench/anchors.sh" ] && anchors_sh="$common/../../shared/bench/anchors.sh"
+fi
 
 anchors=1
 own_scenarios=0
