@@ -65,7 +65,7 @@ help:
 	@echo "make debug      build with -O0 -g into build-debug/"
 	@echo "make asan       build with AddressSanitizer into build-asan/ and run the tests"
 	@echo "make fuzz       build and briefly run the protocol fuzzer (libFuzzer)"
-	@echo "make bench      run usher-bench against a fresh usherd"
+	@echo "make bench      BENCH_ROUNDS (3) rounds of usher-bench on a fresh usherd, then the anchors"
 	@echo "make install    install programs, libusher, usher.h and usher.pc under PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"
 
@@ -117,7 +117,8 @@ $(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
 $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
-$(BUILD)/usher-bench: $(call obj,tools/usher-bench.c) $(CLIENT_LIB)
+BENCH_SRC = tools/usher-bench.c $(wildcard tools/bench/*.c)
+$(BUILD)/usher-bench: $(call obj,$(BENCH_SRC)) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) -lm
 
 # ---- tests: every test links every layer ----
