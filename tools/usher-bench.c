@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 
@@ -63,6 +64,10 @@ static void usage(FILE *out)
 "  --seats N           sale: seats per performance, 1..1000 (default 50)\n"
 "  --poll-ms MS        sale: pause between queue.status polls, and before looking at the dates again when\n"
 "                      every seat is taken (default 1000)\n"
+"  --idle N            first open N plain connections that send nothing and keep them open for the whole\n"
+"                      run (a crowd's silent sockets); with --server-pid, prints the server's VmRSS before\n"
+"                      and after they opened\n"
+"  --server-pid PID    the usherd process (same host): its VmRSS is reported after every scenario\n"
 "  --json              also print one JSON object with every figure as the last line of stdout\n"
 "  --help              print this help and exit\n"
 "\n"
@@ -115,6 +120,7 @@ static int parse_options(int argc, char **argv, options *o)
         { "hot", required_argument, 0, 'k' },      { "users", required_argument, 0, 'u' },
         { "perfs", required_argument, 0, 'P' },    { "seats", required_argument, 0, 'n' },
         { "poll-ms", required_argument, 0, 'i' },  { "json", no_argument, 0, 'j' },
+        { "idle", required_argument, 0, 'I' },     { "server-pid", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
     };
     *o = (options){ .host = "127.0.0.1", .port = 7700, .connections = 50, .seconds = 5, .depth = 1,
@@ -136,6 +142,8 @@ static int parse_options(int argc, char **argv, options *o)
         case 'n': ok = parse_int(optarg, 1, (int)BENCH_SEATS_PER_PERF, &o->seats); break;
         case 'i': ok = parse_int(optarg, 1, 60000, &o->poll_ms); break;
         case 'j': o->json = true; break;
+        case 'I': ok = parse_int(optarg, 1, 1000000, &o->idle); break;
+        case 'R': ok = parse_int(optarg, 1, 1 << 30, &o->server_pid); break;
         case 'h': usage(stdout); return 0;
         case 'S': ok = parse_scenarios(optarg, &o->scenarios); break;
         default: ok = false;
@@ -180,11 +188,24 @@ int main(int argc, char **argv)
     rc = 1;
     crowd cw = { 0 };
     pool p = { 0 };
+    int *idle = NULL, idle_n = 0;
     scenario_stats *res = calloc(SC_COUNT, sizeof *res);
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     if (!res || !loop || !pool_open(&p, loop, &o)) {
         fprintf(stderr, "usher-bench: could not open %d connections to %s:%d\n", o.connections, o.host, o.port);
         goto done;
+    }
+    if (o.idle > 0) {
+        long before = o.server_pid ? server_rss_kb(o.server_pid) : -1;
+        idle = idle_open(&o, o.idle, &idle_n);
+        if (idle_n < o.idle) {
+            fprintf(stderr, "usher-bench: only %d of %d idle connections connected\n", idle_n, o.idle);
+            goto done;
+        }
+        sleep(1);   /* let the server accept them all */
+        if (o.server_pid)
+            printf("# %d idle connections: server VmRSS %ld kB before, %ld kB with them open\n", idle_n, before,
+                   server_rss_kb(o.server_pid));
     }
     uint64_t t0 = bench_mono_ns();
     if (!crowd_setup(&p, &o, &cw))
@@ -201,6 +222,7 @@ int main(int argc, char **argv)
         } else {
             scenario_run(&p, &o, &cw, i, &res[i]);
         }
+        res[i].server_rss_kb = o.server_pid ? server_rss_kb(o.server_pid) : -1;
         report_text(stdout, &res[i]);
         if (!scenario_passed(&res[i]))
             rc = 1;
@@ -213,6 +235,7 @@ done:
     if (loop)
         ev_loop_destroy(loop);
     crowd_free(&cw);
+    idle_close(idle, idle_n);
     free(res);
     return rc;
 }

@@ -33,6 +33,8 @@ typedef struct options {
     int users, perfs, seats, poll_ms; /* sale */
     unsigned scenarios; /* bit per SC_ */
     bool json;
+    int idle;         /* plain connections opened first and kept silent for the whole run */
+    int server_pid;   /* > 0: the server's VmRSS is reported (same host only) */
 } options;
 
 /* ---- latency histogram and per-method figures ---- */
@@ -80,6 +82,7 @@ typedef struct scenario_stats {
     bool ran, stopped_early;
     bool is_sale;
     sale_figures sale;
+    long server_rss_kb;     /* after the scenario, with --server-pid; else -1 */
 } scenario_stats;
 
 /* The figures of method in ss, added on first use. */
@@ -178,6 +181,14 @@ void scenario_run(pool *p, const options *o, const crowd *cw, unsigned sc, scena
 bool sale_run(pool *p, const options *o, scenario_stats *ss);
 
 extern const char *const SCENARIO_NAMES[SC_COUNT];
+
+/* ---- idle connections and server memory (tools/bench/idle.c) ---- */
+/* Opens up to n TCP connections to the server that send nothing (raising the soft fd limit first); *opened
+ * says how many connected. Free with idle_close. */
+int *idle_open(const options *o, int n, int *opened);
+void idle_close(int *fds, int n);
+/* VmRSS of process pid in kB, or -1. */
+long server_rss_kb(int pid);
 
 /* ---- report ---- */
 void report_header(FILE *out, const options *o);

@@ -81,6 +81,8 @@ void report_text(FILE *out, const scenario_stats *ss)
                 (unsigned long long)sf->sold, (unsigned long long)sf->seats, (unsigned long long)sf->oversold,
                 (unsigned long long)sf->unsold_after);
     }
+    if (ss->server_rss_kb >= 0)
+        fprintf(out, "# server VmRSS after %s: %ld kB\n", ss->name, ss->server_rss_kb);
     fflush(out);
 }
 
@@ -124,13 +126,15 @@ static void print_scenario_json(FILE *out, const scenario_stats *ss)
                 (unsigned long long)sf->seats, (unsigned long long)sf->sold, (unsigned long long)sf->oversold,
                 (unsigned long long)sf->unsold_after);
     }
+    if (ss->server_rss_kb >= 0)
+        fprintf(out, ",\"server_rss_kb\":%ld", ss->server_rss_kb);
     fputc('}', out);
 }
 
 void report_json(FILE *out, const options *o, const scenario_stats *all, double setup_s)
 {
-    fprintf(out, "{\"connections\":%d,\"depth\":%d,\"seconds\":%d,\"waiting\":%d,\"scenarios\":{", o->connections,
-            o->depth, o->seconds, o->waiting);
+    fprintf(out, "{\"connections\":%d,\"depth\":%d,\"seconds\":%d,\"waiting\":%d,\"idle\":%d,\"scenarios\":{",
+            o->connections, o->depth, o->seconds, o->waiting, o->idle);
     const char *sep = "";
     for (unsigned i = 0; i < SC_COUNT; i++) {
         if (!all[i].ran)
