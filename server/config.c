@@ -28,7 +28,7 @@
 #define MAX_CONNS_MAX 1000000
 #define MAP_SIZE_MIN_MB 64
 #define MAP_SIZE_MAX_MB 1048576
-#define TOKEN_CACHE_DEFAULT 1048576u   /* tokens: 16 MiB of address space */
+#define TOKEN_CACHE_DEFAULT 4194304u   /* tokens: 64 MiB of address space */
 #define TOKEN_CACHE_MAX 268435456u     /* tokens: 4 GiB */
 #define LMDB_READERS_MIN 126u  /* LMDB's own default */
 #define READER_TIMEOUT_MIN_MS MS_PER_S
@@ -448,7 +448,9 @@ void config_usage(FILE *out)
 "                         (a poll) skips the signature check, 0..268435456;\n"
 "                         16 bytes each, resident only as tokens arrive;\n"
 "                         beyond N live tokens the oldest are re-verified;\n"
-"                         0 verifies every time (default 1048576: 16 MiB)\n"
+"                         0 verifies every time (default 4194304: 64 MiB,\n"
+"                         room for a crowd of a million users with both\n"
+"                         their session and queue tokens)\n"
 "\n"
 "Box-office policy:\n"
 "  --hold-ttl D           how long a reserved seat is held before payment\n"

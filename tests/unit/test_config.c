@@ -121,7 +121,7 @@ static void test_defaults_match_documentation(void **state)
     assert_int_equal(c.max_charge_krw, 10000000);
     assert_int_equal(c.balance_limit_krw, 1000000000000LL);
     assert_int_equal(c.request_id_ttl_ms, 24LL * 3600 * 1000);
-    assert_int_equal(c.token_cache_tokens, 1048576);
+    assert_int_equal(c.token_cache_tokens, 4194304);
     msg_limits lim = msg_limits_default();
     assert_int_equal(c.limits.max_depth, lim.max_depth);
     assert_int_equal(c.limits.max_elems, lim.max_elems);
