@@ -81,9 +81,35 @@ static void run_read(server *srv, request *req)
     dispatch_finish(srv, req);
 }
 
+/* A write whose refusals a snapshot can decide (METHOD_PRECHECK) first runs
+ * as a read when its connection has no write outstanding. The snapshot is
+ * taken after the request arrived and after every earlier write of the
+ * connection committed, so a refusal seen there is the answer the request
+ * would get at that instant (and writes of one connection still take effect
+ * in order): it is sent at once, without waiting for a group commit or
+ * taking a place in one. So is an answer that needs no write. True when
+ * req was answered; otherwise it is as before and goes to the writer. */
+static bool answered_from_snapshot(server *srv, conn *cn, request *req)
+{
+    if (!(req->method->flags & METHOD_PRECHECK) || cn->refs != 0) return false;
+    store_txn *txn;
+    if (store_read_begin(srv->st, &txn) != USHER_ERR_OK) return false;
+    request_execute(req, txn);
+    store_txn_end(txn);
+    bool decided = req->err == USHER_ERR_OK ? !req->call.needs_write
+                 : req->err != USHER_ERR_INTERNAL && req->err != USHER_ERR_OVERLOADED;
+    if (decided) {
+        dispatch_finish(srv, req);
+        return true;
+    }
+    request_rewind(req);
+    return false;
+}
+
 /* Writes: to the writer, unless too many are already waiting. */
 static void run_write(server *srv, conn *cn, request *req)
 {
+    if (answered_from_snapshot(srv, cn, req)) return;
     if (srv->writes_in_flight >= srv->cfg.batch_max * WRITE_QUEUE_BATCHES) {
         req->err = USHER_ERR_OVERLOADED;
         dispatch_finish(srv, req);

@@ -26,6 +26,8 @@ enum method_flags {
     METHOD_NEEDS_ACTIVE_QUEUE = 1u << 3, /* ...whose entry is ACTIVE now (implies QUEUE_TOKEN) */
     METHOD_ADMIN              = 1u << 4, /* params.admin must be this deployment's admin token */
     METHOD_IDEMPOTENT         = 1u << 5, /* request_id? replays the first success */
+    METHOD_PRECHECK           = 1u << 6, /* a write whose refusals a read snapshot can decide:
+                                            see dispatch.c, run_write */
 };
 
 /* Read-only environment every call sees, shared across threads. */
@@ -64,6 +66,7 @@ struct call {
     uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* of the params, with request_id */
     const char *bad_param;       /* INVALID_ARGUMENT / parameter errors: which one */
     const char *detail;          /* optional static text appended to the message */
+    bool needs_write;            /* a precheck on a snapshot let it through: run it as a write */
     bool token_pending;          /* a token placeholder in the result waits for signing */
     size_t token_at;             /* its offset in the result bytes */
     token_claims token_claims;   /* what it will say (see token_reply.h) */

@@ -11,6 +11,7 @@
 #define ACTIVE METHOD_NEEDS_ACTIVE_QUEUE
 #define ADMIN METHOD_ADMIN
 #define IDEM METHOD_IDEMPOTENT
+#define PRE METHOD_PRECHECK
 
 static const method_def table[] = {
     /* id                              handler               flags                fingerprint */
@@ -26,7 +27,7 @@ static const method_def table[] = {
     { USHER_METHOD_QUEUE_STATUS,          queue_status,          QUEUE,               NULL },
     { USHER_METHOD_CONCERT_DATES,         concert_dates,         ACTIVE,              NULL },
     { USHER_METHOD_CONCERT_SEATS,         concert_seats,         ACTIVE,              NULL },
-    { USHER_METHOD_SEAT_RESERVE,          seat_reserve,          W | ACTIVE,          NULL },
+    { USHER_METHOD_SEAT_RESERVE,          seat_reserve,          W | ACTIVE | PRE,    NULL },
     { USHER_METHOD_RESERVATION_CANCEL,    reservation_cancel,    W | SESSION,         NULL },
     { USHER_METHOD_RESERVATION_LIST,      reservation_list,      SESSION,             NULL },
     { USHER_METHOD_PAYMENT_PAY,           payment_pay,           W | ACTIVE | IDEM,   payment_pay_fingerprint },

@@ -38,6 +38,7 @@ void request_execute(request *req, store_txn *txn)
     c->txn = txn;
     c->now_ms = clock_now_ms();
     c->token_pending = false;
+    c->needs_write = false;
     if (m->flags & METHOD_IDEMPOTENT) e = filter_replay(c, &replayed);
     if (e == USHER_ERR_OK && !replayed && (m->flags & METHOD_NEEDS_ACTIVE_QUEUE))
         e = filter_queue_active(c);
@@ -50,4 +51,14 @@ void request_execute(request *req, store_txn *txn)
     }
     c->txn = NULL;
     req->err = e;
+}
+
+void request_rewind(request *req)
+{
+    req->err = USHER_ERR_OK;
+    msgpack_sbuffer_clear(&req->result);
+    req->call.token_pending = false;
+    req->call.needs_write = false;
+    req->call.bad_param = NULL;
+    req->call.detail = NULL;
 }

@@ -41,4 +41,7 @@ void request_free(request *req);
  * the writer thread. Sets req->err; on OK req->result holds the result map. */
 void request_execute(request *req, store_txn *txn);
 
+/* Back to the state before request_execute, for another run. */
+void request_rewind(request *req);
+
 #endif

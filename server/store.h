@@ -323,7 +323,9 @@ typedef struct store_reservation {
  * performance has started (starts_at <= now: it sells no more seats) or
  * "seat_no" for a seat outside 1..N; SEAT_UNAVAILABLE sold or held by
  * someone; HOLD_LIMIT max_holds live holds on this performance already.
- * A seat the user already holds returns that same reservation. */
+ * A seat the user already holds returns that same reservation. On a read
+ * transaction it decides the same way but writes nothing: where it would
+ * make the hold it returns OK with out->reservation_id 0 (a precheck). */
 usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_id,
                           uint64_t schedule_id, uint32_t seat_no, int64_t now_ms,
                           store_reservation *out, const char **bad_param);

@@ -60,14 +60,6 @@ static void request_fail(request *req, usher_err err)
     msgpack_sbuffer_clear(&req->result);
 }
 
-/* Back to the state before request_execute, for a second attempt. */
-static void request_rewind(request *req)
-{
-    request_fail(req, USHER_ERR_OK);
-    req->call.bad_param = NULL;
-    req->call.detail = NULL;
-}
-
 /* One request in its own child transaction (a savepoint: a refusal leaves
  * nothing behind, the batch goes on). */
 static void run_one(store_txn *parent, request *req)

@@ -23,6 +23,10 @@ usher_err seat_reserve(call *c)
                                             ? "has already started"
                                             : "is outside the performance's seats");
     if (e != USHER_ERR_OK) return e;
+    if (r.reservation_id == 0) {   /* a precheck found nothing against it: the writer holds it */
+        c->needs_write = true;
+        return USHER_ERR_OK;
+    }
     msgpack_pack_map(c->out, 5);
     pack_kv_u64(c->out, "reservation_id", r.reservation_id);
     pack_kv_u64(c->out, "schedule_id", r.schedule_id);

@@ -145,6 +145,37 @@ static void test_cancel_frees_the_seat_and_repeats_the_same_result(void **state)
     assert_false(seat_available(c, a.token, v.schedule_id, 40));
 }
 
+/* Writes on one connection take effect in order, also for seat.reserve,
+ * whose refusals may be answered from a snapshot: a reserve pipelined right
+ * behind the cancel that frees a hold slot is not refused with HOLD_LIMIT. */
+static void test_reserve_pipelined_behind_a_cancel_sees_the_cancel(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_venue v;
+    harness_venue_open(fx, "--max-holds 2", SEATS, PRICE, &v);
+    harness_conn *c = v.c;
+    harness_shopper a;
+    harness_shopper_new(c, v.concert_id, 0, &a);
+    unsigned long long sid = v.schedule_id;
+    uint64_t held[2] = { harness_reserve(c, a.token, sid, 1, NULL), harness_reserve(c, a.token, sid, 2, NULL) };
+    harness_callf_expect(c, HOLD_LIMIT, "seat.reserve", "{\"token\":\"%s\",\"schedule_id\":%llu,\"seat_no\":3}",
+                         a.token, sid);
+    for (unsigned round = 0; round < 20; round++) {
+        uint32_t cancel = harness_sendf(c, "reservation.cancel", "{\"session\":\"%s\",\"reservation_id\":%llu}",
+                                        a.user.session, (unsigned long long)held[round % 2]);
+        uint32_t reserve = harness_sendf(c, "seat.reserve", "{\"token\":\"%s\",\"schedule_id\":%llu,\"seat_no\":%u}",
+                                         a.token, sid, 3 + round);
+        harness_reply r;
+        assert_int_equal(harness_recv(c, cancel, &r), USHER_ERR_OK);
+        harness_reply_free(&r);
+        usher_err e = harness_recv(c, reserve, &r);
+        if (e != USHER_ERR_OK)
+            fail_msg("round %u: the reserve behind the cancel got %s", round, usher_err_name(e));
+        held[round % 2] = harness_get_u64(&r, "reservation_id");
+        harness_reply_free(&r);
+    }
+}
+
 static void test_charge_with_same_request_id_charges_once(void **state)
 {
     harness_fixture *fx = *state;
@@ -284,6 +315,7 @@ int main(void)
         HARNESS_TEST(test_expired_hold_is_listed_expired_without_a_new_reservation),
         HARNESS_TEST(test_reserving_your_own_held_seat_returns_the_same_reservation),
         HARNESS_TEST(test_cancel_frees_the_seat_and_repeats_the_same_result),
+        HARNESS_TEST(test_reserve_pipelined_behind_a_cancel_sees_the_cancel),
         HARNESS_TEST(test_charge_with_same_request_id_charges_once),
         HARNESS_TEST(test_payment_retry_after_token_expired_returns_the_first_payment),
         HARNESS_TEST(test_failed_payment_is_not_remembered_for_its_request_id),
