@@ -14,7 +14,8 @@ static const store_check_info check_table[] = {
     { "storage.damaged", "data.mdb is as long as its metadata needs, every page of the snapshot "
                          "is well formed, and every record reads back without an LMDB error" },
     { "record.format", "every key and value has its database's length and shape" },
-    { "meta.schema", "meta holds the schema stamp (version 1) and 8-byte id counters" },
+    { "meta.schema", "meta holds the schema stamp (version 2, or 1 before a writer upgraded "
+                     "it) and 8-byte id counters" },
     { "seat.schedule", "a seat record names an existing performance and a seat within it" },
     { "seat.sold_owner", "a sold seat names a CONFIRMED reservation of that seat and user, and "
                          "every CONFIRMED reservation's seat is sold to it (never sold twice)" },
@@ -34,8 +35,8 @@ static const store_check_info check_table[] = {
                       "positive and name an existing payment of the same user" },
     { "ledger.running_balance", "each ledger entry's balance_after is the running sum of the "
                                 "user's entries in id order" },
-    { "wallet.balance_sum", "every balance equals the sum of the user's ledger entries" },
-    { "wallet.balance_range", "every balance is >= 0 and <= the balance limit" },
+    { "wallet.balance_range", "every balance a user has had (each ledger entry's balance_after) "
+                              "is >= 0 and <= the balance limit" },
     { "idem.result_ref", "every remembered request_id result names records that exist and match it" },
     { "idem.age_index", "idem and idem_age agree one to one, with the same stored_at" },
     { "queue.record", "a queue belongs to an existing concert with 1 <= admit_next <= next_seq, "

@@ -1,5 +1,6 @@
-/* Checks of the wallets: the ledger is the source of truth, the balance
- * record its running sum; every payment debits the ledger exactly once.
+/* Checks of the wallets: the ledger is the wallet (a balance is the
+ * balance_after of the user's newest entry); every payment debits the ledger
+ * exactly once.
  * Ledger keys are user | entry_id and ids only grow, so one walk in key
  * order replays each user's history in the order it was written. */
 #include <stdlib.h>
@@ -99,30 +100,6 @@ static void check_entry(check_run *r, const user_id *user, uint64_t entry_id, co
     }
 }
 
-/* At the end of a user's entries: the balance record is their sum. */
-static void close_user(check_run *r, const ledger_user *lu)
-{
-    if (!lu->open || lu->overflow)
-        return;
-    char u[CHECK_USER_STR];
-    MDB_val v;
-    int rc = check_get(r, DB_BALANCES, lu->user.bytes, 16, &v);
-    if (rc == MDB_NOTFOUND && !r->stop) {
-        check_report(r, "wallet.balance_sum",
-                     "user %s has ledger entries summing to %lld KRW but no balance record",
-                     check_user_str(&lu->user, u), (long long)lu->sum);
-        return;
-    }
-    int64_t balance;
-    if (rc != 0 || v.mv_size != sizeof balance)
-        return;   /* the balances walk reports the shape */
-    memcpy(&balance, v.mv_data, sizeof balance);
-    if (balance != lu->sum)
-        check_report(r, "wallet.balance_sum",
-                     "user %s has a balance of %lld KRW but ledger entries summing to %lld",
-                     check_user_str(&lu->user, u), (long long)balance, (long long)lu->sum);
-}
-
 static void check_ledger(check_run *r, check_vec *payments, check_vec *ids)
 {
     ledger_user lu = { .open = false };
@@ -136,10 +113,8 @@ static void check_ledger(check_run *r, check_vec *payments, check_vec *ids)
         uint64_t entry_id = key_get_u64((const unsigned char *)it.k.mv_data + 16);
         rec_ledger e;
         memcpy(&e, it.v.mv_data, sizeof e);
-        if (!lu.open || !user_eq(&lu.user, &user)) {
-            close_user(r, &lu);
+        if (!lu.open || !user_eq(&lu.user, &user))
             lu = (ledger_user){ .open = true, .user = user };
-        }
         if (__builtin_add_overflow(lu.sum, e.amount_krw, &lu.sum))
             lu.overflow = true;
         char u[CHECK_USER_STR];
@@ -149,45 +124,14 @@ static void check_ledger(check_run *r, check_vec *payments, check_vec *ids)
                          "the entries up to it sum to %lld",
                          (unsigned long long)entry_id, check_user_str(&user, u),
                          (long long)e.balance_after_krw, (long long)lu.sum);
+        if (e.balance_after_krw < 0 || e.balance_after_krw > r->lim.balance_limit_krw)
+            check_report(r, "wallet.balance_range",
+                         "ledger entry %llu of user %s leaves a balance of %lld KRW, outside 0..%lld",
+                         (unsigned long long)entry_id, check_user_str(&user, u),
+                         (long long)e.balance_after_krw, (long long)r->lim.balance_limit_krw);
         check_entry(r, &user, entry_id, &e, payments);
         ledger_id lid = { .entry_id = entry_id, .user = user };
         check_vec_push(r, ids, &lid);
-    }
-    check_iter_end(&it);
-    close_user(r, &lu);
-}
-
-/* Whether the user has any ledger entry (one step of a range walk). */
-static bool ledger_has_entries(check_run *r, const user_id *user)
-{
-    check_iter it;
-    check_iter_init(&it, DB_LEDGER, user->bytes, 16);
-    bool any = check_iter_next(r, &it);
-    check_iter_end(&it);
-    return any;
-}
-
-static void check_balances(check_run *r)
-{
-    char u[CHECK_USER_STR];
-    check_iter it;
-    check_iter_init(&it, DB_BALANCES, NULL, 0);
-    while (check_iter_next(r, &it)) {
-        int64_t balance;
-        if (!check_shape(r, &it, 16, sizeof balance))
-            continue;
-        user_id user;
-        memcpy(user.bytes, it.k.mv_data, 16);
-        memcpy(&balance, it.v.mv_data, sizeof balance);
-        if (balance < 0 || balance > r->lim.balance_limit_krw)
-            check_report(r, "wallet.balance_range",
-                         "user %s has a balance of %lld KRW, outside 0..%lld",
-                         check_user_str(&user, u), (long long)balance,
-                         (long long)r->lim.balance_limit_krw);
-        if (balance != 0 && !ledger_has_entries(r, &user) && !r->stop)
-            check_report(r, "wallet.balance_sum",
-                         "user %s has a balance of %lld KRW but no ledger entries",
-                         check_user_str(&user, u), (long long)balance);
     }
     check_iter_end(&it);
 }
@@ -239,7 +183,6 @@ void store_check_wallet(check_run *r)
     check_vec_init(&ids, sizeof(ledger_id));
     collect_payments(r, &payments);
     check_ledger(r, &payments, &ids);
-    check_balances(r);
     if (!r->stop) {
         check_payment_counts(r, &payments);
         check_entry_ids(r, &ids);

@@ -17,7 +17,6 @@
 static const char *const db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_USERS] = "users",
-    [DB_BALANCES] = "balances",
     [DB_LEDGER] = "ledger",
     [DB_IDEM] = "idem",
     [DB_IDEM_AGE] = "idem_age",
@@ -57,7 +56,12 @@ const char *store_counter_key(enum store_counter counter)
 }
 
 static const char schema_key[] = "schema";
-static const uint32_t schema_version = 1;
+/* Version 2 dropped the "balances" database (a balance is the newest ledger
+ * entry's balance_after); a version 1 dir is upgraded when a writer opens it
+ * (its balances always equalled the ledger: usher-check checked that). */
+static const uint32_t schema_version = 2;
+static const uint32_t schema_version_v1 = 1;
+static const char v1_balances_db[] = "balances";
 
 store_options store_options_default(void)
 {
@@ -144,8 +148,18 @@ static usher_err open_databases(store *st)
     }
     MDB_val k = { sizeof schema_key - 1, (void *)schema_key }, v;
     rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
-    if (rc == 0 && (v.mv_size != sizeof schema_version ||
-                    memcmp(v.mv_data, &schema_version, sizeof schema_version) != 0)) {
+    uint32_t found = 0;
+    if (rc == 0 && v.mv_size == sizeof found)
+        memcpy(&found, v.mv_data, sizeof found);
+    if (rc == 0 && found == schema_version_v1) {
+        MDB_dbi old;
+        rc = mdb_dbi_open(txn, v1_balances_db, 0, &old);
+        if (rc == 0)
+            rc = mdb_drop(txn, old, 1);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            goto fail;
+        rc = MDB_NOTFOUND;   /* stamp the current version below */
+    } else if (rc == 0 && found != schema_version) {
         fprintf(stderr, "usherd: store: data dir has another schema version\n");
         mdb_txn_abort(txn);
         return USHER_ERR_INTERNAL;
@@ -191,8 +205,10 @@ static usher_err open_databases_read_only(store *st, const char *dir)
         mdb_txn_abort(txn);
         return USHER_ERR_NOT_FOUND;
     }
-    if (v.mv_size != sizeof schema_version ||
-        memcmp(v.mv_data, &schema_version, sizeof schema_version) != 0) {
+    uint32_t found = 0;
+    if (v.mv_size == sizeof found)
+        memcpy(&found, v.mv_data, sizeof found);
+    if (found != schema_version && found != schema_version_v1) {   /* v1 reads the same */
         fprintf(stderr, "store: %s has another schema version\n", dir);
         mdb_txn_abort(txn);
         return USHER_ERR_INTERNAL;

@@ -18,7 +18,6 @@
 enum store_db {
     DB_META,             /* counter name -> last id issued (u64) */
     DB_USERS,            /* user -> rec_user */
-    DB_BALANCES,         /* user -> int64 balance */
     DB_LEDGER,           /* user | entry_id -> rec_ledger */
     DB_IDEM,             /* user | method NUL | request_id -> rec_idem + result */
     DB_IDEM_AGE,         /* stored_at | idem key -> empty */

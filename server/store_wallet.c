@@ -1,5 +1,9 @@
-/* Wallets as ledgers: each user's entries (user | entry_id) plus a balance
- * record that always equals their sum; both move in the same write txn. */
+/* Wallets as ledgers: each user's entries (user | entry_id), each carrying
+ * the balance after it. Entry ids only grow, so the balance is the
+ * balance_after of the user's newest entry (0 with none), and a write
+ * touches the one leaf where that entry and the new one sit side by side:
+ * no separate balance record to keep in step. */
+#include <stdio.h>
 #include "store_internal.h"
 
 #define LEDGER_KEY_LEN (16 + 8)
@@ -12,13 +16,26 @@ static void ledger_key(unsigned char key[LEDGER_KEY_LEN], const user_id *user, u
 
 usher_err store_wallet_balance(store_txn *txn, const user_id *user, int64_t *balance_krw)
 {
-    int64_t balance = 0;
-    usher_err err = store_get_rec(txn, DB_BALANCES, user->bytes, 16, &balance, sizeof balance);
-    if (err == USHER_ERR_NOT_FOUND)
-        err = USHER_ERR_OK;
-    if (err == USHER_ERR_OK)
-        *balance_krw = balance;
-    return err;
+    MDB_cursor *cur;
+    usher_err err = store_cursor(txn, DB_LEDGER, &cur);
+    if (err != USHER_ERR_OK)
+        return err;
+    MDB_val k, v;
+    int rc = store_seek_user_before(cur, user, 0, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *balance_krw = 0;
+        return USHER_ERR_OK;
+    }
+    if (rc != 0)
+        return store_mdb_err(rc, "ledger");
+    rec_ledger newest;
+    if (v.mv_size != sizeof newest) {
+        fprintf(stderr, "usherd: store: ledger: short record\n");
+        return USHER_ERR_INTERNAL;
+    }
+    memcpy(&newest, v.mv_data, sizeof newest);
+    *balance_krw = newest.balance_after_krw;
+    return USHER_ERR_OK;
 }
 
 usher_err store_wallet_append(store_txn *t, const user_id *user, store_ledger_kind kind,
@@ -41,10 +58,7 @@ usher_err store_wallet_append(store_txn *t, const user_id *user, store_ledger_ki
     };
     unsigned char key[LEDGER_KEY_LEN];
     ledger_key(key, user, entry_id);
-    if ((err = store_put(t, DB_LEDGER, key, sizeof key, &rec, sizeof rec, 0)) != USHER_ERR_OK)
-        return err;
-    err = store_put(t, DB_BALANCES, user->bytes, 16, &rec.balance_after_krw,
-                    sizeof rec.balance_after_krw, 0);
+    err = store_put(t, DB_LEDGER, key, sizeof key, &rec, sizeof rec, MDB_NOOVERWRITE);
     if (err == USHER_ERR_OK && balance_after_krw)
         *balance_after_krw = rec.balance_after_krw;
     return err;

@@ -206,7 +206,8 @@ static void copy_dir(const char *from, const char *to)
         fail_msg("cp -r %s %s: %s", from, to, out);
 }
 
-/* Breaks user's balance in a copied dir through the store's own writer. */
+/* Breaks a user's balance in a copied dir through the store's own writer:
+ * the first ledger entry says 7 KRW more is left than its history sums to. */
 static void corrupt_a_balance(const char *dir)
 {
     store_options opt = store_options_default();
@@ -215,14 +216,14 @@ static void corrupt_a_balance(const char *dir)
     store_txn *t = NULL;
     assert_int_equal(store_write_begin(st, &t), USHER_ERR_OK);
     MDB_cursor *cur;
-    assert_int_equal(store_cursor(t, DB_BALANCES, &cur), USHER_ERR_OK);
+    assert_int_equal(store_cursor(t, DB_LEDGER, &cur), USHER_ERR_OK);
     MDB_val k, v;
     assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-    int64_t balance;
-    memcpy(&balance, v.mv_data, sizeof balance);
-    balance += 7;
-    assert_int_equal(store_put(t, DB_BALANCES, k.mv_data, k.mv_size, &balance, sizeof balance, 0),
-                     USHER_ERR_OK);
+    rec_ledger e;
+    assert_int_equal(v.mv_size, sizeof e);
+    memcpy(&e, v.mv_data, sizeof e);
+    e.balance_after_krw += 7;
+    assert_int_equal(store_put(t, DB_LEDGER, k.mv_data, k.mv_size, &e, sizeof e, 0), USHER_ERR_OK);
     assert_int_equal(store_txn_commit(t), USHER_ERR_OK);
     store_close(st);
 }
@@ -256,7 +257,7 @@ static void test_exit_0_during_a_live_sale_and_1_on_broken_copies(void **state)
     corrupt_a_balance(copy);
     snprintf(args, sizeof args, "--data '%s' " CHECK_ARGS, copy);
     assert_int_equal(run_check(out, sizeof out, args), 1);
-    assert_non_null(strstr(out, "wallet.balance_sum: user "));
+    assert_non_null(strstr(out, "ledger.running_balance: ledger entry "));
     assert_non_null(strstr(out, "violations"));
 
     snprintf(copy, sizeof copy, "%s/cut", a->root);

@@ -165,6 +165,40 @@ static void test_store_lmdb_failure_in_a_child_breaks_the_parent(void **state)
     assert_int_equal(fx_balance(fx, 1), 0);
 }
 
+/* A schema 1 dir (with its "balances" database) opened by a writer is
+ * upgraded: stamped 2, balances dropped, and each balance read from the
+ * ledger as before. */
+static void test_store_schema_1_dir_is_upgraded_on_open(void **state)
+{
+    store_fixture *fx = *state;
+    fx_charge(fx, 1, 4321);
+    MDB_txn *raw;
+    assert_int_equal(mdb_txn_begin(fx->st->env, NULL, 0, &raw), 0);
+    MDB_dbi balances;
+    assert_int_equal(mdb_dbi_open(raw, "balances", MDB_CREATE, &balances), 0);
+    user_id u = fx_user(1);
+    int64_t old_balance = 4321;
+    uint32_t v1 = 1;
+    MDB_val k = { 16, u.bytes }, v = { sizeof old_balance, &old_balance };
+    assert_int_equal(mdb_put(raw, balances, &k, &v, 0), 0);
+    MDB_val sk = { 6, "schema" }, sv = { sizeof v1, &v1 };
+    assert_int_equal(mdb_put(raw, fx->st->dbi[DB_META], &sk, &sv, 0), 0);
+    assert_int_equal(mdb_txn_commit(raw), 0);
+    fx_close(fx);
+    fx_open(fx);
+
+    assert_int_equal(mdb_txn_begin(fx->st->env, NULL, MDB_RDONLY, &raw), 0);
+    assert_int_equal(mdb_dbi_open(raw, "balances", 0, &balances), MDB_NOTFOUND);
+    assert_int_equal(mdb_get(raw, fx->st->dbi[DB_META], &sk, &sv), 0);
+    assert_int_equal(sv.mv_size, sizeof v1);
+    memcpy(&v1, sv.mv_data, sizeof v1);
+    assert_int_equal(v1, 2);
+    mdb_txn_abort(raw);
+    assert_int_equal(fx_balance(fx, 1), 4321);
+    fx_charge(fx, 1, 9);
+    assert_int_equal(fx_balance(fx, 1), 4330);
+}
+
 static void test_store_second_child_at_once_is_refused(void **state)
 {
     store_fixture *fx = *state;
@@ -292,6 +326,7 @@ int main(void)
         FX_TEST(test_store_ids_continue_after_reopen),
         FX_TEST(test_store_child_abort_leaves_parent_intact),
         FX_TEST(test_store_child_end_undoes_every_kind_of_write),
+        FX_TEST(test_store_schema_1_dir_is_upgraded_on_open),
         FX_TEST(test_store_lmdb_failure_in_a_child_breaks_the_parent),
         FX_TEST(test_store_second_child_at_once_is_refused),
         FX_TEST(test_store_read_txn_sees_its_snapshot),
