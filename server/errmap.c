@@ -11,7 +11,12 @@ void errmap_message(logger *lg, const call *c, const char *method, usher_err err
         snprintf(out, cap, "%s: %s", base, c->detail);
     else
         snprintf(out, cap, "%s", base);
-    if (err == USHER_ERR_INTERNAL || err == USHER_ERR_OVERLOADED || err == USHER_ERR_STORAGE_FULL)
-        log_msg(lg, err == USHER_ERR_OVERLOADED ? LOG_WARN : LOG_ERROR, "%s failed: %s (%s)",
+    if (err != USHER_ERR_INTERNAL && err != USHER_ERR_OVERLOADED && err != USHER_ERR_STORAGE_FULL)
+        return;
+    /* A full disk or a flood refuses every request alike: one line per
+     * method and code per interval, with the count, not one per request. */
+    char key[LOG_LIMIT_KEY_MAX];
+    snprintf(key, sizeof key, "failed:%s:%s", method ? method : "-", usher_err_name(err));
+    log_limited(lg, key, err == USHER_ERR_OVERLOADED ? LOG_WARN : LOG_ERROR, "%s failed: %s (%s)",
                 method ? method : "-", usher_err_name(err), out);
 }

@@ -1,5 +1,6 @@
 /* The one error mapper: turns a failed call into the reply's message text
- * and logs what an operator must see (INTERNAL, OVERLOADED, STORAGE_FULL). Every error
+ * and logs what an operator must see (INTERNAL, OVERLOADED, STORAGE_FULL; at
+ * most one line per method and code a second, with a count: log_limited). Every error
  * reply of usherd is shaped here and packed by msg_pack_response_error. */
 #ifndef USHER_SERVER_ERRMAP_H
 #define USHER_SERVER_ERRMAP_H

@@ -1,4 +1,5 @@
 #include "log.h"
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +42,7 @@ static void write_all(const char *p, size_t n)
     (void)w;   /* a log that cannot be written is not worth failing a request */
 }
 
-void log_flush(logger *lg)
+static void flush_gathered(logger *lg)
 {
     if (lg->pending_len == 0) return;
     write_all(lg->pending, lg->pending_len);
@@ -55,12 +56,12 @@ static void emit(logger *lg, char *line, size_t n, size_t cap, bool gather)
     if (n >= cap - 1) n = cap - 2;
     line[n++] = '\n';
     if (gather && n <= sizeof lg->pending) {
-        if (lg->pending_len + n > sizeof lg->pending) log_flush(lg);
+        if (lg->pending_len + n > sizeof lg->pending) flush_gathered(lg);
         memcpy(lg->pending + lg->pending_len, line, n);
         lg->pending_len += n;
         return;
     }
-    log_flush(lg);
+    flush_gathered(lg);
     write_all(line, n);
 }
 
@@ -100,15 +101,11 @@ void log_conn(logger *lg, const char *event, uint64_t conn_id, const char *peer)
     if (n > 0) emit(lg, line, (size_t)n, sizeof line, true);
 }
 
-void log_msg(logger *lg, log_level level, const char *fmt, ...)
+/* One operator message line of already formatted text. */
+static void write_message(logger *lg, log_level level, const char *text)
 {
-    if (lg->level < level) return;
-    char line[LOG_LINE_MAX], ts[40], text[700], esc[760];
+    char line[LOG_LINE_MAX], ts[40], esc[LOG_LINE_MAX - 200];
     format_time(ts, sizeof ts);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     int n;
     if (lg->json) {
         json_escape(esc, sizeof esc, text);
@@ -118,4 +115,140 @@ void log_msg(logger *lg, log_level level, const char *fmt, ...)
         n = snprintf(line, sizeof line, "%s %s %s %s", ts, lg->instance, level_names[level], text);
     }
     if (n > 0) emit(lg, line, (size_t)n, sizeof line, false);
+}
+
+void log_msg(logger *lg, log_level level, const char *fmt, ...)
+{
+    if (lg->level < level) return;
+    char text[LOG_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    write_message(lg, level, text);
+}
+
+/* ---- the limiter ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t log_limits_suffix(char *out, size_t cap, uint64_t more, int64_t span_ms)
+{
+    if (cap == 0) return 0;
+    out[0] = '\0';
+    if (more == 0) return 0;
+    int n = snprintf(out, cap, " (%" PRIu64 " more like this in the last %.1f s)", more,
+                     (double)span_ms / 1000.0);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* The slot of key, or a free one, or the stalest one with nothing unwritten
+ * (taken over); NULL when every slot owes a line. */
+static log_limit_slot *find_slot(log_limits *l, const char *key)
+{
+    log_limit_slot *spare = NULL;
+    for (unsigned i = 0; i < LOG_LIMIT_KEYS; i++) {
+        log_limit_slot *s = &l->slot[i];
+        if (s->key[0] && strncmp(s->key, key, sizeof s->key - 1) == 0) return s;
+        if (s->unwritten == 0 && (!spare || !s->key[0] ||
+                                  (spare->key[0] && s->written_ms < spare->written_ms)))
+            spare = s;
+    }
+    if (spare) {
+        snprintf(spare->key, sizeof spare->key, "%s", key);
+        spare->written_ms = INT64_MIN;   /* new: its first occurrence is written */
+        spare->unwritten = 0;
+    }
+    return spare;
+}
+
+bool log_limits_note(log_limits *l, const char *key, log_level level, const char *text,
+                     int64_t now_ms, uint64_t *more, int64_t *span_ms)
+{
+    *more = 0;
+    *span_ms = 0;
+    log_limit_slot *s = find_slot(l, key[0] ? key : "-");
+    if (!s) {
+        if (l->other_unwritten++ == 0) {
+            l->other_since_ms = now_ms;
+            l->slots_unwritten++;
+        }
+        return false;
+    }
+    if (s->written_ms != INT64_MIN && now_ms - s->written_ms < LOG_LIMIT_INTERVAL_MS) {
+        if (s->unwritten++ == 0) l->slots_unwritten++;
+        s->level = level;
+        snprintf(s->latest, sizeof s->latest, "%s", text);
+        return false;
+    }
+    if (s->unwritten > 0) {
+        *more = s->unwritten;
+        *span_ms = now_ms - s->written_ms;
+        s->unwritten = 0;
+        l->slots_unwritten--;
+    }
+    s->written_ms = now_ms;
+    return true;
+}
+
+void log_limits_sweep(log_limits *l, int64_t now_ms, log_limits_writer *write_line, void *ctx)
+{
+    if (l->slots_unwritten == 0) return;
+    for (unsigned i = 0; i < LOG_LIMIT_KEYS; i++) {
+        log_limit_slot *s = &l->slot[i];
+        if (s->unwritten == 0 || now_ms - s->written_ms < LOG_LIMIT_INTERVAL_MS) continue;
+        uint64_t others = s->unwritten - 1;   /* the latest is written itself */
+        int64_t span = now_ms - s->written_ms;
+        s->unwritten = 0;
+        s->written_ms = now_ms;
+        l->slots_unwritten--;
+        write_line(ctx, s->level, s->latest, others, span);
+    }
+    if (l->other_unwritten > 0 && now_ms - l->other_since_ms >= LOG_LIMIT_INTERVAL_MS) {
+        uint64_t n = l->other_unwritten;
+        l->other_unwritten = 0;
+        l->slots_unwritten--;
+        write_line(ctx, LOG_WARN, NULL, n, now_ms - l->other_since_ms);
+    }
+}
+
+/* log_limits_writer for a logger. */
+static void write_owed(void *ctx, log_level level, const char *text, uint64_t more,
+                       int64_t span_ms)
+{
+    logger *lg = ctx;
+    char line[LOG_TEXT_MAX + 80], suffix[80];
+    log_limits_suffix(suffix, sizeof suffix, more, span_ms);
+    if (text) snprintf(line, sizeof line, "%s%s", text, suffix);
+    else snprintf(line, sizeof line, "%" PRIu64 " repeated messages of too many kinds to tell "
+                  "apart in the last %.1f s", more, (double)span_ms / 1000.0);
+    write_message(lg, level, line);
+}
+
+void log_limited(logger *lg, const char *key, log_level level, const char *fmt, ...)
+{
+    if (lg->level < level) return;
+    char text[LOG_TEXT_MAX], suffix[80];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    uint64_t more;
+    int64_t span_ms;
+    if (!log_limits_note(&lg->limits, key, level, text, mono_ms(), &more, &span_ms)) return;
+    size_t n = strlen(text);
+    log_limits_suffix(suffix, sizeof suffix, more, span_ms);
+    snprintf(text + n, sizeof text - n, "%s", suffix);
+    write_message(lg, level, text);
+}
+
+void log_flush(logger *lg)
+{
+    flush_gathered(lg);
+    if (lg->limits.slots_unwritten) log_limits_sweep(&lg->limits, mono_ms(), write_owed, lg);
 }

@@ -1,5 +1,6 @@
 #include "server.h"
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "clock.h"
@@ -28,6 +30,16 @@
 #define READER_CHECK_INTERVAL_S 1.0
 #define READERS_LISTED_MAX 512
 #define SHUTDOWN_DEADLINE_S 5.0
+/* File descriptors kept free beyond those usherd holds when it starts
+ * serving (counted then: stdio, the port lock, the listener, LMDB's two
+ * files, libev's epoll and signal fds, the spare): the few it opens later
+ * (a /proc read per lagging reader, a key file) and refused connections
+ * lingering for their last reply. */
+#define FD_HEADROOM 16
+/* Accepting pauses this long when a descriptor shortage could not even be
+ * answered (the spare was gone): a short pause, so no loop pass is spent
+ * on an accept that must fail, and the backlog is served soon after. */
+#define ACCEPT_BACKOFF_S 0.1
 
 /* Resolves --listen's host ("localhost" or an IPv4 literal). */
 static bool listen_address(const usher_config *cfg, struct sockaddr_in *sa)
@@ -61,32 +73,131 @@ static int open_listener(server *srv)
     return fd;
 }
 
+/* Adopts an accepted socket: a connection, or an OVERLOADED refusal when
+ * --max-conns are open. */
+static void format_peer(const struct sockaddr_in *sa, char *out, size_t cap)
+{
+    char ip[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof ip);
+    snprintf(out, cap, "%s:%u", ip, ntohs(sa->sin_port));
+}
+
+static void adopt(server *srv, int fd, const struct sockaddr_in *sa)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char peer[64];
+    format_peer(sa, peer, sizeof peer);
+    bool full = srv->n_conns >= srv->cfg.max_conns;
+    conn *c = conn_open(srv, fd, peer);
+    if (!c) { close(fd); return; }
+    if (full) {   /* one OVERLOADED reply, then close */
+        dispatch_send_error(srv, c, 0, USHER_ERR_OVERLOADED);
+        conn_drain(c);
+    }
+}
+
+static void on_accept_backoff(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    server *srv = w->data;
+    if (srv->spare_fd < 0) srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!srv->stopping) ev_io_start(loop, &srv->accept_watcher);
+}
+
+/* accept failed for want of a descriptor (EMFILE: ours; ENFILE: the
+ * system's). Left alone, the pending connection keeps the listener readable
+ * and the loop spins on a failing accept while the client hangs. So: give up
+ * the spare, take the connection with it, refuse it with the OVERLOADED
+ * frame the --max-conns refusal sends, close it at once (a lingering close
+ * would keep the spare's slot), take the spare back. Returns false when
+ * that was not possible: accepting then pauses for ACCEPT_BACKOFF_S. */
+static bool refuse_without_fds(server *srv, int accept_errno)
+{
+    log_limited(&srv->log, accept_errno == EMFILE ? "accept:EMFILE" : "accept:ENFILE", LOG_WARN,
+                "accept: %s: new connections are refused with OVERLOADED (open connections %zu, "
+                "--max-conns %zu); raise the open-file limit (ulimit -n)", strerror(accept_errno),
+                srv->n_conns, srv->cfg.max_conns);
+    if (srv->spare_fd < 0) return false;
+    close(srv->spare_fd);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int fd = accept4(srv->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        char peer[64];
+        format_peer(&sa, peer, sizeof peer);
+        conn *c = conn_open(srv, fd, peer);
+        if (c) {
+            dispatch_send_error(srv, c, 0, USHER_ERR_OVERLOADED);   /* a fresh socket takes it whole */
+            conn_close(c);
+        } else {
+            close(fd);
+        }
+    }
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && srv->spare_fd >= 0;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop; (void)revents;
+    (void)revents;
     server *srv = w->data;
     for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
         struct sockaddr_in sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_msg(&srv->log, LOG_WARN, "accept: %s", strerror(errno));
-            return;
+        if (fd >= 0) {
+            adopt(srv, fd, &sa);
+            continue;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char peer[64], ip[INET_ADDRSTRLEN] = "?";
-        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-        snprintf(peer, sizeof peer, "%s:%u", ip, ntohs(sa.sin_port));
-        bool full = srv->n_conns >= srv->cfg.max_conns;
-        conn *c = conn_open(srv, fd, peer);
-        if (!c) { close(fd); continue; }
-        if (full) {   /* one OVERLOADED reply, then close */
-            dispatch_send_error(srv, c, 0, USHER_ERR_OVERLOADED);
-            conn_drain(c);
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if ((errno == EMFILE || errno == ENFILE) && refuse_without_fds(srv, errno)) continue;
+        if (errno != EMFILE && errno != ENFILE) {
+            char key[LOG_LIMIT_KEY_MAX];
+            snprintf(key, sizeof key, "accept:%d", errno);
+            log_limited(&srv->log, key, LOG_WARN, "accept: %s", strerror(errno));
         }
+        /* Nothing gained by trying again at once: pause accepting. */
+        ev_io_stop(loop, &srv->accept_watcher);
+        ev_timer_start(loop, &srv->accept_backoff_timer);
+        return;
     }
+}
+
+/* How many descriptors this process holds (the count of /proc/self/fd, the
+ * directory's own excluded); 0 when it cannot tell. */
+static unsigned fds_open(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 0;
+    unsigned n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0;
+}
+
+/* Caps --max-conns to what the open-file limit leaves once usherd's own
+ * descriptors (counted now, when everything is open) and FD_HEADROOM are
+ * set aside, and says so once when it had to. main raised the soft limit
+ * to the hard one already. */
+static void cap_max_conns(server *srv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    unsigned own = fds_open();
+    if (own == 0) own = 32;   /* no /proc: a generous guess */
+    uint64_t limit = (uint64_t)rl.rlim_cur, kept = (uint64_t)own + FD_HEADROOM;
+    uint64_t room = limit > kept ? limit - kept : 1;
+    if (srv->cfg.max_conns <= room) return;
+    log_msg(&srv->log, LOG_WARN,
+            "--max-conns %zu does not fit the open-file limit of %llu: serving at most %llu "
+            "connections (%u descriptors are usherd's own, %d kept spare); raise ulimit -n "
+            "(hard limit %llu) to serve more", srv->cfg.max_conns, (unsigned long long)limit,
+            (unsigned long long)room, own, FD_HEADROOM,
+            rl.rlim_max == RLIM_INFINITY ? 0ULL : (unsigned long long)rl.rlim_max);
+    srv->cfg.max_conns = (size_t)room;
 }
 
 static void begin_stop(server *srv);
@@ -220,6 +331,7 @@ static void begin_stop(server *srv)
     struct ev_loop *loop = srv->loop;
     srv->stopping = true;
     ev_io_stop(loop, &srv->accept_watcher);
+    ev_timer_stop(loop, &srv->accept_backoff_timer);
     close(srv->listen_fd);
     srv->listen_fd = -1;
     ev_timer_stop(loop, &srv->tick_timer);
@@ -235,6 +347,8 @@ static void start_watchers(server *srv)
 {
     struct ev_loop *loop = srv->loop;
     ev_io_init(&srv->accept_watcher, on_accept, srv->listen_fd, EV_READ);
+    ev_timer_init(&srv->accept_backoff_timer, on_accept_backoff, ACCEPT_BACKOFF_S, 0.0);
+    srv->accept_backoff_timer.data = srv;
     double tick_s = (double)srv->cfg.admit_interval_ms / 1000.0;
     ev_timer_init(&srv->tick_timer, on_tick, tick_s, tick_s);
     ev_timer_init(&srv->reader_check_timer, on_reader_check, READER_CHECK_INTERVAL_S,
@@ -272,6 +386,7 @@ int server_run(const usher_config *cfg)
     if (!srv) return 1;
     srv->cfg = *cfg;
     srv->listen_fd = -1;
+    srv->spare_fd = -1;
     gethostname(host, sizeof host - 1);
     snprintf(srv->instance, sizeof srv->instance, "%s:%d", host, (int)getpid());
     srv->log = (logger){ .level = cfg->log_level, .json = cfg->log_json, .instance = srv->instance };
@@ -299,7 +414,9 @@ int server_run(const usher_config *cfg)
     if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
     srv->writer = writer_start(srv->loop, srv->st, cfg->batch_max, on_write_done, srv);
     if (!srv->writer) goto out;
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     start_watchers(srv);
+    cap_max_conns(srv);
     log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, data %s", USHERD_VERSION,
             cfg->listen_host, cfg->listen_port, cfg->data_dir);
 
@@ -326,6 +443,7 @@ int server_run(const usher_config *cfg)
 out:
     if (srv->writer) writer_stop(srv->writer);
     if (srv->listen_fd >= 0) close(srv->listen_fd);
+    if (srv->spare_fd >= 0) close(srv->spare_fd);
     if (srv->st) store_close(srv->st);
     token_cache_free(srv->tokens);
     msgpack_sbuffer_destroy(&srv->scratch);

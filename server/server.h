@@ -28,6 +28,8 @@ typedef struct server {
     char instance[96];            /* "host:pid" */
     int listen_fd;
     ev_io accept_watcher;
+    int spare_fd;                 /* /dev/null held open, given up to refuse a connection at EMFILE */
+    ev_timer accept_backoff_timer;/* accepting paused after an fd shortage it could not answer */
     ev_timer tick_timer;          /* queue admission + expiry tidying */
     ev_timer reader_check_timer;  /* LMDB reader slots: dead ones cleared, frozen ones judged */
     reader_watch readers;         /* loop thread: how long each slot held its snapshot */

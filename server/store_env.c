@@ -3,10 +3,12 @@
  * One store per process, opened after fork. MDB_NOTLS lets the loop thread
  * own read txns while the writer thread owns the single write txn. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include "log.h"
 #include "store_internal.h"
 #include "store_pages.h"
 
@@ -82,28 +84,89 @@ store_options store_options_default(void)
     return o;
 }
 
+/* The helper's stderr lines go through one limiter per process: a full map
+ * or disk fails every write alike, from the writer thread and the loop
+ * thread, and a line per failure once wrote 100 MB in 90 s onto the disk
+ * that was full. store_mdb_err has no store to hang it on (it is called
+ * from every store_*.c), and stderr is the process's anyway, so this is the
+ * one piece of file-scope state in the store: a mutex and the counts. */
+static struct {
+    pthread_mutex_t lock;
+    log_limits limits;
+} err_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int64_t err_log_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* log_limits_writer for stderr (err_log.lock held). */
+static void err_log_write(void *ctx, log_level level, const char *text, uint64_t more,
+                          int64_t span_ms)
+{
+    (void)ctx; (void)level;
+    char suffix[80];
+    log_limits_suffix(suffix, sizeof suffix, more, span_ms);
+    if (text) fprintf(stderr, "%s%s\n", text, suffix);
+    else fprintf(stderr, "usherd: store: %llu repeated errors of too many kinds to tell apart "
+                 "in the last %.1f s\n", (unsigned long long)more, (double)span_ms / 1000.0);
+}
+
+/* Writes the counts owed for intervals that have passed. */
+static void err_log_sweep(void)
+{
+    pthread_mutex_lock(&err_log.lock);
+    log_limits_sweep(&err_log.limits, err_log_now_ms(), err_log_write, NULL);
+    pthread_mutex_unlock(&err_log.lock);
+}
+
+/* One error line, at most one per where and code per interval. */
+static void err_log_line(int rc, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void err_log_line(int rc, const char *where, const char *fmt, ...)
+{
+    char text[LOG_TEXT_MAX], key[LOG_LIMIT_KEY_MAX], suffix[80];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    snprintf(key, sizeof key, "%d:%s", rc, where);
+    uint64_t more;
+    int64_t span_ms;
+    pthread_mutex_lock(&err_log.lock);
+    int64_t now = err_log_now_ms();
+    if (log_limits_note(&err_log.limits, key, LOG_ERROR, text, now, &more, &span_ms)) {
+        log_limits_suffix(suffix, sizeof suffix, more, span_ms);
+        fprintf(stderr, "%s%s\n", text, suffix);
+    }
+    log_limits_sweep(&err_log.limits, now, err_log_write, NULL);   /* other keys' counts */
+    pthread_mutex_unlock(&err_log.lock);
+}
+
 usher_err store_mdb_err(int rc, const char *where)
 {
     if (rc == 0)
         return USHER_ERR_OK;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
-        fprintf(stderr, "usherd: store: %s: %s (writes refused with STORAGE_FULL; %s)\n", where,
-                mdb_strerror(rc),
-                rc == MDB_MAP_FULL ? "raise --map-size, the same for every process, and restart"
-                                   : "free space on the data directory's file system");
+        err_log_line(rc, where, "usherd: store: %s: %s (writes refused with STORAGE_FULL; %s)", where,
+                     mdb_strerror(rc),
+                     rc == MDB_MAP_FULL ? "raise --map-size, the same for every process, and restart"
+                                        : "free space on the data directory's file system");
         return USHER_ERR_STORAGE_FULL;
     }
     if (rc == MDB_PANIC) {
-        fprintf(stderr, "usherd: store: %s: %s (this process's LMDB environment is unusable "
-                "until it restarts; committed data is intact)\n", where, mdb_strerror(rc));
+        err_log_line(rc, where, "usherd: store: %s: %s (this process's LMDB environment is unusable "
+                     "until it restarts; committed data is intact)", where, mdb_strerror(rc));
         return USHER_ERR_INTERNAL;
     }
     if (rc == MDB_TXN_FULL) {
-        fprintf(stderr, "usherd: store: %s: %s (writes refused with OVERLOADED)\n", where,
-                mdb_strerror(rc));
+        err_log_line(rc, where, "usherd: store: %s: %s (writes refused with OVERLOADED)", where,
+                     mdb_strerror(rc));
         return USHER_ERR_OVERLOADED;
     }
-    fprintf(stderr, "usherd: store: %s: %s\n", where, mdb_strerror(rc));
+    err_log_line(rc, where, "usherd: store: %s: %s", where, mdb_strerror(rc));
     return USHER_ERR_INTERNAL;
 }
 
@@ -369,6 +432,7 @@ void store_close(store *st)
 {
     if (!st)
         return;
+    err_log_sweep();
     for (unsigned i = 0; i < st->read_pool_n; i++)
         mdb_txn_abort(st->read_pool[i]);
     if (st->env)
@@ -385,6 +449,7 @@ const char *store_damage(const store *st)
 usher_err store_reader_check(store *st, int *cleared)
 {
     int dead = 0;
+    err_log_sweep();   /* the server calls this every second: the store's owed counts go out */
     int rc = mdb_reader_check(st->env, &dead);
     if (rc == 0 && dead > 0)
         atomic_fetch_add(&st->readers_cleared, (uint64_t)dead);
