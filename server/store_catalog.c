@@ -112,7 +112,7 @@ usher_err store_concert_list(store_txn *txn, uint64_t after, store_concert *out,
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "concerts");
+        return store_mdb_err(txn->st, rc, "concerts");
     return USHER_ERR_OK;
 }
 
@@ -125,7 +125,7 @@ usher_err store_is_empty(store_txn *txn, bool *empty)
     MDB_val k, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "concerts");
+        return store_mdb_err(txn->st, rc, "concerts");
     *empty = rc == MDB_NOTFOUND;
     return USHER_ERR_OK;
 }
@@ -179,7 +179,7 @@ usher_err store_schedule_create(store_txn *txn, uint64_t concert_id, int64_t sta
     MDB_val k = { sizeof key, key }, v = { sizeof rec + (size_t)seats * sizeof(int64_t), NULL };
     int rc = store_mdb_put(txn, DB_SCHEDULES, &k, &v, MDB_RESERVE | MDB_APPEND);
     if (rc)
-        return store_mdb_err(rc, "schedules");
+        return store_mdb_err(txn->st, rc, "schedules");
     memcpy(v.mv_data, &rec, sizeof rec);
     memcpy((unsigned char *)v.mv_data + sizeof rec, prices_krw, (size_t)seats * sizeof(int64_t));
 
@@ -234,7 +234,7 @@ static usher_err seats_taken(store_txn *t, uint64_t schedule_id, uint32_t n_seat
             seats[seat_no - 1].available = false;
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "seats");
+        return store_mdb_err(t->st, rc, "seats");
     return USHER_ERR_OK;
 }
 
@@ -269,7 +269,7 @@ usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_m
         (*n)++;
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "dates");
+        return store_mdb_err(txn->st, rc, "dates");
     return USHER_ERR_OK;
 }
 

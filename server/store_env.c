@@ -84,16 +84,11 @@ store_options store_options_default(void)
     return o;
 }
 
-/* The helper's stderr lines go through one limiter per process: a full map
- * or disk fails every write alike, from the writer thread and the loop
- * thread, and a line per failure once wrote 100 MB in 90 s onto the disk
- * that was full. store_mdb_err has no store to hang it on (it is called
- * from every store_*.c), and stderr is the process's anyway, so this is the
- * one piece of file-scope state in the store: a mutex and the counts. */
-static struct {
-    pthread_mutex_t lock;
-    log_limits limits;
-} err_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+/* The store's stderr lines go through a limiter the store owns (err_lock,
+ * err_limits): a full map or disk fails every write alike, from the writer
+ * thread and the loop thread, and a line per failure once wrote 100 MB in
+ * 90 s onto the disk that was full. Before a store exists (the first steps
+ * of store_open) lines are written as they come. */
 
 static int64_t err_log_now_ms(void)
 {
@@ -102,7 +97,7 @@ static int64_t err_log_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* log_limits_writer for stderr (err_log.lock held). */
+/* log_limits_writer for stderr (err_lock held). */
 static void err_log_write(void *ctx, log_level level, const char *text, uint64_t more,
                           int64_t span_ms)
 {
@@ -115,58 +110,62 @@ static void err_log_write(void *ctx, log_level level, const char *text, uint64_t
 }
 
 /* Writes the counts owed for intervals that have passed. */
-static void err_log_sweep(void)
+static void err_log_sweep(store *st)
 {
-    pthread_mutex_lock(&err_log.lock);
-    log_limits_sweep(&err_log.limits, err_log_now_ms(), err_log_write, NULL);
-    pthread_mutex_unlock(&err_log.lock);
+    pthread_mutex_lock(&st->err_lock);
+    log_limits_sweep(&st->err_limits, err_log_now_ms(), err_log_write, NULL);
+    pthread_mutex_unlock(&st->err_lock);
 }
 
 /* One error line, at most one per where and code per interval. */
-static void err_log_line(int rc, const char *where, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void err_log_line(int rc, const char *where, const char *fmt, ...)
+static void err_log_line(store *st, int rc, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void err_log_line(store *st, int rc, const char *where, const char *fmt, ...)
 {
     char text[LOG_TEXT_MAX], key[LOG_LIMIT_KEY_MAX], suffix[80];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    if (!st || !st->err_lock_ready) {
+        fprintf(stderr, "%s\n", text);
+        return;
+    }
     snprintf(key, sizeof key, "%d:%s", rc, where);
     uint64_t more;
     int64_t span_ms;
-    pthread_mutex_lock(&err_log.lock);
+    pthread_mutex_lock(&st->err_lock);
     int64_t now = err_log_now_ms();
-    if (log_limits_note(&err_log.limits, key, LOG_ERROR, text, now, &more, &span_ms)) {
+    if (log_limits_note(&st->err_limits, key, LOG_ERROR, text, now, &more, &span_ms)) {
         log_limits_suffix(suffix, sizeof suffix, more, span_ms);
         fprintf(stderr, "%s%s\n", text, suffix);
     }
-    log_limits_sweep(&err_log.limits, now, err_log_write, NULL);   /* other keys' counts */
-    pthread_mutex_unlock(&err_log.lock);
+    log_limits_sweep(&st->err_limits, now, err_log_write, NULL);   /* other keys' counts */
+    pthread_mutex_unlock(&st->err_lock);
 }
 
-usher_err store_mdb_err(int rc, const char *where)
+usher_err store_mdb_err(store *st, int rc, const char *where)
 {
     if (rc == 0)
         return USHER_ERR_OK;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
-        err_log_line(rc, where, "usherd: store: %s: %s (writes refused with STORAGE_FULL; %s)", where,
+        err_log_line(st, rc, where, "usherd: store: %s: %s (writes refused with STORAGE_FULL; %s)", where,
                      mdb_strerror(rc),
                      rc == MDB_MAP_FULL ? "raise --map-size, the same for every process, and restart"
                                         : "free space on the data directory's file system");
         return USHER_ERR_STORAGE_FULL;
     }
     if (rc == MDB_PANIC) {
-        err_log_line(rc, where, "usherd: store: %s: %s (this process's LMDB environment is unusable "
+        err_log_line(st, rc, where, "usherd: store: %s: %s (this process's LMDB environment is unusable "
                      "until it restarts; committed data is intact)", where, mdb_strerror(rc));
         return USHER_ERR_INTERNAL;
     }
     if (rc == MDB_TXN_FULL) {
-        err_log_line(rc, where, "usherd: store: %s: %s (writes refused with OVERLOADED)", where,
+        err_log_line(st, rc, where, "usherd: store: %s: %s (writes refused with OVERLOADED)", where,
                      mdb_strerror(rc));
         return USHER_ERR_OVERLOADED;
     }
-    err_log_line(rc, where, "usherd: store: %s: %s", where, mdb_strerror(rc));
+    err_log_line(st, rc, where, "usherd: store: %s: %s", where, mdb_strerror(rc));
     return USHER_ERR_INTERNAL;
 }
 
@@ -203,7 +202,7 @@ static usher_err open_databases(store *st)
     MDB_txn *txn = NULL;
     int rc = begin_raw(st, NULL, 0, &txn);
     if (rc)
-        return store_mdb_err(rc, "open databases");
+        return store_mdb_err(st, rc, "open databases");
     for (int i = 0; i < DB_COUNT; i++) {
         rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
         if (rc)
@@ -235,10 +234,10 @@ static usher_err open_databases(store *st)
     if (rc)
         goto fail;
     rc = mdb_txn_commit(txn);
-    return store_mdb_err(rc, "open databases");
+    return store_mdb_err(st, rc, "open databases");
 fail:
     mdb_txn_abort(txn);
-    return store_mdb_err(rc, "open databases");
+    return store_mdb_err(st, rc, "open databases");
 }
 
 /* Read-only: opens the databases that must already exist inside a read
@@ -249,7 +248,7 @@ static usher_err open_databases_read_only(store *st, const char *dir)
     MDB_txn *txn = NULL;
     int rc = begin_raw(st, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return store_mdb_err(rc, "open databases");
+        return store_mdb_err(st, rc, "open databases");
     const char *missing = NULL;
     for (int i = 0; i < DB_COUNT && !missing; i++) {
         rc = mdb_dbi_open(txn, db_names[i], 0, &st->dbi[i]);
@@ -277,10 +276,10 @@ static usher_err open_databases_read_only(store *st, const char *dir)
         return USHER_ERR_INTERNAL;
     }
     rc = mdb_txn_commit(txn);
-    return store_mdb_err(rc, "open databases");
+    return store_mdb_err(st, rc, "open databases");
 fail:
     mdb_txn_abort(txn);
-    return store_mdb_err(rc, "open databases");
+    return store_mdb_err(st, rc, "open databases");
 }
 
 /* A data.mdb shorter than its own metadata says it must be has lost pages
@@ -297,7 +296,7 @@ static usher_err check_file_size(store *st, const store_options *opt, char *why,
     int rc;
     if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &stat)) ||
         (rc = mdb_env_get_fd(st->env, &fd)))
-        return store_mdb_err(rc, "env info");
+        return store_mdb_err(st, rc, "env info");
     if (fstat(fd, &file) != 0) {
         fprintf(stderr, "%s: fstat data.mdb: %s\n", log_prefix(opt), strerror(errno));
         return USHER_ERR_INTERNAL;
@@ -379,9 +378,15 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         free(st);
         return USHER_ERR_INTERNAL;
     }
+    if (pthread_mutex_init(&st->err_lock, NULL) != 0) {
+        pthread_mutex_destroy(&st->pool_lock);
+        free(st);
+        return USHER_ERR_INTERNAL;
+    }
+    st->err_lock_ready = true;
     int rc = mdb_env_create(&st->env);
     if (rc) {
-        err = store_mdb_err(rc, "env create");
+        err = store_mdb_err(st, rc, "env create");
         st->env = NULL;
         goto fail;
     }
@@ -401,7 +406,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
                     dir);
             err = USHER_ERR_NOT_FOUND;
         } else {
-            err = store_mdb_err(rc, dir);
+            err = store_mdb_err(st, rc, dir);
         }
         goto fail;
     }
@@ -432,12 +437,13 @@ void store_close(store *st)
 {
     if (!st)
         return;
-    err_log_sweep();
+    err_log_sweep(st);
     for (unsigned i = 0; i < st->read_pool_n; i++)
         mdb_txn_abort(st->read_pool[i]);
     if (st->env)
         mdb_env_close(st->env);
     pthread_mutex_destroy(&st->pool_lock);
+    pthread_mutex_destroy(&st->err_lock);
     free(st);
 }
 
@@ -449,13 +455,13 @@ const char *store_damage(const store *st)
 usher_err store_reader_check(store *st, int *cleared)
 {
     int dead = 0;
-    err_log_sweep();   /* the server calls this every second: the store's owed counts go out */
+    err_log_sweep(st);   /* the server calls this every second: the store's owed counts go out */
     int rc = mdb_reader_check(st->env, &dead);
     if (rc == 0 && dead > 0)
         atomic_fetch_add(&st->readers_cleared, (uint64_t)dead);
     if (cleared)
         *cleared = dead;
-    return store_mdb_err(rc, "reader check");
+    return store_mdb_err(st, rc, "reader check");
 }
 
 uint64_t store_readers_cleared_take(store *st)
@@ -491,7 +497,7 @@ usher_err store_reader_list(store *st, store_reader *out, size_t cap, size_t *n,
     if (rc == 0)
         rc = mdb_reader_list(st->env, reader_list_line, &ctx) < 0 ? EIO : 0;
     if (rc)
-        return store_mdb_err(rc, "reader list");
+        return store_mdb_err(st, rc, "reader list");
     *n = ctx.n;
     *last_txnid = (uint64_t)info.me_last_txnid;
     return USHER_ERR_OK;
@@ -525,7 +531,7 @@ static void check_env_after_failed_commit(store *st)
     if (rc == 0)
         mdb_txn_abort(probe);
     else if (note_panic(st, rc) == MDB_PANIC)
-        store_mdb_err(rc, "after the failed commit");   /* says so in the log */
+        store_mdb_err(st, rc, "after the failed commit");   /* says so in the log */
 }
 
 static void undo_replay(store_txn *t);   /* see "writes and savepoints" */
@@ -606,7 +612,7 @@ usher_err store_read_begin(store *st, store_txn **out)
     int rc = note_panic(st, read_txn_take(st, &t->txn));
     if (rc) {
         free(t);
-        return store_mdb_err(rc, "read begin");
+        return store_mdb_err(st, rc, "read begin");
     }
     *out = t;
     return USHER_ERR_OK;
@@ -647,7 +653,7 @@ usher_err store_write_begin(store *st, store_txn **out)
     int rc = note_panic(st, begin_raw(st, NULL, 0, &t->txn));
     if (rc) {
         free(t);
-        return store_mdb_err(rc, "write begin");
+        return store_mdb_err(st, rc, "write begin");
     }
     *out = t;
     return USHER_ERR_OK;
@@ -694,7 +700,7 @@ usher_err store_txn_commit(store_txn *t)
         if (t->wrote)
             t->parent->wrote = true;
         txn_release(t);
-        return broken ? store_mdb_err(MDB_BAD_TXN, "child commit") : USHER_ERR_OK;
+        return broken ? store_mdb_err(t->st, MDB_BAD_TXN, "child commit") : USHER_ERR_OK;
     }
     MDB_txn *txn = t->txn;
     bool open_child = t->has_child;
@@ -715,7 +721,7 @@ usher_err store_txn_commit(store_txn *t)
             t->st->data_syncs++;   /* LMDB synced the data before writing this meta page */
     }
     txn_release(t);
-    return store_mdb_err(rc, "commit");
+    return store_mdb_err(t->st, rc, "commit");
 }
 
 uint64_t store_data_syncs(const store *st)
@@ -736,7 +742,7 @@ usher_err store_sync_now(store *st)
         return USHER_ERR_OK;
     }
     atomic_store(&st->broken, true);
-    return store_mdb_err(rc, "sync");
+    return store_mdb_err(st, rc, "sync");
 }
 
 void store_txn_end(store_txn *t)
@@ -773,7 +779,7 @@ usher_err store_get_val(store_txn *t, enum store_db db, const void *key, size_t 
     int rc = store_get(t, db, key, key_len, val);
     if (rc == MDB_NOTFOUND)
         return USHER_ERR_NOT_FOUND;
-    return store_mdb_err(rc, db_names[db]);
+    return store_mdb_err(t->st, rc, db_names[db]);
 }
 
 usher_err store_get_by_id(store_txn *t, enum store_db db, uint64_t id, MDB_val *val)
@@ -890,7 +896,7 @@ static void undo_replay(store_txn *t)
         }
         if (rc) {
             txn_top(t)->broken = true;
-            store_mdb_err(rc, "undo");
+            store_mdb_err(t->st, rc, "undo");
         }
         end -= total;
     }
@@ -931,7 +937,7 @@ usher_err store_put(store_txn *t, enum store_db db, const void *key, size_t key_
                     const void *val, size_t val_len, unsigned flags)
 {
     MDB_val k = { key_len, (void *)key }, v = { val_len, (void *)val };
-    return store_mdb_err(store_mdb_put(t, db, &k, &v, flags), db_names[db]);
+    return store_mdb_err(t->st, store_mdb_put(t, db, &k, &v, flags), db_names[db]);
 }
 
 usher_err store_del(store_txn *t, enum store_db db, const void *key, size_t key_len)
@@ -944,7 +950,7 @@ usher_err store_del(store_txn *t, enum store_db db, const void *key, size_t key_
         return USHER_ERR_OK;
     if (rc == 0)
         store_note_write(t);
-    return store_mdb_err(rc, db_names[db]);
+    return store_mdb_err(t->st, rc, db_names[db]);
 }
 
 usher_err store_cursor(store_txn *t, enum store_db db, MDB_cursor **out)
@@ -953,7 +959,7 @@ usher_err store_cursor(store_txn *t, enum store_db db, MDB_cursor **out)
         int rc = mdb_cursor_open(t->txn, t->st->dbi[db], &t->cursor[db]);
         if (rc) {
             t->cursor[db] = NULL;
-            return store_mdb_err(rc, db_names[db]);
+            return store_mdb_err(t->st, rc, db_names[db]);
         }
     }
     *out = t->cursor[db];

@@ -108,7 +108,7 @@ static usher_err live_holds(store_txn *t, const user_id *user, uint64_t schedule
             (*count)++;
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "held");
+        return store_mdb_err(t->st, rc, "held");
     return USHER_ERR_OK;
 }
 
@@ -266,7 +266,7 @@ usher_err store_reservation_list(store_txn *txn, const user_id *user, uint64_t b
         (*n)++;
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "res_by_user");
+        return store_mdb_err(txn->st, rc, "res_by_user");
     return USHER_ERR_OK;
 }
 
@@ -300,7 +300,7 @@ usher_err store_holds_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *e
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);   /* the cursor moved under the deletes */
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "hold_expiry");
+        return store_mdb_err(txn->st, rc, "hold_expiry");
     if (expired)
         *expired = count;
     return USHER_ERR_OK;

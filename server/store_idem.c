@@ -45,7 +45,7 @@ usher_err store_idem_get(store_txn *txn, const user_id *user, const char *method
     if (rc == MDB_NOTFOUND)
         return USHER_ERR_NOT_FOUND;
     if (rc)
-        return store_mdb_err(rc, "idem");
+        return store_mdb_err(txn->st, rc, "idem");
     rec_idem rec;
     if (v.mv_size < sizeof rec)
         return USHER_ERR_INTERNAL;
@@ -85,7 +85,7 @@ usher_err store_idem_put(store_txn *txn, const user_id *user, const char *method
     MDB_val k = { key_len, key }, v = { sizeof(rec_idem) + result_len, NULL };
     int rc = store_mdb_put(txn, DB_IDEM, &k, &v, MDB_RESERVE);
     if (rc)
-        return store_mdb_err(rc, "idem");
+        return store_mdb_err(txn->st, rc, "idem");
     rec_idem rec;
     memcpy(rec.fingerprint, fingerprint, STORE_FINGERPRINT_BYTES);
     rec.stored_at_ms = now_ms;
@@ -121,7 +121,7 @@ usher_err store_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *pu
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);   /* we only ever delete the first */
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "idem_age");
+        return store_mdb_err(txn->st, rc, "idem_age");
     if (purged)
         *purged = count;
     return USHER_ERR_OK;

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include "log.h"
 #include "store.h"
 #include "store_pages.h"
 
@@ -59,6 +60,9 @@ struct store {
     store_sync sync;              /* as opened */
     uint64_t data_syncs;          /* writer thread only: see store_data_syncs */
     char damage[320];             /* read-only open of a damaged file: why; else "" */
+    pthread_mutex_t err_lock;     /* guards err_limits: both threads report errors */
+    bool err_lock_ready;
+    log_limits err_limits;        /* store_mdb_err's lines, one per kind per second */
 };
 
 typedef enum store_txn_kind { TXN_READ, TXN_WRITE, TXN_CHILD } store_txn_kind;
@@ -226,7 +230,7 @@ static inline int64_t add_sat(int64_t a, int64_t b)   /* saturating a + b, b >= 
 /* The one mapping from LMDB codes: MAP_FULL and a full disk (ENOSPC, EDQUOT,
  * EFBIG) -> STORAGE_FULL; TXN_FULL (one batch too big) -> OVERLOADED; any
  * other failure -> INTERNAL; each with one stderr line naming where. */
-usher_err store_mdb_err(int rc, const char *where);
+usher_err store_mdb_err(store *st, int rc, const char *where);
 
 /* The LMDB name of a database ("seats"), and the meta key of a counter. */
 const char *store_db_name(enum store_db db);

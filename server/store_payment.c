@@ -159,6 +159,6 @@ usher_err store_payment_list(store_txn *txn, const user_id *user, uint64_t befor
         (*n)++;
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "pay_by_user");
+        return store_mdb_err(txn->st, rc, "pay_by_user");
     return USHER_ERR_OK;
 }

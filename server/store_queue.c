@@ -107,7 +107,7 @@ static usher_err count_live(store_txn *t, uint64_t concert_id, int64_t now_ms, u
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "queue_active");
+        return store_mdb_err(t->st, rc, "queue_active");
     return USHER_ERR_OK;
 }
 
@@ -282,7 +282,7 @@ usher_err store_queue_tick(store_txn *txn, int64_t now_ms, uint32_t *admitted)
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "queue_busy");
+        return store_mdb_err(txn->st, rc, "queue_busy");
     if (admitted)
         *admitted = count;
     return USHER_ERR_OK;

@@ -13,7 +13,7 @@ usher_err store_user_create(store_txn *txn, const user_id *user,
     int rc = store_mdb_put(txn, DB_USERS, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
         return USHER_ERR_INTERNAL;   /* a 128-bit random id collided: never in practice */
-    return store_mdb_err(rc, "users");
+    return store_mdb_err(txn->st, rc, "users");
 }
 
 usher_err store_user_secret_hash(store_txn *txn, const user_id *user,

@@ -27,7 +27,7 @@ usher_err store_wallet_balance(store_txn *txn, const user_id *user, int64_t *bal
         return USHER_ERR_OK;
     }
     if (rc != 0)
-        return store_mdb_err(rc, "ledger");
+        return store_mdb_err(txn->st, rc, "ledger");
     rec_ledger newest;
     if (v.mv_size != sizeof newest) {
         fprintf(stderr, "usherd: store: ledger: short record\n");
@@ -107,6 +107,6 @@ usher_err store_wallet_history(store_txn *txn, const user_id *user, uint64_t bef
         rc = store_step_user_older(cur, user, &k, &v);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(rc, "ledger");
+        return store_mdb_err(txn->st, rc, "ledger");
     return USHER_ERR_OK;
 }
