@@ -697,10 +697,11 @@ usher_err store_txn_commit(store_txn *t)
     }
     if (t->kind == TXN_CHILD) {   /* a savepoint kept: its writes are the parent's now */
         bool broken = store_txn_broken(t);
+        store *st = t->st;
         if (t->wrote)
             t->parent->wrote = true;
         txn_release(t);
-        return broken ? store_mdb_err(t->st, MDB_BAD_TXN, "child commit") : USHER_ERR_OK;
+        return broken ? store_mdb_err(st, MDB_BAD_TXN, "child commit") : USHER_ERR_OK;
     }
     MDB_txn *txn = t->txn;
     bool open_child = t->has_child;
@@ -720,8 +721,9 @@ usher_err store_txn_commit(store_txn *t)
         if (t->st->sync != STORE_SYNC_NONE)
             t->st->data_syncs++;   /* LMDB synced the data before writing this meta page */
     }
+    store *st = t->st;
     txn_release(t);
-    return store_mdb_err(t->st, rc, "commit");
+    return store_mdb_err(st, rc, "commit");
 }
 
 uint64_t store_data_syncs(const store *st)
