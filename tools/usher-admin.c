@@ -23,7 +23,7 @@ static void usage(FILE *out)
 "usage: usher-admin [OPTIONS] COMMAND\n"
 "\n"
 "commands:\n"
-"  token                                        print a new admin token (needs --data)\n"
+"  token [--ttl D]                              print a new admin token (needs --data)\n"
 "  concert create TITLE [VENUE]                 create a concert; prints its concert_id\n"
 "  schedule create CONCERT_ID STARTS_AT PRICE [SEATS]\n"
 "                                               create a performance; prints its schedule_id\n"
@@ -34,6 +34,9 @@ static void usage(FILE *out)
 "options (before the command):\n"
 "  --data DIR      the server's data dir: signs admin tokens with DIR/keys\n"
 "                  (created there when absent). An admin token lasts 30 days.\n"
+"  --ttl D         a token signed with --data lasts D instead: a whole number with\n"
+"                  ms, s, m or h (1500ms, 5s, 10m, 24h), above 0, at most 30 days\n"
+"                  (also accepted after token)\n"
 "  --token TOKEN   admin token for create commands (else one is signed with --data)\n"
 "  --host HOST     server host for create commands (default $USHER_HOST, else 127.0.0.1)\n"
 "  --port PORT     server port (default $USHER_PORT, else 7700)\n"
@@ -51,6 +54,7 @@ typedef struct admin_options {
     const char *host;
     int port;
     int timeout_ms;
+    int64_t ttl_ms;             /* --ttl; 0: the default admin token lifetime */
 } admin_options;
 
 static int64_t wall_clock_ms(void)
@@ -65,8 +69,9 @@ static int usage_error(const char *fmt, const char *arg)
     return tool_usage_error("usher-admin", EXIT_USAGE, fmt, arg);
 }
 
-/* Signs a TOKEN_ADMIN token with DATA/keys into out. 0 or EXIT_FAILED. */
-static int sign_admin_token(const char *data_dir, char *out, size_t cap)
+/* Signs a TOKEN_ADMIN token with DATA/keys into out, expiring ttl_ms from
+ * now (0: the default lifetime). 0 or EXIT_FAILED. */
+static int sign_admin_token(const char *data_dir, int64_t ttl_ms, char *out, size_t cap)
 {
     if (sodium_init() < 0) {
         fprintf(stderr, "usher-admin: libsodium failed to initialise\n");
@@ -81,7 +86,8 @@ static int sign_admin_token(const char *data_dir, char *out, size_t cap)
                 *err ? err : "unknown error");
         return EXIT_FAILED;
     }
-    token_claims claims = { .kind = TOKEN_ADMIN, .expires_at_ms = wall_clock_ms() + cfg.admin_token_ttl_ms };
+    int64_t lifetime_ms = ttl_ms > 0 ? ttl_ms : cfg.admin_token_ttl_ms;
+    token_claims claims = { .kind = TOKEN_ADMIN, .expires_at_ms = wall_clock_ms() + lifetime_ms };
     size_t len;
     usher_err e = token_sign(&keys, &claims, out, cap, &len);
     sodium_memzero(&keys, sizeof keys);
@@ -179,20 +185,9 @@ static int run_create(const admin_options *o, const char *admin, const create_re
     return rc;
 }
 
-/* Options before the command; 0 to go on, 1 after --help/--version, 2 on error. */
-static int parse_options(int argc, char **argv, admin_options *o)
+/* The defaults, then $USHER_HOST and $USHER_PORT; 0, or 2 on a bad value. */
+static int options_defaults(admin_options *o)
 {
-    enum { OPT_DATA = 1000, OPT_TOKEN, OPT_HOST, OPT_PORT, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
-    static const struct option longopts[] = {
-        { "data", required_argument, NULL, OPT_DATA },
-        { "token", required_argument, NULL, OPT_TOKEN },
-        { "host", required_argument, NULL, OPT_HOST },
-        { "port", required_argument, NULL, OPT_PORT },
-        { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "version", no_argument, NULL, OPT_VERSION },
-        { NULL, 0, NULL, 0 },
-    };
     const char *env_host = getenv("USHER_HOST");
     const char *env_port = getenv("USHER_PORT");
     long long v;
@@ -204,6 +199,29 @@ static int parse_options(int argc, char **argv, admin_options *o)
             return usage_error("USHER_PORT must be 1..65535, not '%s'", env_port);
         o->port = (int)v;
     }
+    return 0;
+}
+
+/* Options of argv[1..] up to the first word that is not one (argv[0] is
+ * skipped: the program, or the command whose options follow it); 0 to go
+ * on with argv[optind], 1 after --help/--version, 2 on error. */
+static int parse_options(int argc, char **argv, admin_options *o)
+{
+    enum { OPT_DATA = 1000, OPT_TOKEN, OPT_HOST, OPT_PORT, OPT_TIMEOUT, OPT_TTL, OPT_HELP,
+           OPT_VERSION };
+    static const struct option longopts[] = {
+        { "data", required_argument, NULL, OPT_DATA },
+        { "ttl", required_argument, NULL, OPT_TTL },
+        { "token", required_argument, NULL, OPT_TOKEN },
+        { "host", required_argument, NULL, OPT_HOST },
+        { "port", required_argument, NULL, OPT_PORT },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    long long v;
+    optind = 0;   /* glibc: start afresh (this parser runs again after token) */
     opterr = 0;
     int ch;
     /* '+': stop at the command, so a negative PRICE is not taken for an option */
@@ -222,6 +240,11 @@ static int parse_options(int argc, char **argv, admin_options *o)
                 return usage_error("--timeout must be milliseconds, not '%s'", optarg);
             o->timeout_ms = (int)v;
             break;
+        case OPT_TTL:
+            if (config_parse_duration(optarg, &o->ttl_ms) != USHER_ERR_OK)
+                return usage_error("--ttl must be a whole number with ms, s, m or h, above 0 and "
+                                   "at most 30 days (1500ms, 5s, 10m, 24h), not '%s'", optarg);
+            break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("usher-admin %s (protocol 1)\n", USHER_ADMIN_VERSION); return 1;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
@@ -234,7 +257,9 @@ static int parse_options(int argc, char **argv, admin_options *o)
 int main(int argc, char **argv)
 {
     admin_options o = { 0 };
-    int parsed = parse_options(argc, argv, &o);
+    int parsed = options_defaults(&o);
+    if (!parsed)
+        parsed = parse_options(argc, argv, &o);
     if (parsed)
         return parsed == 1 ? 0 : EXIT_USAGE;
     argc -= optind;
@@ -243,11 +268,14 @@ int main(int argc, char **argv)
         return usage_error("missing command%s", "");
     char token[TOKEN_MAX_LEN + 1];
     if (strcmp(argv[0], "token") == 0) {
-        if (argc != 1)
-            return usage_error("usage: token (with --data DIR)%s", "");
+        parsed = parse_options(argc, argv, &o);   /* options may follow token */
+        if (parsed)
+            return parsed == 1 ? 0 : EXIT_USAGE;
+        if (optind != argc)
+            return usage_error("usage: token [--ttl D] (with --data DIR)%s", "");
         if (!o.data_dir)
             return usage_error("token needs --data DIR%s", "");
-        int rc = sign_admin_token(o.data_dir, token, sizeof token);
+        int rc = sign_admin_token(o.data_dir, o.ttl_ms, token, sizeof token);
         if (rc == 0)
             printf("%s\n", token);
         return rc;
@@ -260,8 +288,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     if (!o.token && !o.data_dir)
         return usage_error("%s create needs --token TOKEN or --data DIR", argv[0]);
+    if (o.token && o.ttl_ms)
+        return usage_error("--ttl applies to a token signed with --data, not to --token%s", "");
     if (!o.token) {
-        int rc = sign_admin_token(o.data_dir, token, sizeof token);
+        int rc = sign_admin_token(o.data_dir, o.ttl_ms, token, sizeof token);
         if (rc)
             return rc;
         o.token = token;

@@ -1,11 +1,13 @@
-/* usher-admin end to end: the tokens it prints are accepted by usherd, it
- * creates concerts and performances over the protocol, and bad usage exits 2. */
+/* usher-admin end to end: the tokens it prints are accepted by usherd and
+ * expire when --ttl says (30 days by default), it creates concerts and
+ * performances over the protocol, and bad usage exits 2. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "harness.h"
+#include "harness_tokens.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <sys/wait.h>
 
 #define OUT_CAP 8192
+#define DAY_MS 86400000LL
 
 
 /* Runs usher-admin with args (shell words) and no stdin; out gets stdout and
@@ -56,6 +59,63 @@ static void test_admin_token_is_accepted_by_server(void **state)
     harness_callf(c, &r, "admin.concert.create", "{\"admin\":\"%s\",\"title\":\"Admin Gala\"}", out);
     harness_expect(&r, OK);
     assert_true(harness_get_u64(&r, "concert_id") > 0);
+    harness_reply_free(&r);
+}
+
+/* Signs a token with `usher-admin ARGS` (which must succeed) and checks that
+ * its signed expiry is ttl_ms after a moment during the run. */
+static void expect_token_lifetime(const harness_server *hs, const char *args, int64_t ttl_ms,
+                                  char *out)
+{
+    int64_t before = harness_now_ms();
+    assert_int_equal(run_admin(out, "%s", args), 0);
+    int64_t after = harness_now_ms();
+    token_claims claims;
+    harness_token_claims(hs->data_dir, out, &claims);
+    assert_int_equal(claims.kind, TOKEN_ADMIN);
+    if (claims.expires_at_ms < before + ttl_ms || claims.expires_at_ms > after + ttl_ms)
+        fail_msg("'%s' signed a token expiring %lld ms after the run began, not %lld",
+                 args, (long long)(claims.expires_at_ms - before), (long long)ttl_ms);
+}
+
+static void test_admin_token_ttl_sets_its_signed_expiry(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, NULL);
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    char args[512], out[OUT_CAP];
+    snprintf(args, sizeof args, "--data %s token", hs->data_dir);
+    expect_token_lifetime(hs, args, 30 * DAY_MS, out);
+    snprintf(args, sizeof args, "--data %s token --ttl 10m", hs->data_dir);
+    expect_token_lifetime(hs, args, 10 * 60000LL, out);
+    harness_callf_expect(c, OK, "admin.concert.create", "{\"admin\":\"%s\",\"title\":\"Ten Minutes\"}", out);
+    snprintf(args, sizeof args, "--ttl 1500ms --data %s token", hs->data_dir);
+    expect_token_lifetime(hs, args, 1500, out);
+    snprintf(args, sizeof args, "--data %s token --ttl 720h", hs->data_dir);
+    expect_token_lifetime(hs, args, 30 * DAY_MS, out);
+}
+
+static void test_admin_token_past_its_ttl_is_forbidden(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, NULL);
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    char args[512], out[OUT_CAP];
+    snprintf(args, sizeof args, "--data %s token --ttl 1s", hs->data_dir);
+    expect_token_lifetime(hs, args, 1000, out);   /* so the wait below is short */
+    token_claims claims;
+    harness_token_claims(hs->data_dir, out, &claims);
+    int64_t wait_ms = claims.expires_at_ms - harness_now_ms() + 50;
+    if (wait_ms > 0)
+        harness_sleep_ms(wait_ms);
+
+    harness_callf_expect(c, FORBIDDEN, "admin.concert.create",
+                         "{\"admin\":\"%s\",\"title\":\"Too Late\"}", out);
+    harness_reply r;
+    harness_call(c, "concert.list", "{}", &r);
+    size_t n;
+    harness_get_array(&r, "concerts", &n);
+    assert_int_equal(n, 0);
     harness_reply_free(&r);
 }
 
@@ -137,6 +197,14 @@ static void test_admin_bad_usage_exits_2(void **state)
     assert_int_equal(run_admin(out, "--port 0 --token t concert create X"), 2);
     assert_int_equal(run_admin(out, "concert create X"), 2);             /* neither --token nor --data */
     assert_non_null(strstr(out, "--token"));
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 5"), 2);   /* no unit */
+    assert_non_null(strstr(out, "--ttl"));
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 0s"), 2);
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 2d"), 2);  /* d is no unit here */
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 721h"), 2); /* above 30 days */
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl"), 2);
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 5s extra"), 2);
+    assert_int_equal(run_admin(out, "--token t --ttl 5s concert create X"), 2);
     assert_int_equal(run_admin(out, "--help"), 0);
     assert_non_null(strstr(out, "schedule create"));
 }
@@ -145,6 +213,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         HARNESS_TEST(test_admin_token_is_accepted_by_server),
+        HARNESS_TEST(test_admin_token_ttl_sets_its_signed_expiry),
+        HARNESS_TEST(test_admin_token_past_its_ttl_is_forbidden),
         HARNESS_TEST(test_admin_token_of_another_data_dir_is_forbidden),
         HARNESS_TEST(test_admin_creates_concert_and_schedule_over_protocol),
         HARNESS_TEST(test_admin_create_with_forged_token_fails_with_code),
