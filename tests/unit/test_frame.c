@@ -320,7 +320,7 @@ static void test_frame_partial_frame_holds_what_it_was_fed(void **state)
 static void test_frame_measure_at_and_past_the_limit(void **state)
 {
     (void)state;
-    uint8_t hdr[4];
+    uint8_t hdr[4] = { 0, 0, 0, 0 };
     size_t whole = 7;
     assert_int_equal(frame_measure(hdr, 3, 64, &whole), USHER_ERR_OK);
     assert_int_equal(whole, 0);
