@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define FRAME_READER_SLACK 16384u  /* room for the start of the next frame */
-#define FRAME_READER_FIRST_CAP 4096u
+#define FRAME_READER_FIRST_CAP 64u   /* a first feed of a few bytes stays small */
 
 static size_t reader_bound(const frame_reader *r)
 {
@@ -125,17 +125,56 @@ usher_err frame_reader_next(frame_reader *r, const uint8_t **body, size_t *len)
     size_t have = r->end - r->start;
     if (have < FRAME_HEADER_BYTES)
         return USHER_ERR_OK;
-    uint32_t body_len = frame_header_get(r->buf + r->start);
-    if (body_len == 0 || body_len > r->max_frame) {
+    size_t whole;
+    if (frame_measure(r->buf + r->start, have, r->max_frame, &whole) != USHER_ERR_OK) {
         reader_fail(r);
         return USHER_ERR_BAD_FRAME;
     }
-    if (have - FRAME_HEADER_BYTES < body_len)
+    if (have < whole)
         return USHER_ERR_OK;
+    size_t body_len = whole - FRAME_HEADER_BYTES;
     *body = r->buf + r->start + FRAME_HEADER_BYTES;
     *len = body_len;
     r->start += FRAME_HEADER_BYTES + body_len;  /* the body stays in place until the next call */
     return USHER_ERR_OK;
+}
+
+usher_err frame_measure(const uint8_t *p, size_t n, size_t max_frame, size_t *frame_bytes)
+{
+    *frame_bytes = 0;
+    if (n < FRAME_HEADER_BYTES)
+        return USHER_ERR_OK;
+    uint32_t body_len = frame_header_get(p);
+    if (body_len == 0 || body_len > max_frame)
+        return USHER_ERR_BAD_FRAME;
+    *frame_bytes = FRAME_HEADER_BYTES + (size_t)body_len;
+    return USHER_ERR_OK;
+}
+
+usher_err frame_reader_wanted(frame_reader *r, size_t *wanted)
+{
+    *wanted = 0;
+    if (r->failed)
+        return USHER_ERR_BAD_FRAME;
+    size_t have = r->end - r->start, whole;
+    if (have == 0)
+        return USHER_ERR_OK;
+    if (have < FRAME_HEADER_BYTES) {
+        *wanted = FRAME_HEADER_BYTES - have;
+        return USHER_ERR_OK;
+    }
+    if (frame_measure(r->buf + r->start, have, r->max_frame, &whole) != USHER_ERR_OK) {
+        reader_fail(r);
+        return USHER_ERR_BAD_FRAME;
+    }
+    *wanted = have < whole ? whole - have : 0;
+    return USHER_ERR_OK;
+}
+
+void frame_reader_trim(frame_reader *r)
+{
+    if (r->start == r->end)
+        frame_reader_free(r);
 }
 
 size_t frame_reader_pending(const frame_reader *r)

@@ -1,7 +1,9 @@
 /* Framing: a frame is a 4-byte big-endian length N (1 <= N <= max_frame)
  * followed by N bytes holding one msgpack object.
  * The reader does no I/O: feed it any split of bytes, take whole frames out.
- * It owns one buffer, never larger than 4 + max_frame bytes plus slack. */
+ * It owns one buffer, never larger than 4 + max_frame bytes plus slack, and
+ * grown to what it is fed (a few bytes fed hold a small buffer, not a
+ * max_frame one); frame_reader_trim releases it once it is empty. */
 #ifndef USHER_PROTOCOL_FRAME_H
 #define USHER_PROTOCOL_FRAME_H
 
@@ -38,6 +40,19 @@ void frame_reader_commit(frame_reader *r, size_t n);
  * until the next call on the reader), USHER_ERR_BAD_FRAME for a length of 0 or
  * above max_frame (sticky), or OK with *body == NULL when more bytes are needed. */
 usher_err frame_reader_next(frame_reader *r, const uint8_t **body, size_t *len);
+
+/* The size (header included) of the frame starting at p, of which n bytes are
+ * at hand: OK with *frame_bytes = 4 + N once the header is there (0 while
+ * n < 4), BAD_FRAME for a length of 0 or above max_frame. */
+usher_err frame_measure(const uint8_t *p, size_t n, size_t max_frame, size_t *frame_bytes);
+
+/* Bytes still to feed before the frame at the front is whole: the rest of its
+ * header, then the rest of its body; 0 when a whole frame or nothing is
+ * buffered. BAD_FRAME (sticky, as frame_reader_next) for a bad length. */
+usher_err frame_reader_wanted(frame_reader *r, size_t *wanted);
+
+/* Frees the buffer when nothing is pending (any body returned is then gone). */
+void frame_reader_trim(frame_reader *r);
 
 /* Bytes buffered but not yet returned as frames. */
 size_t frame_reader_pending(const frame_reader *r);

@@ -33,6 +33,11 @@
 #define LMDB_READERS_MIN 126u  /* LMDB's own default */
 #define READER_TIMEOUT_MIN_MS MS_PER_S
 #define READER_TIMEOUT_MAX_MS MS_PER_H
+#define IDLE_TIMEOUT_MIN_MS MS_PER_S
+#define IDLE_TIMEOUT_MAX_MS (24 * MS_PER_H)
+#define FRAME_TIMEOUT_MIN_MS 100
+#define FRAME_TIMEOUT_MAX_MS (10 * MS_PER_M)
+#define MAX_INFLIGHT_MAX 65536
 
 void config_defaults(usher_config *cfg)
 {
@@ -56,6 +61,9 @@ void config_defaults(usher_config *cfg)
     cfg->log_json = false;
     cfg->max_conns = 10000;
     cfg->out_buf_cap = MIB;
+    cfg->idle_timeout_ms = 5 * MS_PER_M;
+    cfg->frame_timeout_ms = 10 * MS_PER_S;
+    cfg->max_inflight = 256;
     cfg->batch_max = 256;
     cfg->map_size_bytes = (size_t)4096 * MIB;
     cfg->reader_timeout_ms = 10 * MS_PER_S;
@@ -178,16 +186,17 @@ static int parse_duration_flag(FILE *err, const char *flag, const char *text, in
     return usage_error(err, "--%s: '%s' is out of range (above 0, at most 30 days)", flag, text);
 }
 
-/* --reader-timeout: a duration from 1s to 1h. */
-static int parse_reader_timeout(usher_config *cfg, FILE *err, const char *flag, const char *text)
+/* A duration within [min_ms, max_ms]; `range` names the bounds for the message. */
+static int parse_bounded_duration(FILE *err, const char *flag, const char *text, int64_t min_ms,
+                                  int64_t max_ms, const char *range, int64_t *out)
 {
     int64_t ms;
     int rc = parse_duration_flag(err, flag, text, &ms);
     if (rc != 0)
         return rc;
-    if (ms < READER_TIMEOUT_MIN_MS || ms > READER_TIMEOUT_MAX_MS)
-        return usage_error(err, "--%s: '%s' is out of range (1s..1h)", flag, text);
-    cfg->reader_timeout_ms = ms;
+    if (ms < min_ms || ms > max_ms)
+        return usage_error(err, "--%s: '%s' is out of range (%s)", flag, text, range);
+    *out = ms;
     return 0;
 }
 
@@ -256,7 +265,7 @@ enum {
     OPT_LISTEN = 256, OPT_DATA, OPT_WORKERS, OPT_HOLD_TTL, OPT_ACTIVE_TTL, OPT_MAX_ACTIVE,
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
-    OPT_TOKEN_CACHE,
+    OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT,
     OPT_HELP = 'h',
 };
 
@@ -279,6 +288,9 @@ static const struct option long_options[] = {
     { "map-size",       required_argument, NULL, OPT_MAP_SIZE },
     { "reader-timeout", required_argument, NULL, OPT_READER_TIMEOUT },
     { "token-cache",    required_argument, NULL, OPT_TOKEN_CACHE },
+    { "idle-timeout",   required_argument, NULL, OPT_IDLE_TIMEOUT },
+    { "frame-timeout",  required_argument, NULL, OPT_FRAME_TIMEOUT },
+    { "max-inflight",   required_argument, NULL, OPT_MAX_INFLIGHT },
     { "help",           no_argument,       NULL, OPT_HELP },
     { "version",        no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -304,6 +316,7 @@ static const struct int_option_range {
     { OPT_MAX_CONNS,  1,               MAX_CONNS_MAX },
     { OPT_MAP_SIZE,   MAP_SIZE_MIN_MB, MAP_SIZE_MAX_MB },
     { OPT_TOKEN_CACHE, 0,              TOKEN_CACHE_MAX },
+    { OPT_MAX_INFLIGHT, 1,             MAX_INFLIGHT_MAX },
 };
 
 static const struct int_option_range *int_range_of(int opt)
@@ -335,7 +348,15 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, FILE *err)
     case OPT_ACTIVE_TTL:     return parse_duration_flag(err, flag, arg, &cfg->active_ttl_ms);
     case OPT_ADMIT_INTERVAL: return parse_duration_flag(err, flag, arg, &cfg->admit_interval_ms);
     case OPT_SESSION_TTL:    return parse_duration_flag(err, flag, arg, &cfg->session_ttl_ms);
-    case OPT_READER_TIMEOUT: return parse_reader_timeout(cfg, err, flag, arg);
+    case OPT_READER_TIMEOUT:
+        return parse_bounded_duration(err, flag, arg, READER_TIMEOUT_MIN_MS, READER_TIMEOUT_MAX_MS,
+                                      "1s..1h", &cfg->reader_timeout_ms);
+    case OPT_IDLE_TIMEOUT:
+        return parse_bounded_duration(err, flag, arg, IDLE_TIMEOUT_MIN_MS, IDLE_TIMEOUT_MAX_MS,
+                                      "1s..24h", &cfg->idle_timeout_ms);
+    case OPT_FRAME_TIMEOUT:
+        return parse_bounded_duration(err, flag, arg, FRAME_TIMEOUT_MIN_MS, FRAME_TIMEOUT_MAX_MS,
+                                      "100ms..10m", &cfg->frame_timeout_ms);
     case OPT_SYNC:           return parse_sync(cfg, err, arg);
     case OPT_LOG_LEVEL:      return parse_log_level(cfg, err, arg);
     case OPT_DEMO:           cfg->demo = true; return 0;
@@ -346,6 +367,7 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, FILE *err)
     case OPT_MAX_FRAME:      cfg->max_frame = (size_t)n; return 0;
     case OPT_MAX_CONNS:      cfg->max_conns = (size_t)n; return 0;
     case OPT_TOKEN_CACHE:    cfg->token_cache_tokens = (size_t)n; return 0;
+    case OPT_MAX_INFLIGHT:   cfg->max_inflight = (size_t)n; return 0;
     case OPT_MAP_SIZE:
         if (n > SIZE_MAX / MIB)
             return usage_error(err, "--map-size: '%s' MiB does not fit this machine", arg);
@@ -446,6 +468,19 @@ void config_usage(FILE *out)
 "                         is warned about from half this; an overdue usherd\n"
 "                         that is stopped (SIGSTOP, state T) is killed so its\n"
 "                         slot can be cleared; other processes only warned\n"
+"  --idle-timeout D       a connection that sent nothing for D, with no frame\n"
+"                         begun and no request in flight, is closed, 1s..24h\n"
+"                         (default 5m)\n"
+"  --frame-timeout D      a frame whose first byte arrived must be whole\n"
+"                         within D, else BAD_FRAME (msgid 0) and the\n"
+"                         connection is closed; a client whose unread replies\n"
+"                         stay above 1 MiB for D is disconnected, 100ms..10m\n"
+"                         (default 10s)\n"
+"  --max-inflight N       writes of one connection waiting for a commit\n"
+"                         before usherd stops reading it until they are\n"
+"                         answered, 1..65536 (default 256); one connection\n"
+"                         also never holds more than a quarter of the\n"
+"                         process's write queue (16 x 256 writes)\n"
 "  --token-cache N        verified tokens remembered per process so a repeat\n"
 "                         (a poll) skips the signature check, 0..268435456;\n"
 "                         16 bytes each, resident only as tokens arrive;\n"

@@ -33,6 +33,11 @@ typedef struct usher_config {
     bool log_json;              /* --log-json */
     size_t max_conns;           /* --max-conns, default 10000 */
     size_t out_buf_cap;         /* per-connection output bytes before reads pause */
+    int64_t idle_timeout_ms;    /* --idle-timeout, 1s..24h, default 5m: silent connection closed */
+    int64_t frame_timeout_ms;   /* --frame-timeout, 100ms..10m, default 10s: a begun frame must be
+                                 * whole, and output above out_buf_cap read below it, within this */
+    size_t max_inflight;        /* --max-inflight, 1..65536, default 256: writes of one connection
+                                 * at the writer before its reading pauses */
     size_t batch_max;           /* write requests in one group commit */
     size_t map_size_bytes;      /* --map-size, LMDB map, default 4 GiB */
     int64_t reader_timeout_ms;  /* --reader-timeout, 1s..1h, default 10s */

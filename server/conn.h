@@ -8,8 +8,20 @@
  *            the last reply (the BAD_FRAME error) before the peer reads it
  *   CLOSED   socket closed; the struct lives on until the writes it has in
  *            flight come back (their replies are dropped, their effects stay)
- * Input goes through a frame_reader bounded by --max-frame; output is a
- * buffer whose size above out_buf_cap pauses reading (backpressure). */
+ * Input is read into a buffer on the loop thread's stack shared by every
+ * connection; whole frames are dispatched from there, and a connection keeps
+ * only the bytes of a partial frame (or frames held while reading is paused),
+ * in a frame_reader grown to what it holds and freed once empty. Output is
+ * sent at once; only what the socket did not take is kept, freed once sent.
+ * Reading pauses (backpressure) while unsent output is above out_buf_cap or
+ * the connection has dispatch_conn_write_cap writes at the writer.
+ * One timer per connection holds its next deadline, re-armed lazily:
+ *   idle   nothing received for --idle-timeout, no partial frame and no write
+ *          in flight: closed
+ *   frame  a partial frame not whole within --frame-timeout of its first
+ *          byte: BAD_FRAME (msgid 0), then DRAINING
+ *   output unsent output above out_buf_cap for --frame-timeout: closed
+ *   linger LINGERING for CONN_LINGER_S: closed */
 #ifndef USHER_SERVER_CONN_H
 #define USHER_SERVER_CONN_H
 
@@ -30,12 +42,17 @@ typedef struct conn {
     char peer[64];
     conn_state state;
     ev_io read_watcher, write_watcher;
-    ev_timer linger_timer;
-    frame_reader in;
-    uint8_t *out;                /* bytes [out_off, out_len) are unsent */
+    ev_timer timer;              /* the next deadline (see above) */
+    ev_tstamp last_input;        /* bytes last arrived, or the last write was answered */
+    ev_tstamp frame_since;       /* the partial frame in `in` began (or reading resumed) */
+    ev_tstamp stall_since;       /* unsent output went above out_buf_cap */
+    frame_reader in;             /* a partial frame, or frames held while paused */
+    uint8_t *out;                /* bytes [out_off, out_len) are unsent; NULL when none */
     size_t out_off, out_len, out_cap;
     unsigned refs;               /* writes at the writer + a running read handler */
-    bool read_paused;
+    unsigned handlers;           /* read handlers running (0 or 1) */
+    bool paused_output;          /* reading stopped: unsent output above out_buf_cap */
+    bool paused_writes;          /* reading stopped: dispatch_conn_write_cap writes in flight */
 } conn;
 
 /* Adopts an accepted non-blocking socket. */
@@ -49,6 +66,9 @@ void conn_drain(conn *c);
 
 /* Closes the socket now (output discarded). */
 void conn_close(conn *c);
+
+/* Writes of this connection submitted to the writer and not yet answered. */
+unsigned conn_writes_in_flight(const conn *c);
 
 /* Keeps the struct alive across a call that may close the socket. */
 void conn_hold(conn *c);

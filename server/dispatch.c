@@ -10,6 +10,15 @@
 #define ERR_MESSAGE_MAX 300
 /* Writes waiting for the writer, in batches, before new ones get OVERLOADED. */
 #define WRITE_QUEUE_BATCHES 16
+/* One connection holds at most this fraction (1/N) of that queue. */
+#define CONN_QUEUE_SHARE 4
+
+size_t dispatch_conn_write_cap(const server *srv)
+{
+    size_t share = srv->cfg.batch_max * WRITE_QUEUE_BATCHES / CONN_QUEUE_SHARE;
+    if (share == 0) share = 1;
+    return srv->cfg.max_inflight < share ? srv->cfg.max_inflight : share;
+}
 
 /* Builds one frame in srv->scratch and queues it on cn. A success reply
  * larger than --max-frame becomes INTERNAL (pages are cut to fit, so this
@@ -91,7 +100,7 @@ static void run_read(server *srv, request *req)
  * req was answered; otherwise it is as before and goes to the writer. */
 static bool answered_from_snapshot(server *srv, conn *cn, request *req)
 {
-    if (!(req->method->flags & METHOD_PRECHECK) || cn->refs != 0) return false;
+    if (!(req->method->flags & METHOD_PRECHECK) || conn_writes_in_flight(cn) != 0) return false;
     store_txn *txn;
     if (store_read_begin(srv->st, &txn) != USHER_ERR_OK) return false;
     request_execute(req, txn);

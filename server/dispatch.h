@@ -21,4 +21,10 @@ void dispatch_finish(server *srv, request *req);
 /* Sends a bare error reply (no request object), e.g. BAD_FRAME or OVERLOADED. */
 void dispatch_send_error(server *srv, conn *cn, uint32_t msgid, usher_err err);
 
+/* Writes one connection may have at the writer before its reading pauses:
+ * --max-inflight, and never more than a quarter of the process's write queue
+ * (past which writes are answered OVERLOADED), so one flooding connection
+ * cannot fill it for the others. */
+size_t dispatch_conn_write_cap(const server *srv);
+
 #endif

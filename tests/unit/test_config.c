@@ -115,6 +115,9 @@ static void test_defaults_match_documentation(void **state)
     assert_false(c.log_json);
     assert_int_equal(c.max_conns, 10000);
     assert_int_equal(c.out_buf_cap, 1 << 20);
+    assert_int_equal(c.idle_timeout_ms, 5 * 60 * 1000);
+    assert_int_equal(c.frame_timeout_ms, 10 * 1000);
+    assert_int_equal(c.max_inflight, 256);
     assert_int_equal(c.batch_max, 256);
     assert_int_equal(c.map_size_bytes, 4096ULL << 20);
     assert_int_equal(c.reader_timeout_ms, 10 * 1000);
@@ -305,6 +308,33 @@ static void test_reader_timeout_at_and_past_limits(void **state)
     expect_usage_error("--reader-timeout", "0s");
 }
 
+/* ---- --idle-timeout 1s..24h and --frame-timeout 100ms..10m, at and past each limit ---- */
+
+static void test_connection_timeouts_at_and_past_limits(void **state)
+{
+    (void)state;
+    const struct { const char *flag, *text; int64_t ms; } ok[] = {
+        { "--idle-timeout", "1s", 1000 }, { "--idle-timeout", "24h", 86400000 },
+        { "--idle-timeout", "1440m", 86400000 }, { "--frame-timeout", "100ms", 100 },
+        { "--frame-timeout", "10m", 600000 }, { "--frame-timeout", "600000ms", 600000 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        parse_run *r = run_args(ok[i].flag, ok[i].text, NULL);
+        assert_int_equal(r->rc, 0);
+        int64_t got = ok[i].flag[2] == 'i' ? r->cfg.idle_timeout_ms : r->cfg.frame_timeout_ms;
+        assert_int_equal(got, ok[i].ms);
+        run_free(r);
+    }
+    expect_usage_error("--idle-timeout", "999ms");
+    expect_usage_error("--idle-timeout", "86400001ms");
+    expect_usage_error("--idle-timeout", "25h");
+    expect_usage_error("--idle-timeout", "5");
+    expect_usage_error("--frame-timeout", "99ms");
+    expect_usage_error("--frame-timeout", "600001ms");
+    expect_usage_error("--frame-timeout", "11m");
+    expect_usage_error("--frame-timeout", "0s");
+}
+
 /* ---- integer limits, each at the limit and one past it ---- */
 
 static void test_integer_flags_at_and_past_limits(void **state)
@@ -318,6 +348,7 @@ static void test_integer_flags_at_and_past_limits(void **state)
         { "--max-conns",  "1",     "1000000",  "0",     "1000001" },
         { "--map-size",   "64",    "1048576",  "63",    "1048577" },
         { "--token-cache", "0",    "268435456", "-1",   "268435457" },
+        { "--max-inflight", "1",   "65536",    "0",     "65537" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         parse_run *r = run_args(rows[i].flag, rows[i].ok_lo, NULL);
@@ -418,7 +449,8 @@ static void test_help_lists_every_flag(void **state)
     const char *flags[] = { "--listen", "--data", "--workers", "--hold-ttl", "--active-ttl",
                             "--max-active", "--max-holds", "--admit-interval", "--session-ttl",
                             "--max-frame", "--sync", "--demo", "--log-level", "--log-json",
-                            "--max-conns", "--map-size", "--reader-timeout", "--token-cache", "--help", "--version",
+                            "--max-conns", "--map-size", "--reader-timeout", "--token-cache", "--idle-timeout",
+                            "--frame-timeout", "--max-inflight", "--help", "--version",
                             "EXAMPLES", "SIGNALS", "SIGTERM", "SIGINT" };
     const char *args[] = { "--help", "-h" };
     for (size_t a = 0; a < 2; a++) {
@@ -488,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_missing_or_unwanted_value_is_usage_error),
         cmocka_unit_test(test_parse_can_run_twice),
         cmocka_unit_test(test_reader_timeout_at_and_past_limits),
+        cmocka_unit_test(test_connection_timeouts_at_and_past_limits),
         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_version_prints_version),
         cmocka_unit_test(test_store_options_follow_config),

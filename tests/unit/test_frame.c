@@ -278,6 +278,69 @@ static void test_frame_drained_reader_accepts_next_chunk(void **state)
     frame_reader_free(&r);
 }
 
+/* A few bytes fed hold a small buffer (not one for the announced length);
+ * wanted counts the header's rest, then the body's; trim frees it empty. */
+static void test_frame_partial_frame_holds_what_it_was_fed(void **state)
+{
+    (void)state;
+    frame_reader r;
+    frame_reader_init(&r, 65536);
+    static const uint8_t six[] = { 0, 0, 0, 100, 0x94, 0x00 };
+    size_t wanted = 99;
+    assert_int_equal(frame_reader_wanted(&r, &wanted), USHER_ERR_OK);
+    assert_int_equal(wanted, 0);
+    assert_int_equal(frame_reader_feed(&r, six, 3), USHER_ERR_OK);
+    assert_int_equal(frame_reader_wanted(&r, &wanted), USHER_ERR_OK);
+    assert_int_equal(wanted, 1);
+    assert_int_equal(frame_reader_feed(&r, six + 3, 3), USHER_ERR_OK);
+    assert_int_equal(frame_reader_wanted(&r, &wanted), USHER_ERR_OK);
+    assert_int_equal(wanted, 98);
+    assert_true(r.cap <= 64);
+    frame_reader_trim(&r);   /* not empty: kept */
+    assert_int_equal(frame_reader_pending(&r), 6);
+    uint8_t rest[98];
+    memset(rest, 0xc0, sizeof rest);
+    assert_int_equal(frame_reader_feed(&r, rest, sizeof rest), USHER_ERR_OK);
+    assert_true(r.cap < 4 + 100 + 100);
+    assert_int_equal(frame_reader_wanted(&r, &wanted), USHER_ERR_OK);
+    assert_int_equal(wanted, 0);
+    const uint8_t *body;
+    size_t len;
+    assert_int_equal(frame_reader_next(&r, &body, &len), USHER_ERR_OK);
+    assert_non_null(body);
+    assert_int_equal(len, 100);
+    frame_reader_trim(&r);
+    assert_null(r.buf);
+    assert_int_equal(r.cap, 0);
+    frame_reader_free(&r);
+}
+
+/* frame_measure: nothing known under 4 bytes, 4 + N after, BAD_FRAME for 0
+ * and for max + 1 (max itself is fine); wanted reports the same. */
+static void test_frame_measure_at_and_past_the_limit(void **state)
+{
+    (void)state;
+    uint8_t hdr[4] = { 0, 0, 0, 0 };
+    size_t whole = 7;
+    assert_int_equal(frame_measure(hdr, 3, 64, &whole), USHER_ERR_OK);
+    assert_int_equal(whole, 0);
+    frame_header_put(hdr, 64);
+    assert_int_equal(frame_measure(hdr, 4, 64, &whole), USHER_ERR_OK);
+    assert_int_equal(whole, 68);
+    frame_header_put(hdr, 65);
+    assert_int_equal(frame_measure(hdr, 4, 64, &whole), USHER_ERR_BAD_FRAME);
+    frame_header_put(hdr, 0);
+    assert_int_equal(frame_measure(hdr, 4, 64, &whole), USHER_ERR_BAD_FRAME);
+    frame_reader r;
+    frame_reader_init(&r, 65536);
+    frame_header_put(hdr, 65537);
+    assert_int_equal(frame_reader_feed(&r, hdr, 4), USHER_ERR_OK);
+    size_t wanted;
+    assert_int_equal(frame_reader_wanted(&r, &wanted), USHER_ERR_BAD_FRAME);
+    assert_int_equal(frame_reader_feed(&r, hdr, 1), USHER_ERR_BAD_FRAME);   /* sticky */
+    frame_reader_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +354,8 @@ int main(void)
         cmocka_unit_test(test_frame_exactly_max_is_accepted),
         cmocka_unit_test(test_frame_buffer_stays_bounded_under_huge_input),
         cmocka_unit_test(test_frame_drained_reader_accepts_next_chunk),
+        cmocka_unit_test(test_frame_partial_frame_holds_what_it_was_fed),
+        cmocka_unit_test(test_frame_measure_at_and_past_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
