@@ -67,6 +67,8 @@ static void usage(FILE *out)
 "  --idle N            first open N plain connections that send nothing and keep them open for the whole\n"
 "                      run (a crowd's silent sockets); with --server-pid, prints the server's VmRSS before\n"
 "                      and after they opened\n"
+"  --idle-partial      each --idle connection first sends the first 6 bytes of a frame and never the rest\n"
+"                      (slow-loris; usherd closes them after its --frame-timeout, default 10 s)\n"
 "  --server-pid PID    the usherd process (same host): its VmRSS is reported after every scenario\n"
 "  --json              also print one JSON object with every figure as the last line of stdout\n"
 "  --help              print this help and exit\n"
@@ -121,6 +123,7 @@ static int parse_options(int argc, char **argv, options *o)
         { "perfs", required_argument, 0, 'P' },    { "seats", required_argument, 0, 'n' },
         { "poll-ms", required_argument, 0, 'i' },  { "json", no_argument, 0, 'j' },
         { "idle", required_argument, 0, 'I' },     { "server-pid", required_argument, 0, 'R' },
+        { "idle-partial", no_argument, 0, 'F' },
         { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
     };
     *o = (options){ .host = "127.0.0.1", .port = 7700, .connections = 50, .seconds = 5, .depth = 1,
@@ -143,6 +146,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'i': ok = parse_int(optarg, 1, 60000, &o->poll_ms); break;
         case 'j': o->json = true; break;
         case 'I': ok = parse_int(optarg, 1, 1000000, &o->idle); break;
+        case 'F': o->idle_partial = true; break;
         case 'R': ok = parse_int(optarg, 1, 1 << 30, &o->server_pid); break;
         case 'h': usage(stdout); return 0;
         case 'S': ok = parse_scenarios(optarg, &o->scenarios); break;
@@ -204,8 +208,8 @@ int main(int argc, char **argv)
         }
         sleep(1);   /* let the server accept them all */
         if (o.server_pid)
-            printf("# %d idle connections: server VmRSS %ld kB before, %ld kB with them open\n", idle_n, before,
-                   server_rss_kb(o.server_pid));
+            printf("# %d idle connections%s: server VmRSS %ld kB before, %ld kB with them open\n", idle_n,
+                   o.idle_partial ? " holding 6 bytes of a frame" : "", before, server_rss_kb(o.server_pid));
     }
     uint64_t t0 = bench_mono_ns();
     if (!crowd_setup(&p, &o, &cw))

@@ -154,6 +154,28 @@ static void test_bench_hot_reserve_counts_seat_unavailable_as_outcomes(void **st
     free(out);
 }
 
+/* --idle with --idle-partial holds that many slow-loris connections open and
+ * reports the server's memory around them and after each scenario. */
+static void test_bench_idle_partial_connections_report_server_memory(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, NULL);
+    char *out = malloc(OUT_CAP);
+    assert_non_null(out);
+    char args[128];
+    snprintf(args, sizeof args, "--scenario ping --seconds 1 --idle 40 --idle-partial --server-pid %d --json",
+             (int)hs->pid);
+    assert_int_equal(run_bench(out, hs, args), 0);
+    assert_non_null(strstr(out, "# 40 idle connections holding 6 bytes of a frame: server VmRSS "));
+    assert_non_null(strstr(out, "# server VmRSS after ping: "));
+    bench_json bj;
+    const msgpack_object *top = last_line_json(out, &bj);
+    assert_int_equal(harness_obj_u64(top, "idle"), 40);
+    assert_true(harness_obj_u64(need(need(top, "scenarios"), "ping"), "server_rss_kb") > 0);
+    bench_json_free(&bj);
+    free(out);
+}
+
 static void test_bench_usage(void **state)
 {
     harness_fixture *fx = *state;
@@ -180,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         HARNESS_TEST(test_bench_every_scenario_succeeds_and_sale_sells_out_without_oversell),
         HARNESS_TEST(test_bench_hot_reserve_counts_seat_unavailable_as_outcomes),
+        HARNESS_TEST(test_bench_idle_partial_connections_report_server_memory),
         HARNESS_TEST(test_bench_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,7 @@ typedef struct options {
     unsigned scenarios; /* bit per SC_ */
     bool json;
     int idle;         /* plain connections opened first and kept silent for the whole run */
+    bool idle_partial; /* ...each after sending the first 6 bytes of a frame */
     int server_pid;   /* > 0: the server's VmRSS is reported (same host only) */
 } options;
 

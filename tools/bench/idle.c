@@ -1,5 +1,6 @@
 /* Idle connections and the server's memory: plain TCP connections that connect and then never send a byte
- * (a crowd's open but silent sockets), and the VmRSS of a server process on this host. */
+ * (a crowd's open but silent sockets) or, with --idle-partial, only the first 6 bytes of a frame (slow-loris),
+ * and the VmRSS of a server process on this host. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -39,6 +40,14 @@ int *idle_open(const options *o, int n, int *opened)
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
             close(fd);
             break;
+        }
+        if (o->idle_partial) {
+            /* The first 6 bytes of a 100-byte frame, never finished (slow-loris). */
+            static const uint8_t start[6] = { 0, 0, 0, 100, 0x94, 0x00 };
+            if (write(fd, start, sizeof start) != (ssize_t)sizeof start) {
+                close(fd);
+                break;
+            }
         }
         fds[(*opened)++] = fd;
     }
