@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the test binaries of a build folder: unit tests, the fuzz replays, then integration tests.
+# Runs the test binaries of a build folder: unit tests, integration tests, then
+# the fuzz targets' replay drivers (with the unit tests).
 # usage: tests/run.sh BUILD [unit|integration]
 # Each binary gets a time limit; cmocka prints its own summary per binary and
 # this script prints one closing line: "N passed, N failed".

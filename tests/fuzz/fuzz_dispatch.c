@@ -141,6 +141,17 @@ static void world_build(dispatch_world *w)
     w->rebuild = false;
 }
 
+static dispatch_world *world_get(void);
+
+/* At exit: the store closed and its temp dir removed. */
+static void world_remove(void)
+{
+    dispatch_world *w = world_get();
+    store_close(w->st);
+    w->st = NULL;
+    nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static dispatch_world *world_get(void)
 {
     static dispatch_world w;
@@ -173,6 +184,7 @@ static dispatch_world *world_get(void)
     msgpack_sbuffer_init(&w.reply);
     w.trace = getenv("FUZZ_TRACE") != NULL;
     ready = true;
+    atexit(world_remove);
     return &w;
 }
 
