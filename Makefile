@@ -41,6 +41,11 @@ USHER_CLI  = $(BUILD)/usher-cli
 KIOSK      = $(BUILD)/kiosk
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
+# Fuzz targets (tests/fuzz/fuzz_NAME.c): each is also built with the normal
+# compiler into a replay driver, build/tests/fuzz_replay_NAME, that `make test`
+# runs over tests/fuzz/corpus/NAME and tests/fuzz/regressions/NAME.
+FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAYS = $(patsubst %,$(BUILD)/tests/fuzz_replay_%,$(FUZZ_TARGETS))
 
 # Crash tests: the power-cut shim is LD_PRELOADed into usherd (never linked
 # into anything); the other tests/crash files are linked into test_crash_*.
@@ -54,8 +59,8 @@ PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-c
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
-.PHONY: all help deps run test unit integration debug asan fuzz bench install clean
-all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
+.PHONY: all help deps run test unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install clean
+all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_REPLAYS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
 
 help:
 	@echo "make            build libraries, programs and tests (-O2)"
@@ -64,7 +69,9 @@ help:
 	@echo "make test       deps + build + run every unit and integration test"
 	@echo "make debug      build with -O0 -g into build-debug/"
 	@echo "make asan       build with AddressSanitizer into build-asan/ and run the tests"
-	@echo "make fuzz       build and briefly run the protocol fuzzer (libFuzzer)"
+	@echo "make fuzz       build every libFuzzer target and run each FUZZ_SECONDS (60) with tests/fuzz/usher.dict"
+	@echo "make fuzz-smoke the same for about 10 s per target"
+	@echo "make fuzz-corpus regenerate the seed corpus of tests/fuzz/corpus/ (tokens of the fixed fuzz keys)"
 	@echo "make bench      BENCH_ROUNDS (3) rounds of usher-bench on a fresh usherd, then the anchors"
 	@echo "make install    install programs, libusher, usher.h and usher.pc under PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"
@@ -158,14 +165,41 @@ $(BUILD)/examples/kiosk.o: examples/kiosk.c
 	$(CC) $(CFLAGS) -Iclient -c -o $@ $<
 
 # ---- fuzzing (libFuzzer, clang) ----
+# The replay drivers: the target plus tests/fuzz/replay_main.c, normal compiler.
+$(BUILD)/tests/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
+# Seed generators: a target's -DFUZZ_MAKE_CORPUS mode (its own main).
+$(BUILD)/tests/fuzz_make_corpus_%: tests/fuzz/fuzz_%.c $(TEST_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DFUZZ_MAKE_CORPUS -o $@ $< $(TEST_LIBS) $(LDLIBS_SERVER)
+fuzz-corpus: $(BUILD)/tests/fuzz_make_corpus_token $(BUILD)/tests/fuzz_make_corpus_dispatch
+	mkdir -p tests/fuzz/corpus/token tests/fuzz/corpus/dispatch tests/fuzz/corpus/protocol
+	$(BUILD)/tests/fuzz_make_corpus_token tests/fuzz/corpus/token
+	$(BUILD)/tests/fuzz_make_corpus_dispatch tests/fuzz/corpus/dispatch tests/fuzz/corpus/protocol
+
+# Instrumented builds: libraries with coverage (fuzzer-no-link) in build-fuzz/,
+# each target linked with the libFuzzer main. Run inside `make BUILD=build-fuzz`.
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(SERVER_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS_SERVER)
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@sh tools/deps.sh libfuzzer-14-dev clang
-	@mkdir -p build-fuzz
-	clang -fsanitize=fuzzer,address,undefined -g -O1 -Iprotocol -std=c11 -D_GNU_SOURCE \
-	      -o build-fuzz/fuzz_protocol tests/fuzz/fuzz_protocol.c $(PROTO_SRC) -lmsgpackc
-	mkdir -p build-fuzz/corpus && cp tests/fuzz/corpus/* build-fuzz/corpus/
-	build-fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=64 build-fuzz/corpus
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-bins
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build-fuzz/corpus/$$t build-fuzz/artifacts; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-fuzz/fuzz/fuzz_$$t \
+	        -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=256 -print_final_stats=1 \
+	        -dict=tests/fuzz/usher.dict -artifact_prefix=build-fuzz/artifacts/$$t- \
+	        build-fuzz/corpus/$$t tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t || exit 1; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 bench: all
 	@BUILD=$(BUILD) sh tools/bench.sh

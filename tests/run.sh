@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the test binaries of a build folder: unit tests, then integration tests.
+# Runs the test binaries of a build folder: unit tests, integration tests, then
+# the fuzz targets' replay drivers (with the unit tests).
 # usage: tests/run.sh BUILD [unit|integration]
 # Each binary gets a time limit; cmocka prints its own summary per binary and
 # this script prints one closing line: "N passed, N failed".
@@ -23,6 +24,22 @@ for kind in unit integration; do
         run_one "$build/tests/$(basename "$src" .c)"
     done
 done
+# Every fuzz target's replay driver over its seed corpus and its regression
+# inputs (crashes the fuzzers once found): each input must run clean.
+if [ -z "$only" ] || [ "$only" = unit ]; then
+    for src in tests/fuzz/fuzz_*.c; do
+        [ -e "$src" ] || continue
+        t=$(basename "$src" .c); t=${t#fuzz_}
+        name="fuzz_replay_$t"
+        echo "== $name"
+        if timeout --kill-after=10 "${USHER_TEST_TIMEOUT:-240}" "$build/tests/$name" \
+                "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t"; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1)); failed_names="$failed_names $name"
+        fi
+    done
+fi
 # The client SDK once more under valgrind: a full purchase flow (sync) and
 # pipelining with teardown in flight (async) must not leak or touch bad memory.
 # (Skipped for sanitizer builds: valgrind and ASan do not mix, and ASan already watches.)
