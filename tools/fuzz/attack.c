@@ -1,8 +1,9 @@
 /* The attack loop: one thread, plain non-blocking sockets and poll. Each of opts->connections slots runs
  * one attack at a time (connect, send its bytes, maybe drip them, end by close, half-close or reset,
  * draining whatever the server answers), then the next; every few seconds a flood opens opts->flood
- * more connections at once, holds them a moment, and drops them. Every choice comes from one seeded
- * generator, in slot order, so a seed repeats the same attacks (timing and server tokens aside). */
+ * more connections at once, holds them a moment, and drops them. Every choice comes from a seeded
+ * generator per slot, seeded from the seed and the slot's number, so a seed repeats each slot's sequence
+ * of attacks byte for byte (server-issued tokens aside) however the timing falls. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,7 +22,7 @@ const char *const FUZZ_KIND_NAMES[FK_COUNT] = {
 };
 
 #define MAX_SLOTS 64
-#define MAX_DRIPPING 4           /* slow-drip slots at once, so the others keep attacking */
+#define MAX_DRIPPING 4           /* slots that may drip, so the others keep attacking */
 #define FLOOD_EVERY_MS 3000
 #define FLOOD_HOLD_MS 300
 #define LINGER_MAX_MS 400        /* after sending: how long to read what the server answers */
@@ -41,13 +42,14 @@ typedef struct slot {
     size_t sent;
     int drip_ms;                 /* 0: send at once */
     int64_t next_drip_ms, deadline_ms;
+    fuzz_rng rng;                /* this slot's own: its attacks do not depend on the others' timing */
 } slot;
 
 typedef struct attack_loop {
     const fuzz_attack_opts *opts;
     const fuzz_ctx *ctx;
     fuzz_attack_stats *st;
-    fuzz_rng rng;
+    fuzz_rng rng;                /* floods */
     struct sockaddr_in addr;
     slot slots[MAX_SLOTS];
     int *flood_fds;
@@ -88,22 +90,19 @@ static void slot_finish(slot *s)
     msgpack_sbuffer_destroy(&s->out);
 }
 
-static fuzz_kind pick_kind(attack_loop *L)
+static fuzz_kind pick_kind(fuzz_rng *r, int slot_no)
 {
     static const fuzz_kind WEIGHTED[] = { FK_MUTATED, FK_MUTATED, FK_MUTATED, FK_MUTATED, FK_MUTATED,
                                           FK_GARBAGE, FK_TRUNCATED, FK_OVERSIZED, FK_BOMB, FK_BOMB,
                                           FK_SLOW_DRIP, FK_HALF_CLOSE, FK_HALF_CLOSE, FK_RESET, FK_RESET };
-    int dripping = 0;
-    for (int i = 0; i < L->opts->connections; i++)
-        dripping += L->slots[i].state != SLOT_IDLE && L->slots[i].kind == FK_SLOW_DRIP;
-    fuzz_kind k = WEIGHTED[fuzz_rng_below(&L->rng, sizeof WEIGHTED / sizeof WEIGHTED[0])];
-    return k == FK_SLOW_DRIP && dripping >= MAX_DRIPPING ? FK_MUTATED : k;
+    fuzz_kind k = WEIGHTED[fuzz_rng_below(r, sizeof WEIGHTED / sizeof WEIGHTED[0])];
+    return k == FK_SLOW_DRIP && slot_no >= MAX_DRIPPING ? FK_MUTATED : k; /* only the first slots drip */
 }
 
 /* Fills the slot's bytes and ending for its kind. */
 static void slot_build(attack_loop *L, slot *s)
 {
-    fuzz_rng *r = &L->rng;
+    fuzz_rng *r = &s->rng;
     msgpack_sbuffer *sb = &s->out;
     s->end = END_CLOSE;
     s->drip_ms = 0;
@@ -143,7 +142,7 @@ static void slot_build(attack_loop *L, slot *s)
 static void slot_start(attack_loop *L, slot *s, int64_t now)
 {
     msgpack_sbuffer_init(&s->out);
-    s->kind = pick_kind(L);
+    s->kind = pick_kind(&s->rng, (int)(s - L->slots));
     s->sent = 0;
     slot_build(L, s);
     L->st->attacks[s->kind]++;
@@ -160,7 +159,7 @@ static void slot_start(attack_loop *L, slot *s, int64_t now)
 }
 
 /* Everything sent: end the way the attack ends. */
-static void slot_sent_all(attack_loop *L, slot *s, int64_t now)
+static void slot_sent_all(slot *s, int64_t now)
 {
     if (s->end == END_RESET) {
         slot_finish(s);
@@ -169,7 +168,7 @@ static void slot_sent_all(attack_loop *L, slot *s, int64_t now)
     if (s->end == END_SHUT_WR)
         shutdown(s->fd, SHUT_WR);
     s->state = SLOT_LINGERING;
-    s->deadline_ms = now + (s->end == END_SHUT_WR ? 1000 : 50 + (int64_t)fuzz_rng_below(&L->rng, LINGER_MAX_MS));
+    s->deadline_ms = now + (s->end == END_SHUT_WR ? 1000 : 50 + (int64_t)fuzz_rng_below(&s->rng, LINGER_MAX_MS));
 }
 
 static void slot_send(attack_loop *L, slot *s, int64_t now)
@@ -197,7 +196,7 @@ static void slot_send(attack_loop *L, slot *s, int64_t now)
             break;
     }
     if (s->sent == s->out.size)
-        slot_sent_all(L, s, now);
+        slot_sent_all(s, now);
 }
 
 /* Reads and drops what the server sent; true when it closed. */
@@ -343,8 +342,10 @@ int fuzz_attack_run(const fuzz_attack_opts *opts, const fuzz_ctx *ctx, fuzz_atta
     L.flood_fds = calloc(opts->flood > 0 ? (size_t)opts->flood : 1, sizeof *L.flood_fds);
     if (!L.flood_fds)
         return -1;
-    for (int i = 0; i < MAX_SLOTS; i++)
+    for (int i = 0; i < MAX_SLOTS; i++) {
         L.slots[i] = (slot){ .state = SLOT_IDLE, .fd = -1 };
+        fuzz_rng_seed(&L.slots[i].rng, opts->seed * MAX_SLOTS + (uint64_t)i + 1);
+    }
     L.next_flood_ms = fuzz_mono_ms() + 1000;
     while (fuzz_mono_ms() < opts->end_ms)
         loop_turn(&L);
