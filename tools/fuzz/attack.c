@@ -54,6 +54,7 @@ typedef struct attack_loop {
     slot slots[MAX_SLOTS];
     int *flood_fds;
     int flood_n;
+    bool flood_pinged;           /* the current flood's pings are out */
     int64_t next_flood_ms, flood_release_ms;
 } attack_loop;
 
@@ -266,6 +267,7 @@ static void flood_start(attack_loop *L, int64_t now)
         L->st->flood_conns++;
     }
     L->flood_release_ms = now + FLOOD_HOLD_MS;
+    L->flood_pinged = false;
     L->next_flood_ms = now + FLOOD_EVERY_MS + (int64_t)fuzz_rng_below(&L->rng, 1000);
 }
 
@@ -321,8 +323,10 @@ static void loop_turn(attack_loop *L)
             slot_finish(s);
     }
     if (L->opts->flood > 0) {
-        if (L->flood_n > 0 && now >= L->flood_release_ms - FLOOD_HOLD_MS / 2 && now < L->flood_release_ms)
+        if (L->flood_n > 0 && !L->flood_pinged && now >= L->flood_release_ms - FLOOD_HOLD_MS / 2) {
             flood_ping(L);
+            L->flood_pinged = true;
+        }
         if (L->flood_n > 0 && now >= L->flood_release_ms)
             flood_release(L);
         else if (L->flood_n == 0 && now >= L->next_flood_ms)
