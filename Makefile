@@ -55,7 +55,8 @@ CRASH_BINS = $(filter $(BUILD)/tests/test_crash_%,$(INTEG_BINS))
 
 PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-cli.c),$(USHER_CLI)) \
            $(if $(wildcard examples/kiosk.c),$(KIOSK)) \
-           $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench)
+           $(if $(wildcard tools/usher-bench.c),$(BUILD)/usher-bench) \
+           $(if $(wildcard tools/usher-fuzz.c),$(BUILD)/usher-fuzz)
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
@@ -127,6 +128,9 @@ $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
 BENCH_SRC = tools/usher-bench.c $(wildcard tools/bench/*.c)
 $(BUILD)/usher-bench: $(call obj,$(BENCH_SRC)) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) -lm
+FUZZ_TOOL_SRC = tools/usher-fuzz.c $(wildcard tools/fuzz/*.c) $(TOOL_COMMON)
+$(BUILD)/usher-fuzz: $(call obj,$(FUZZ_TOOL_SRC)) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS_PROTO)
 
 # ---- tests: every test links every layer ----
 TEST_LIBS = $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB)) $(PROTO_LIB)
