@@ -108,9 +108,10 @@ $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
 $(CLIENT_LIB): $(call obj,$(CLIENT_SRC) $(PROTO_SRC))
 	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
-$(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC))
+$(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libusher.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
+	$(CC) -shared -Wl,-soname,libusher.so.$(SOVERSION) -Wl,--version-script=client/libusher.map $(LDFLAGS) \
+	      -o $@ $(filter %.o,$^) $(LDLIBS_CLIENT)
 	ln -sf libusher.so.$(VERSION) $(BUILD)/libusher.so.$(SOVERSION)
 	ln -sf libusher.so.$(SOVERSION) $(BUILD)/libusher.so
 

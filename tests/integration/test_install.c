@@ -42,6 +42,10 @@ static void test_installed_sdk_compiles_with_pkg_config_and_buys_a_seat(void **s
     assert_non_null(strstr(out, "receipt: payment "));
     rc = harness_shell(out, OUT_CAP, "readelf -d %s/lib/libusher.so | grep -q 'SONAME.*libusher.so.1'", prefix);
     assert_int_equal(rc, 0);
+    /* Only the public API is exported: nothing an application could collide with. */
+    rc = harness_shell(out, OUT_CAP, "nm -D --defined-only %s/lib/libusher.so | awk '{print $3}' | grep -v '^usher_'",
+                       prefix);
+    if (rc == 0) fail_msg("libusher.so exports names outside usher_*:\n%s", out);
     harness_shell(out, OUT_CAP, "rm -rf %s", prefix);
 }
 
