@@ -62,8 +62,9 @@ void dispatch_finish(server *srv, request *req)
     const char *method = req->method ? method_name(req->method) : "-";
     char user[37] = "-";
     if (req->call.has_user) user_id_format(&req->call.user, user);
-    if (req->err == USHER_ERR_OK) req->err = token_reply_finish(&req->call, &req->result, srv->tokens);
-    if (req->err != USHER_ERR_OK) msgpack_sbuffer_clear(&req->result);
+    if (req->err == USHER_ERR_OK &&
+        (req->err = token_reply_finish(&req->call, &req->result, srv->tokens)) != USHER_ERR_OK)
+        msgpack_sbuffer_clear(&req->result);   /* a failed run cleared its result already */
     if (cn && cn->state != CONN_CLOSED) {
         char message[ERR_MESSAGE_MAX] = "";
         if (req->err != USHER_ERR_OK)

@@ -87,8 +87,8 @@ store_options store_options_default(void)
 /* The store's stderr lines go through a limiter the store owns (err_lock,
  * err_limits): a full map or disk fails every write alike, from the writer
  * thread and the loop thread, and a line per failure once wrote 100 MB in
- * 90 s onto the disk that was full. Before a store exists (the first steps
- * of store_open) lines are written as they come. */
+ * 90 s onto the disk that was full. Every caller has a store: store_open
+ * sets the lock up before its first LMDB call. */
 
 static int64_t err_log_now_ms(void)
 {
@@ -127,10 +127,6 @@ static void err_log_line(store *st, int rc, const char *where, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    if (!st || !st->err_lock_ready) {
-        fprintf(stderr, "%s\n", text);
-        return;
-    }
     snprintf(key, sizeof key, "%d:%s", rc, where);
     uint64_t more;
     int64_t span_ms;
@@ -383,7 +379,6 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         free(st);
         return USHER_ERR_INTERNAL;
     }
-    st->err_lock_ready = true;
     int rc = mdb_env_create(&st->env);
     if (rc) {
         err = store_mdb_err(st, rc, "env create");

@@ -61,7 +61,6 @@ struct store {
     uint64_t data_syncs;          /* writer thread only: see store_data_syncs */
     char damage[320];             /* read-only open of a damaged file: why; else "" */
     pthread_mutex_t err_lock;     /* guards err_limits: both threads report errors */
-    bool err_lock_ready;
     log_limits err_limits;        /* store_mdb_err's lines, one per kind per second */
 };
 
