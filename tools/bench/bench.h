@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "../../client/usher.h"
+#include "../../protocol/msg.h"   /* msg_map_get: the value of a key in a map */
 
 #define BENCH_CALL_TIMEOUT_MS 30000 /* per call: a crowd's setup queues thousands of writes */
 #define BENCH_SEATS_PER_PERF 1000u  /* seats of each performance of the status and reserve concerts */
@@ -137,12 +138,9 @@ bool batch_run(batch *b);
 void batch_item_done(batch *b, bool ok);
 
 /* ---- msgpack helpers ---- */
-void pack_str(msgpack_packer *pk, const char *s);
 void pack_key_str(msgpack_packer *pk, const char *key, const char *value);
 void pack_key_u64(msgpack_packer *pk, const char *key, uint64_t value);
 void pack_key_i64(msgpack_packer *pk, const char *key, int64_t value);
-/* Value of key in map o, or NULL. */
-const msgpack_object *obj_get(const msgpack_object *o, const char *key);
 /* A malloc'd copy of the string at key of the reply's result, or NULL. */
 char *reply_strdup(const usher_reply *r, const char *key);
 uint64_t obj_u64(const msgpack_object *o, const char *key);

@@ -5,47 +5,27 @@
 
 #include "bench.h"
 
-void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 void pack_key_str(msgpack_packer *pk, const char *key, const char *value)
 {
-    pack_str(pk, key);
-    pack_str(pk, value);
+    msg_pack_cstr(pk, key);
+    msg_pack_cstr(pk, value);
 }
 
 void pack_key_u64(msgpack_packer *pk, const char *key, uint64_t value)
 {
-    pack_str(pk, key);
+    msg_pack_cstr(pk, key);
     msgpack_pack_uint64(pk, value);
 }
 
 void pack_key_i64(msgpack_packer *pk, const char *key, int64_t value)
 {
-    pack_str(pk, key);
+    msg_pack_cstr(pk, key);
     msgpack_pack_int64(pk, value);
-}
-
-const msgpack_object *obj_get(const msgpack_object *o, const char *key)
-{
-    if (!o || o->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t n = strlen(key);
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
-            return &o->via.map.ptr[i].val;
-    }
-    return NULL;
 }
 
 char *reply_strdup(const usher_reply *r, const char *key)
 {
-    const msgpack_object *v = r ? obj_get(&r->result, key) : NULL;
+    const msgpack_object *v = r ? msg_map_get(&r->result, key) : NULL;
     if (!v || v->type != MSGPACK_OBJECT_STR)
         return NULL;
     char *s = malloc(v->via.str.size + 1);
@@ -58,15 +38,13 @@ char *reply_strdup(const usher_reply *r, const char *key)
 
 uint64_t obj_u64(const msgpack_object *o, const char *key)
 {
-    const msgpack_object *v = obj_get(o, key);
+    const msgpack_object *v = msg_map_get(o, key);
     return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
 }
 
 bool obj_str_is(const msgpack_object *o, const char *key, const char *s)
 {
-    const msgpack_object *v = obj_get(o, key);
-    size_t n = strlen(s);
-    return v && v->type == MSGPACK_OBJECT_STR && v->via.str.size == n && memcmp(v->via.str.ptr, s, n) == 0;
+    return msg_str_eq(msg_map_get(o, key), s);
 }
 
 uint64_t bench_mono_ns(void)

@@ -142,7 +142,7 @@ static void user_send(sale_user *u)
         snprintf(request_id, sizeof request_id, "sale-%u-%llu", u->index, (unsigned long long)u->reservation_id);
         msgpack_pack_map(pk, 3);
         pack_key_str(pk, "token", u->token);
-        pack_str(pk, "reservation_ids");
+        msg_pack_cstr(pk, "reservation_ids");
         msgpack_pack_array(pk, 1);
         msgpack_pack_uint64(pk, u->reservation_id);
         pack_key_str(pk, "request_id", request_id);
@@ -183,7 +183,7 @@ static void sale_drain(sale *s)
 /* Picks a random performance that concert.dates shows with free seats; false when none. */
 static bool pick_performance(sale_user *u, const usher_reply *reply)
 {
-    const msgpack_object *dates = obj_get(&reply->result, "dates");
+    const msgpack_object *dates = msg_map_get(&reply->result, "dates");
     if (!dates || dates->type != MSGPACK_OBJECT_ARRAY)
         return false;
     uint32_t open = 0;
@@ -201,14 +201,14 @@ static bool pick_performance(sale_user *u, const usher_reply *reply)
 /* Keeps the seats concert.seats shows free; false when none is. */
 static bool take_free_seats(sale_user *u, const usher_reply *reply)
 {
-    const msgpack_object *seats = obj_get(&reply->result, "seats");
+    const msgpack_object *seats = msg_map_get(&reply->result, "seats");
     if (!seats || seats->type != MSGPACK_OBJECT_ARRAY)
         return false;
     free(u->free_seats);
     u->free_seats = malloc((seats->via.array.size + 1) * sizeof *u->free_seats);
     u->n_free = 0;
     for (uint32_t i = 0; u->free_seats && i < seats->via.array.size; i++) {
-        const msgpack_object *avail = obj_get(&seats->via.array.ptr[i], "available");
+        const msgpack_object *avail = msg_map_get(&seats->via.array.ptr[i], "available");
         if (avail && avail->type == MSGPACK_OBJECT_BOOLEAN && avail->via.boolean)
             u->free_seats[u->n_free++] = (uint16_t)obj_u64(&seats->via.array.ptr[i], "seat_no");
     }
@@ -230,7 +230,7 @@ static bool next_free_seat(sale_user *u)
 static void record_payment(sale_user *u, const usher_reply *reply)
 {
     sale *s = u->s;
-    const msgpack_object *ids = obj_get(&reply->result, "reservation_ids");
+    const msgpack_object *ids = msg_map_get(&reply->result, "reservation_ids");
     bool ours = ids && ids->type == MSGPACK_OBJECT_ARRAY && ids->via.array.size == 1 &&
                 ids->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
                 ids->via.array.ptr[0].via.u64 == u->reservation_id;
@@ -416,10 +416,10 @@ typedef struct seat_count {
 static void take_free_count(void *ctx, const usher_reply *reply)
 {
     seat_count *c = ctx;
-    const msgpack_object *seats = obj_get(&reply->result, "seats");
+    const msgpack_object *seats = msg_map_get(&reply->result, "seats");
     c->seen = seats && seats->type == MSGPACK_OBJECT_ARRAY;
     for (uint32_t i = 0; c->seen && i < seats->via.array.size; i++) {
-        const msgpack_object *avail = obj_get(&seats->via.array.ptr[i], "available");
+        const msgpack_object *avail = msg_map_get(&seats->via.array.ptr[i], "available");
         c->free += !avail || avail->type != MSGPACK_OBJECT_BOOLEAN || avail->via.boolean;
     }
 }
