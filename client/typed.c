@@ -666,7 +666,8 @@ usher_status usher_admin_schedule_create(usher_client *c, const char *admin, uin
     pb_str(&pb, "admin", admin);
     pb_u64(&pb, "concert_id", concert_id);
     pb_i64(&pb, "starts_at", starts_at);
-    pb_i64(&pb, "price", price);
+    if (!prices || price != 0)   /* price 0 beside prices means "none": it would be refused */
+        pb_i64(&pb, "price", price);
     pb_u64_opt(&pb, "seats", seats);
     if (prices)
         pb_i64_array(&pb, "prices", prices, prices_count);

@@ -68,6 +68,10 @@ conn *conn_open(server *srv, int fd, const char *peer)
     ev_io_start(srv->loop, &c->read_watcher);
     deadline_within(c, ms_to_s(srv->cfg.idle_timeout_ms));
     log_conn(&srv->log, "open", c->id, c->peer);
+    log_msg(&srv->log, LOG_DEBUG, "conn %llu from %s: fd %d, %zu open of --max-conns %zu, "
+            "--max-frame %zu, --max-inflight %zu, --idle-timeout %lld ms",
+            (unsigned long long)c->id, c->peer, fd, srv->n_conns, srv->cfg.max_conns,
+            srv->cfg.max_frame, srv->cfg.max_inflight, (long long)srv->cfg.idle_timeout_ms);
     return c;
 }
 

@@ -53,7 +53,7 @@ void dispatch_send_error(server *srv, conn *cn, uint32_t msgid, usher_err err)
     char message[ERR_MESSAGE_MAX];
     errmap_message(&srv->log, NULL, NULL, err, message, sizeof message);
     send_reply(srv, cn, msgid, err, message, NULL);
-    log_request(&srv->log, "-", msgid, "-", err, 0);
+    log_request(&srv->log, cn->id, "-", msgid, "-", err, 0);
 }
 
 void dispatch_finish(server *srv, request *req)
@@ -74,7 +74,7 @@ void dispatch_finish(server *srv, request *req)
         char message[ERR_MESSAGE_MAX];
         errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
     }
-    if (req->method) log_request(&srv->log, method, req->msgid, user, req->err,
+    if (req->method) log_request(&srv->log, cn ? cn->id : 0, method, req->msgid, user, req->err,
                                  clock_mono_us() - req->started_us);
     request_free(req);
 }

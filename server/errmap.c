@@ -5,7 +5,9 @@ void errmap_message(logger *lg, const call *c, const char *method, usher_err err
                     char *out, size_t cap)
 {
     const char *base = usher_err_message(err);
-    if (c && c->bad_param)
+    if (c && c->message[0] && !c->bad_param)
+        snprintf(out, cap, "%s", c->message);
+    else if (c && c->bad_param)
         snprintf(out, cap, "%s: %s", c->bad_param, c->detail ? c->detail : "is invalid");
     else if (c && c->detail)
         snprintf(out, cap, "%s: %s", base, c->detail);

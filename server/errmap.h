@@ -10,8 +10,9 @@
 #include "method.h"
 
 /* Writes the message for err into out: "<param>: <why>" for parameter
- * errors, the catalogue text otherwise (plus c->detail when set). c may be
- * NULL (errors before a method was known). */
+ * errors, c->message when a handler formatted one (call_fail: "concert 99
+ * not found"), the catalogue text otherwise (plus c->detail when set). c may
+ * be NULL (errors before a method was known). */
 void errmap_message(logger *lg, const call *c, const char *method, usher_err err,
                     char *out, size_t cap);
 

@@ -65,7 +65,7 @@ static void emit(logger *lg, char *line, size_t n, size_t cap, bool gather)
     write_all(line, n);
 }
 
-void log_request(logger *lg, const char *method, uint32_t msgid,
+void log_request(logger *lg, uint64_t conn_id, const char *method, uint32_t msgid,
                  const char *user, usher_err code, int64_t micros)
 {
     if (lg->level < LOG_INFO) return;
@@ -75,12 +75,16 @@ void log_request(logger *lg, const char *method, uint32_t msgid,
     if (lg->json) {
         json_escape(m, sizeof m, method);
         n = snprintf(line, sizeof line,
-                     "{\"ts\":\"%s\",\"instance\":\"%s\",\"event\":\"request\",\"method\":\"%s\","
-                     "\"msgid\":%u,\"user\":\"%s\",\"code\":\"%s\",\"us\":%lld}",
-                     ts, lg->instance, m, msgid, user, usher_err_name(code), (long long)micros);
+                     "{\"ts\":\"%s\",\"instance\":\"%s\",\"level\":\"info\",\"event\":\"request\","
+                     "\"msg\":\"request\",\"conn\":%llu,\"method\":\"%s\",\"msgid\":%u,\"user\":\"%s\","
+                     "\"code\":\"%s\",\"us\":%lld}",
+                     ts, lg->instance, (unsigned long long)conn_id, m, msgid, user,
+                     usher_err_name(code), (long long)micros);
     } else {
-        n = snprintf(line, sizeof line, "%s %s request method=%s msgid=%u user=%s code=%s us=%lld",
-                     ts, lg->instance, method, msgid, user, usher_err_name(code), (long long)micros);
+        n = snprintf(line, sizeof line,
+                     "%s %s request method=%s msgid=%u conn=%llu user=%s code=%s us=%lld",
+                     ts, lg->instance, method, msgid, (unsigned long long)conn_id, user,
+                     usher_err_name(code), (long long)micros);
     }
     if (n > 0) emit(lg, line, (size_t)n, sizeof line, true);
 }
@@ -93,28 +97,49 @@ void log_conn(logger *lg, const char *event, uint64_t conn_id, const char *peer)
     int n;
     if (lg->json)
         n = snprintf(line, sizeof line,
-                     "{\"ts\":\"%s\",\"instance\":\"%s\",\"event\":\"conn_%s\",\"conn\":%llu,\"peer\":\"%s\"}",
-                     ts, lg->instance, event, (unsigned long long)conn_id, peer);
+                     "{\"ts\":\"%s\",\"instance\":\"%s\",\"level\":\"info\",\"event\":\"conn_%s\","
+                     "\"msg\":\"conn_%s\",\"conn\":%llu,\"peer\":\"%s\"}",
+                     ts, lg->instance, event, event, (unsigned long long)conn_id, peer);
     else
         n = snprintf(line, sizeof line, "%s %s conn_%s conn=%llu peer=%s",
                      ts, lg->instance, event, (unsigned long long)conn_id, peer);
     if (n > 0) emit(lg, line, (size_t)n, sizeof line, true);
 }
 
+/* Formats one operator message line (no newline) into line[LOG_LINE_MAX]. */
+static size_t format_message(const log_format *f, log_level level, const char *text, char *line)
+{
+    char ts[40], esc[LOG_LINE_MAX - 200];
+    format_time(ts, sizeof ts);
+    int n;
+    if (f->json) {
+        json_escape(esc, sizeof esc, text);
+        n = snprintf(line, LOG_LINE_MAX, "{\"ts\":\"%s\",\"instance\":\"%s\",\"level\":\"%s\",\"event\":\"message\",\"msg\":\"%s\"}",
+                     ts, f->instance, level_names[level], esc);
+    } else {
+        n = snprintf(line, LOG_LINE_MAX, "%s %s %s %s", ts, f->instance, level_names[level], text);
+    }
+    if (n < 0) return 0;
+    return (size_t)n < LOG_LINE_MAX ? (size_t)n : LOG_LINE_MAX - 1;
+}
+
+void log_line_write(const log_format *f, log_level level, const char *text)
+{
+    char line[LOG_LINE_MAX];
+    size_t n = format_message(f, level, text, line);
+    if (n == 0) return;
+    if (n >= LOG_LINE_MAX - 1) n = LOG_LINE_MAX - 2;
+    line[n++] = '\n';
+    write_all(line, n);
+}
+
 /* One operator message line of already formatted text. */
 static void write_message(logger *lg, log_level level, const char *text)
 {
-    char line[LOG_LINE_MAX], ts[40], esc[LOG_LINE_MAX - 200];
-    format_time(ts, sizeof ts);
-    int n;
-    if (lg->json) {
-        json_escape(esc, sizeof esc, text);
-        n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"instance\":\"%s\",\"event\":\"message\",\"level\":\"%s\",\"msg\":\"%s\"}",
-                     ts, lg->instance, level_names[level], esc);
-    } else {
-        n = snprintf(line, sizeof line, "%s %s %s %s", ts, lg->instance, level_names[level], text);
-    }
-    if (n > 0) emit(lg, line, (size_t)n, sizeof line, false);
+    char line[LOG_LINE_MAX];
+    log_format f = { .json = lg->json, .instance = lg->instance };
+    size_t n = format_message(&f, level, text, line);
+    if (n > 0) emit(lg, line, n, sizeof line, false);
 }
 
 void log_msg(logger *lg, log_level level, const char *fmt, ...)

@@ -7,7 +7,11 @@
  * operator message first writes what is gathered, then itself, at once.
  * Repeated operator messages go through log_limited: one line per key per
  * LOG_LIMIT_INTERVAL_MS, the rest counted and reported in one later line.
- * A logger is used by one thread. Secrets and tokens are never passed here. */
+ * A logger is used by one thread; a thread without one (the store's error
+ * helper, under its own lock) writes whole lines in the same format with
+ * log_line_write. Every line carries a timestamp; under --log-json each is
+ * one JSON object with at least "ts", "instance", "level", "event" and "msg".
+ * Secrets and tokens are never passed here. */
 #ifndef USHER_SERVER_LOG_H
 #define USHER_SERVER_LOG_H
 
@@ -65,6 +69,17 @@ void log_limits_sweep(log_limits *l, int64_t now_ms, log_limits_writer *write_li
  * when more is 0); returns its length. Every limited line uses it. */
 size_t log_limits_suffix(char *out, size_t cap, uint64_t more, int64_t span_ms);
 
+/* How lines look: what a thread with no logger needs to write them. */
+typedef struct log_format {
+    bool json;
+    const char *instance;   /* "host:pid" */
+} log_format;
+
+/* Writes one operator message line of text at level now, with one write(2)
+ * (whole lines: processes and threads sharing stderr never interleave within
+ * one). Any thread; the caller filters by level. */
+void log_line_write(const log_format *f, log_level level, const char *text);
+
 typedef struct logger {
     log_level level;
     bool json;
@@ -74,10 +89,15 @@ typedef struct logger {
     log_limits limits;      /* for log_limited */
 } logger;
 
-/* One request: method (or "-" before it is known), msgid, user ("-" when
- * none), result code and duration in µs. */
-void log_request(logger *lg, const char *method, uint32_t msgid,
+/* One request on connection conn_id (as its open and close lines say):
+ * method (or "-" before it is known), msgid, user ("-" when none), result
+ * code and duration in µs. */
+void log_request(logger *lg, uint64_t conn_id, const char *method, uint32_t msgid,
                  const char *user, usher_err code, int64_t micros);
+
+/* True when --log-level debug: callers test it before gathering figures
+ * for a debug line, so a quieter server does no work for them. */
+static inline bool log_debug_on(const logger *lg) { return lg->level >= LOG_DEBUG; }
 
 /* A connection opened or closed ("open"/"close"), with its id and peer. */
 void log_conn(logger *lg, const char *event, uint64_t conn_id, const char *peer);

@@ -30,6 +30,8 @@ enum method_flags {
                                             see dispatch.c, run_write */
 };
 
+#define CALL_MESSAGE_MAX 160     /* bytes of a formatted refusal message */
+
 /* Read-only environment every call sees, shared across threads. */
 typedef struct call_env {
     const usher_config *cfg;
@@ -66,6 +68,7 @@ struct call {
     uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* of the params, with request_id */
     const char *bad_param;       /* INVALID_ARGUMENT / parameter errors: which one */
     const char *detail;          /* optional static text appended to the message */
+    char message[CALL_MESSAGE_MAX]; /* "" or the whole formatted message (call_fail) */
     bool needs_write;            /* a precheck on a snapshot let it through: run it as a write */
     bool token_pending;          /* a token placeholder in the result waits for signing */
     size_t token_at;             /* its offset in the result bytes */

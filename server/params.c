@@ -1,4 +1,6 @@
 #include "params.h"
+#include <stdarg.h>
+#include <stdio.h>
 #include "../protocol/msg.h"
 
 usher_err param_fail(call *c, const char *name, const char *detail)
@@ -6,6 +8,15 @@ usher_err param_fail(call *c, const char *name, const char *detail)
     c->bad_param = name;
     c->detail = detail;
     return USHER_ERR_INVALID_ARGUMENT;
+}
+
+usher_err call_fail(call *c, usher_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof c->message, fmt, ap);
+    va_end(ap);
+    return err;
 }
 
 /* The value of name, or NULL when absent or nil. */
@@ -133,6 +144,12 @@ usher_err param_limit(call *c, size_t dflt, size_t cap, size_t *out)
 {
     int64_t v;
     bool present;
+    /* Any larger integer is capped, even one beyond int64 (a msgpack uint64). */
+    const msgpack_object *o = lookup(c, "limit");
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > (uint64_t)INT64_MAX) {
+        *out = cap;
+        return USHER_ERR_OK;
+    }
     usher_err e = param_int_opt(c, "limit", 1, INT64_MAX, &v, &present);
     if (e != USHER_ERR_OK) return e;
     if (!present) { *out = dflt; return USHER_ERR_OK; }

@@ -52,4 +52,9 @@ bool utf8_valid(const char *s, size_t len);
 /* Sets c->bad_param/c->detail and returns INVALID_ARGUMENT. */
 usher_err param_fail(call *c, const char *name, const char *detail);
 
+/* Formats the whole reply message of a refusal into c->message (the
+ * catalogue text is replaced: "concert 99 not found") and returns err. */
+usher_err call_fail(call *c, usher_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -61,4 +61,5 @@ void request_rewind(request *req)
     req->call.needs_write = false;
     req->call.bad_param = NULL;
     req->call.detail = NULL;
+    req->call.message[0] = '\0';
 }

@@ -27,6 +27,11 @@ typedef struct request {
     usher_err err;
     bool settled;                /* writer thread: answered in an earlier pass of its batch */
     int64_t started_us;          /* monotonic, for the log line */
+    /* Figures the writer thread hands the loop for its debug lines: */
+    uint32_t batch_writes;       /* first request of a group commit: its client writes; else 0 */
+    int64_t batch_commit_us;     /* ...and the time its commit took (with its fsync) */
+    store_admitted admitted;     /* housekeeping: who the queue tick admitted */
+    int64_t tick_us;             /* housekeeping: how long the queue tick took */
 } request;
 
 /* A request for a decoded frame (body copied into the request's zone).

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "clock.h"
 #include "conn.h"
@@ -214,11 +215,27 @@ static void stop_if_store_broken(server *srv)
     begin_stop(srv);
 }
 
+/* --log-level debug: what the writer thread did for req (a logger is the
+ * loop's: the writer hands the figures over in the request). */
+static void log_write_figures(server *srv, const request *req)
+{
+    if (!log_debug_on(&srv->log)) return;
+    if (req->batch_writes)
+        log_msg(&srv->log, LOG_DEBUG, "group commit: %u writes, commit %lld us",
+                (unsigned)req->batch_writes, (long long)req->batch_commit_us);
+    for (size_t i = 0; !req->method && i < req->admitted.n; i++)
+        log_msg(&srv->log, LOG_DEBUG, "admission tick: concert %llu admitted %u (%u in all, tick %lld us)",
+                (unsigned long long)req->admitted.concert[i].concert_id,
+                (unsigned)req->admitted.concert[i].admitted, (unsigned)req->admitted.total,
+                (long long)req->tick_us);
+}
+
 /* Loop thread: a write request (or the housekeeping job) came back. */
 static void on_write_done(void *ctx, request *req)
 {
     server *srv = ctx;
     conn *cn = req->conn;
+    log_write_figures(srv, req);
     srv->writes_in_flight--;
     if (!req->method) {
         srv->tick_in_flight = false;
@@ -371,10 +388,27 @@ static void start_watchers(server *srv)
 
 static void seed_demo(server *srv)
 {
-    bool created = false;
-    usher_err e = demo_seed(srv->st, clock_now_ms(), &created);
-    if (e != USHER_ERR_OK) log_msg(&srv->log, LOG_ERROR, "demo: %s", usher_err_name(e));
-    else if (created) log_msg(&srv->log, LOG_INFO, "demo concert created (concert 1, 3 dates, %d seats)", DEMO_SEATS);
+    demo_outcome d;
+    usher_err e = demo_seed(srv->st, clock_now_ms(), &d);
+    if (e != USHER_ERR_OK) {
+        log_msg(&srv->log, LOG_ERROR, "demo: %s", usher_err_name(e));
+        return;
+    }
+    char first[32] = "";
+    if (d.what != DEMO_UNCHANGED) {
+        time_t secs = (time_t)(d.first_starts_at_ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(first, sizeof first, "%Y-%m-%d %H:%M UTC", &tm);
+    }
+    if (d.what == DEMO_CREATED)
+        log_msg(&srv->log, LOG_INFO, "demo concert created (concert %llu, %d dates from %s, %d seats)",
+                (unsigned long long)d.concert_id, DEMO_DATES, first, DEMO_SEATS);
+    else if (d.what == DEMO_RENEWED)
+        log_msg(&srv->log, LOG_INFO, "demo: every performance of concert %llu had passed; added %d "
+                "dates from %s (schedules %llu..%llu, %d seats)", (unsigned long long)d.concert_id,
+                DEMO_DATES, first, (unsigned long long)d.schedule_ids[0],
+                (unsigned long long)d.schedule_ids[DEMO_DATES - 1], DEMO_SEATS);
 }
 
 int server_run(const usher_config *cfg)
@@ -394,11 +428,17 @@ int server_run(const usher_config *cfg)
                            .version = USHERD_VERSION };
     msgpack_sbuffer_init(&srv->scratch);
 
-    if (token_keys_open(cfg->data_dir, &srv->keys, err, sizeof err) != USHER_ERR_OK) {
+    bool key_created = false;
+    if (token_keys_open_as(cfg->data_dir, TOKEN_KEYS_LOAD_OR_CREATE, &srv->keys, &key_created,
+                           err, sizeof err) != USHER_ERR_OK) {
         log_msg(&srv->log, LOG_ERROR, "keys: %s", err);
         goto out;
     }
+    log_msg(&srv->log, LOG_INFO, "signing key %s: %s/keys (key id %08x)",
+            key_created ? "created" : "loaded", cfg->data_dir, (unsigned)srv->keys.key_id);
     store_options opt = config_store_options(cfg);
+    opt.log_instance = srv->instance;   /* the store's lines in the log's format */
+    opt.log_json = cfg->log_json;
     if (store_open(&srv->st, cfg->data_dir, &opt) != USHER_ERR_OK) {
         log_msg(&srv->log, LOG_ERROR, "cannot open the store in %s", cfg->data_dir);
         goto out;

@@ -56,6 +56,10 @@ typedef struct store_options {
     unsigned max_readers;       /* LMDB reader slots shared by all processes */
     bool read_only;             /* inspect only (usher-check): see store_open */
     store_policy policy;
+    const char *log_instance;   /* usherd's "host:pid": the store's stderr lines then take
+                                   usherd's log format (log.h), JSON under log_json; NULL
+                                   (a tool): plain lines */
+    bool log_json;
 } store_options;
 
 /* Defaults matching usherd's defaults. */
@@ -232,6 +236,7 @@ typedef struct store_schedule {
 typedef struct store_date {
     store_schedule schedule;
     uint32_t available;                /* seats neither sold nor held now */
+    uint32_t sold;                     /* seats sold */
 } store_date;
 
 typedef struct store_seat {
@@ -265,6 +270,11 @@ usher_err store_schedule_get(store_txn *txn, uint64_t schedule_id, store_schedul
 usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_ms,
                               store_date *out, size_t cap, size_t *n);
 
+/* Every performance of a concert, past ones too, earliest first, with their
+ * seats as of now_ms (for operators). NOT_FOUND for an unknown concert. */
+usher_err store_concert_schedules(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+                                  store_date *out, size_t cap, size_t *n);
+
 /* Every seat 1..N of a performance in order. out holds STORE_SEATS_MAX.
  * NOT_FOUND for an unknown performance. */
 usher_err store_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now_ms,
@@ -295,9 +305,18 @@ usher_err store_queue_enter(store_txn *txn, const user_id *user, uint64_t concer
 usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
                           int64_t now_ms, store_queue_entry *out);
 
+/* Who one queue tick admitted: the total, and per concert that admitted
+ * anyone (the first STORE_ADMITTED_CONCERTS_MAX of them, by concert id). */
+#define STORE_ADMITTED_CONCERTS_MAX 8
+typedef struct store_admitted {
+    uint32_t total;
+    size_t n;
+    struct { uint64_t concert_id; uint32_t admitted; } concert[STORE_ADMITTED_CONCERTS_MAX];
+} store_admitted;
+
 /* Marks ACTIVE entries past active_until EXPIRED and fills every free slot of
- * every concert in sequence order. *admitted (may be NULL) gets the count. */
-usher_err store_queue_tick(store_txn *txn, int64_t now_ms, uint32_t *admitted);
+ * every concert in sequence order. *admitted (may be NULL) gets who. */
+usher_err store_queue_tick(store_txn *txn, int64_t now_ms, store_admitted *admitted);
 
 /* ---- holds and reservations ---- */
 

@@ -208,9 +208,11 @@ usher_err store_schedule_get(store_txn *txn, uint64_t schedule_id, store_schedul
 /* Counts the taken seats of a performance as of now_ms, and marks them
  * unavailable in seats[] when given (indexed seat_no - 1). */
 static usher_err seats_taken(store_txn *t, uint64_t schedule_id, uint32_t n_seats, int64_t now_ms,
-                             uint32_t *taken, store_seat *seats)
+                             uint32_t *taken, uint32_t *sold, store_seat *seats)
 {
     *taken = 0;
+    if (sold)
+        *sold = 0;
     MDB_cursor *cur;
     usher_err err = store_cursor(t, DB_SEATS, &cur);
     if (err != USHER_ERR_OK)
@@ -230,6 +232,8 @@ static usher_err seats_taken(store_txn *t, uint64_t schedule_id, uint32_t n_seat
         if (!seat_taken(&seat, now_ms))
             continue;
         (*taken)++;
+        if (sold && seat.sold)
+            (*sold)++;
         if (seats)
             seats[seat_no - 1].available = false;
     }
@@ -238,8 +242,10 @@ static usher_err seats_taken(store_txn *t, uint64_t schedule_id, uint32_t n_seat
     return USHER_ERR_OK;
 }
 
-usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_ms,
-                              store_date *out, size_t cap, size_t *n)
+/* The performances of a concert starting after after_ms, earliest first,
+ * with their seats as of now_ms. */
+static usher_err dates_after(store_txn *txn, uint64_t concert_id, int64_t after_ms, int64_t now_ms,
+                             store_date *out, size_t cap, size_t *n)
 {
     *n = 0;
     concert_buf buf;
@@ -251,7 +257,7 @@ usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_m
     if ((err = store_cursor(txn, DB_DATES, &cur)) != USHER_ERR_OK)
         return err;
     unsigned char start[DATE_KEY_LEN];
-    date_key(start, concert_id, add_sat(now_ms, 1), 0);   /* starts_at > now */
+    date_key(start, concert_id, add_sat(after_ms, 1), 0);   /* starts_at > after */
     MDB_val k = { sizeof start, start }, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     for (; rc == 0 && *n < cap; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -262,7 +268,7 @@ usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_m
         if ((err = store_schedule_get(txn, schedule_id, &d->schedule)) != USHER_ERR_OK)
             return err == USHER_ERR_NOT_FOUND ? USHER_ERR_INTERNAL : err;
         uint32_t taken;
-        err = seats_taken(txn, schedule_id, d->schedule.seats, now_ms, &taken, NULL);
+        err = seats_taken(txn, schedule_id, d->schedule.seats, now_ms, &taken, &d->sold, NULL);
         if (err != USHER_ERR_OK)
             return err;
         d->available = d->schedule.seats - taken;
@@ -271,6 +277,18 @@ usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_m
     if (rc != 0 && rc != MDB_NOTFOUND)
         return store_mdb_err(txn->st, rc, "dates");
     return USHER_ERR_OK;
+}
+
+usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+                              store_date *out, size_t cap, size_t *n)
+{
+    return dates_after(txn, concert_id, now_ms, now_ms, out, cap, n);
+}
+
+usher_err store_concert_schedules(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+                                  store_date *out, size_t cap, size_t *n)
+{
+    return dates_after(txn, concert_id, INT64_MIN, now_ms, out, cap, n);
 }
 
 usher_err store_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now_ms,
@@ -285,7 +303,7 @@ usher_err store_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now
         out[i] = (store_seat){ .seat_no = i + 1, .price_krw = schedule_view_price(&view, i + 1),
                                .available = true };
     uint32_t taken;
-    err = seats_taken(txn, schedule_id, view.rec.seats, now_ms, &taken, out);
+    err = seats_taken(txn, schedule_id, view.rec.seats, now_ms, &taken, NULL, out);
     if (err == USHER_ERR_OK)
         *n = view.rec.seats;
     return err;

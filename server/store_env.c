@@ -97,23 +97,64 @@ static int64_t err_log_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* log_limits_writer for stderr (err_lock held). */
+/* Writes one line of text: in usherd's format (a timestamp, JSON under
+ * --log-json) when there is an instance, else plain ("usherd: " before a
+ * read-write store's text, as usherd's tests and tools have always seen). */
+static void say_line(bool json, const char *instance, bool plain_tool, const char *text)
+{
+    if (instance && instance[0]) {
+        log_format f = { .json = json, .instance = instance };
+        log_line_write(&f, LOG_ERROR, text);
+    } else {
+        fprintf(stderr, "%s%s\n", plain_tool ? "" : "usherd: ", text);
+    }
+}
+
+static void say_vformat(bool json, const char *instance, bool plain_tool, const char *fmt,
+                        va_list ap)
+{
+    char text[LOG_TEXT_MAX];
+    vsnprintf(text, sizeof text, fmt, ap);
+    say_line(json, instance, plain_tool, text);
+}
+
+void store_say(const store *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say_vformat(st->log_json, st->log_instance, st->log_plain_tool, fmt, ap);
+    va_end(ap);
+}
+
+/* store_say before there is a store. */
+static void opt_say(const store_options *opt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void opt_say(const store_options *opt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say_vformat(opt->log_json, opt->log_instance, opt->read_only && !opt->log_instance, fmt, ap);
+    va_end(ap);
+}
+
+/* log_limits_writer for stderr (err_lock held); ctx is the store. */
 static void err_log_write(void *ctx, log_level level, const char *text, uint64_t more,
                           int64_t span_ms)
 {
-    (void)ctx; (void)level;
-    char suffix[80];
+    (void)level;
+    const store *st = ctx;
+    char line[LOG_TEXT_MAX + 80], suffix[80];
     log_limits_suffix(suffix, sizeof suffix, more, span_ms);
-    if (text) fprintf(stderr, "%s%s\n", text, suffix);
-    else fprintf(stderr, "usherd: store: %llu repeated errors of too many kinds to tell apart "
-                 "in the last %.1f s\n", (unsigned long long)more, (double)span_ms / 1000.0);
+    if (text) snprintf(line, sizeof line, "%s%s", text, suffix);
+    else snprintf(line, sizeof line, "store: %llu repeated errors of too many kinds to tell "
+                  "apart in the last %.1f s", (unsigned long long)more, (double)span_ms / 1000.0);
+    say_line(st->log_json, st->log_instance, st->log_plain_tool, line);
 }
 
 /* Writes the counts owed for intervals that have passed. */
 static void err_log_sweep(store *st)
 {
     pthread_mutex_lock(&st->err_lock);
-    log_limits_sweep(&st->err_limits, err_log_now_ms(), err_log_write, NULL);
+    log_limits_sweep(&st->err_limits, err_log_now_ms(), err_log_write, st);
     pthread_mutex_unlock(&st->err_lock);
 }
 
@@ -122,7 +163,7 @@ static void err_log_line(store *st, int rc, const char *where, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 static void err_log_line(store *st, int rc, const char *where, const char *fmt, ...)
 {
-    char text[LOG_TEXT_MAX], key[LOG_LIMIT_KEY_MAX], suffix[80];
+    char text[LOG_TEXT_MAX], key[LOG_LIMIT_KEY_MAX], line[LOG_TEXT_MAX + 80], suffix[80];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
@@ -134,9 +175,10 @@ static void err_log_line(store *st, int rc, const char *where, const char *fmt, 
     int64_t now = err_log_now_ms();
     if (log_limits_note(&st->err_limits, key, LOG_ERROR, text, now, &more, &span_ms)) {
         log_limits_suffix(suffix, sizeof suffix, more, span_ms);
-        fprintf(stderr, "%s%s\n", text, suffix);
+        snprintf(line, sizeof line, "%s%s", text, suffix);
+        say_line(st->log_json, st->log_instance, st->log_plain_tool, line);
     }
-    log_limits_sweep(&st->err_limits, now, err_log_write, NULL);   /* other keys' counts */
+    log_limits_sweep(&st->err_limits, now, err_log_write, st);   /* other keys' counts */
     pthread_mutex_unlock(&st->err_lock);
 }
 
@@ -145,23 +187,23 @@ usher_err store_mdb_err(store *st, int rc, const char *where)
     if (rc == 0)
         return USHER_ERR_OK;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
-        err_log_line(st, rc, where, "usherd: store: %s: %s (writes refused with STORAGE_FULL; %s)", where,
+        err_log_line(st, rc, where, "store: %s: %s (writes refused with STORAGE_FULL; %s)", where,
                      mdb_strerror(rc),
                      rc == MDB_MAP_FULL ? "raise --map-size, the same for every process, and restart"
                                         : "free space on the data directory's file system");
         return USHER_ERR_STORAGE_FULL;
     }
     if (rc == MDB_PANIC) {
-        err_log_line(st, rc, where, "usherd: store: %s: %s (this process's LMDB environment is unusable "
+        err_log_line(st, rc, where, "store: %s: %s (this process's LMDB environment is unusable "
                      "until it restarts; committed data is intact)", where, mdb_strerror(rc));
         return USHER_ERR_INTERNAL;
     }
     if (rc == MDB_TXN_FULL) {
-        err_log_line(st, rc, where, "usherd: store: %s: %s (writes refused with OVERLOADED)", where,
+        err_log_line(st, rc, where, "store: %s: %s (writes refused with OVERLOADED)", where,
                      mdb_strerror(rc));
         return USHER_ERR_OVERLOADED;
     }
-    err_log_line(st, rc, where, "usherd: store: %s: %s", where, mdb_strerror(rc));
+    err_log_line(st, rc, where, "store: %s: %s", where, mdb_strerror(rc));
     return USHER_ERR_INTERNAL;
 }
 
@@ -184,12 +226,6 @@ static bool options_valid(const store_options *opt)
            p->hold_ttl_ms > 0 && p->active_ttl_ms > 0 && p->max_active > 0 &&
            p->max_holds >= 1 && p->max_holds <= STORE_HOLDS_MAX &&
            p->max_charge_krw > 0 && p->balance_limit_krw > 0 && p->request_id_ttl_ms > 0;
-}
-
-/* Stderr prefix: a read-only open is a tool's, not usherd's. */
-static const char *log_prefix(const store_options *opt)
-{
-    return opt->read_only ? "store" : "usherd: store";
 }
 
 /* Opens every named database and stamps the schema version, in one txn. */
@@ -218,7 +254,7 @@ static usher_err open_databases(store *st)
             goto fail;
         rc = MDB_NOTFOUND;   /* stamp the current version below */
     } else if (rc == 0 && found != schema_version) {
-        fprintf(stderr, "usherd: store: data dir has another schema version\n");
+        store_say(st, "store: data dir has another schema version");
         mdb_txn_abort(txn);
         return USHER_ERR_INTERNAL;
     }
@@ -294,7 +330,7 @@ static usher_err check_file_size(store *st, const store_options *opt, char *why,
         (rc = mdb_env_get_fd(st->env, &fd)))
         return store_mdb_err(st, rc, "env info");
     if (fstat(fd, &file) != 0) {
-        fprintf(stderr, "%s: fstat data.mdb: %s\n", log_prefix(opt), strerror(errno));
+        opt_say(opt, "store: fstat data.mdb: %s", strerror(errno));
         return USHER_ERR_INTERNAL;
     }
     unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * stat.ms_psize;
@@ -317,7 +353,7 @@ static usher_err check_pages(store *st, const store_options *opt, char *why, siz
         snprintf(why, cap, "data.mdb is damaged: %s", report.why);
         return USHER_ERR_OK;
     default:
-        fprintf(stderr, "%s: page walk: %s\n", log_prefix(opt), report.why);
+        opt_say(opt, "store: page walk: %s", report.why);
         return USHER_ERR_INTERNAL;
     }
 }
@@ -353,7 +389,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
 {
     *out = NULL;
     if (!options_valid(opt)) {
-        fprintf(stderr, "%s: invalid options\n", log_prefix(opt));
+        opt_say(opt, "store: invalid options");
         return USHER_ERR_INTERNAL;
     }
     if (opt->read_only) {
@@ -361,7 +397,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         if (err != USHER_ERR_OK)
             return err;
     } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "usherd: store: mkdir %s: %s\n", dir, strerror(errno));
+        opt_say(opt, "store: mkdir %s: %s", dir, strerror(errno));
         return USHER_ERR_INTERNAL;
     }
     store *st = calloc(1, sizeof *st);
@@ -369,6 +405,9 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
         return USHER_ERR_INTERNAL;
     st->policy = opt->policy;
     st->sync = opt->sync;
+    st->log_json = opt->log_json;
+    st->log_plain_tool = opt->read_only && !opt->log_instance;
+    snprintf(st->log_instance, sizeof st->log_instance, "%s", opt->log_instance ? opt->log_instance : "");
     usher_err err = USHER_ERR_INTERNAL;
     if (pthread_mutex_init(&st->pool_lock, NULL) != 0) {
         free(st);
@@ -408,7 +447,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
     if ((err = find_damage(st, opt, st->damage, sizeof st->damage)) != USHER_ERR_OK)
         goto fail;
     if (st->damage[0] && !opt->read_only) {
-        fprintf(stderr, "usherd: store: %s; restore it from a backup\n", st->damage);
+        store_say(st, "store: %s; restore it from a backup", st->damage);
         err = USHER_ERR_INTERNAL;
         goto fail;
     }
@@ -657,7 +696,7 @@ usher_err store_write_begin(store *st, store_txn **out)
 usher_err store_child_begin(store_txn *parent, store_txn **out)
 {
     if (parent->kind == TXN_READ || parent->has_child || store_txn_broken(parent)) {
-        fprintf(stderr, "usherd: store: child of a read txn, of a broken txn, or a second child\n");
+        store_say(parent->st, "store: child of a read txn, of a broken txn, or a second child");
         return USHER_ERR_INTERNAL;
     }
     store_txn *t = txn_new(parent->st, TXN_CHILD, parent);
@@ -794,7 +833,7 @@ usher_err store_get_rec(store_txn *t, enum store_db db, const void *key, size_t 
     if (err != USHER_ERR_OK)
         return err;
     if (v.mv_size < len) {
-        fprintf(stderr, "usherd: store: %s: short record\n", db_names[db]);
+        store_say(t->st, "store: %s: short record", db_names[db]);
         return USHER_ERR_INTERNAL;
     }
     memcpy(out, v.mv_data, len);

@@ -62,7 +62,15 @@ struct store {
     char damage[320];             /* read-only open of a damaged file: why; else "" */
     pthread_mutex_t err_lock;     /* guards err_limits: both threads report errors */
     log_limits err_limits;        /* store_mdb_err's lines, one per kind per second */
+    bool log_json;                /* as opened: how its stderr lines look (store_say) */
+    bool log_plain_tool;          /* read-only and no instance: "store: ..." as it is */
+    char log_instance[96];        /* "" when none */
 };
+
+/* One error line of the store on stderr ("store: ..."; no newline in fmt),
+ * in usherd's log format when the store was opened with a log_instance.
+ * Any thread; not limited (store_mdb_err's lines are). */
+void store_say(const store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef enum store_txn_kind { TXN_READ, TXN_WRITE, TXN_CHILD } store_txn_kind;
 

@@ -251,9 +251,11 @@ usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
     return USHER_ERR_OK;
 }
 
-usher_err store_queue_tick(store_txn *txn, int64_t now_ms, uint32_t *admitted)
+usher_err store_queue_tick(store_txn *txn, int64_t now_ms, store_admitted *admitted)
 {
     uint32_t count = 0;
+    if (admitted)
+        memset(admitted, 0, sizeof *admitted);
     MDB_cursor *cur;
     usher_err err = store_cursor(txn, DB_QUEUE_BUSY, &cur);
     if (err != USHER_ERR_OK)
@@ -266,10 +268,14 @@ usher_err store_queue_tick(store_txn *txn, int64_t now_ms, uint32_t *admitted)
             return USHER_ERR_INTERNAL;
         uint64_t concert_id = key_get_u64(k.mv_data);
         rec_queue q;
-        uint32_t live;
+        uint32_t live, before = count;
         if ((err = queue_load(txn, concert_id, &q)) != USHER_ERR_OK ||
             (err = admit_all(txn, concert_id, now_ms, &q, &live, &count)) != USHER_ERR_OK)
             return err == USHER_ERR_NOT_FOUND ? USHER_ERR_INTERNAL : err;
+        if (admitted && count > before && admitted->n < STORE_ADMITTED_CONCERTS_MAX) {
+            admitted->concert[admitted->n].concert_id = concert_id;
+            admitted->concert[admitted->n++].admitted = count - before;
+        }
         if (live == 0 && q.admit_next == q.next_seq) {
             key_put_u64(at, concert_id);
             if ((err = store_del(txn, DB_QUEUE_BUSY, at, sizeof at)) != USHER_ERR_OK)
@@ -284,6 +290,6 @@ usher_err store_queue_tick(store_txn *txn, int64_t now_ms, uint32_t *admitted)
     if (rc != 0 && rc != MDB_NOTFOUND)
         return store_mdb_err(txn->st, rc, "queue_busy");
     if (admitted)
-        *admitted = count;
+        admitted->total = count;
     return USHER_ERR_OK;
 }

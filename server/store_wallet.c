@@ -30,7 +30,7 @@ usher_err store_wallet_balance(store_txn *txn, const user_id *user, int64_t *bal
         return store_mdb_err(txn->st, rc, "ledger");
     rec_ledger newest;
     if (v.mv_size != sizeof newest) {
-        fprintf(stderr, "usherd: store: ledger: short record\n");
+        store_say(txn->st, "store: ledger: short record");
         return USHER_ERR_INTERNAL;
     }
     memcpy(&newest, v.mv_data, sizeof newest);

@@ -37,6 +37,19 @@ typedef struct token_keys {
  * readable by group/others. INTERNAL with a message in err (may be NULL). */
 usher_err token_keys_open(const char *data_dir, token_keys *out, char *err, size_t err_cap);
 
+typedef enum token_keys_mode {
+    TOKEN_KEYS_LOAD_OR_CREATE,   /* usherd: the first start of a data dir makes the key */
+    TOKEN_KEYS_LOAD_ONLY         /* a tool: a dir without a key is not a data dir */
+} token_keys_mode;
+
+/* token_keys_open with a mode (token_keys_open is LOAD_OR_CREATE). Under
+ * LOAD_ONLY nothing is created, not even the directory, and a missing key
+ * file is NOT_FOUND (err says which path). *created (may be NULL) tells
+ * whether this call made the key that is now DATA/keys (false when it was
+ * loaded, or another process's creation won the race). */
+usher_err token_keys_open_as(const char *data_dir, token_keys_mode mode, token_keys *out,
+                             bool *created, char *err, size_t err_cap);
+
 /* Signs claims (key_id is filled from keys) into out as a NUL-terminated
  * string; INTERNAL when cap is too small. */
 usher_err token_sign(const token_keys *keys, const token_claims *claims,

@@ -131,19 +131,24 @@ static void fsync_dir(const char *dir)
 }
 
 /* Publishes tmp as path without ever replacing an existing path. Losing the
- * race (EEXIST) is success: the caller then loads the winner's key. */
-static bool publish_no_replace(const char *tmp, const char *path)
+ * race (EEXIST) is success: the caller then loads the winner's key. *won
+ * tells whether this key is the one published. */
+static bool publish_no_replace(const char *tmp, const char *path, bool *won)
 {
-    if (link(tmp, path) == 0 || errno == EEXIST)
+    *won = link(tmp, path) == 0;
+    if (*won || errno == EEXIST)
         return true;
     /* Filesystems without hard links: an atomic rename that never replaces. */
-    if (errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP)
-        return renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0 || errno == EEXIST;
+    if (errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP) {
+        *won = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0;
+        return *won || errno == EEXIST;
+    }
     return false;
 }
 
 /* Generates a key pair and tries to publish it as path. */
-static usher_err keys_create(const char *dir, const char *path, char *err, size_t err_cap)
+static usher_err keys_create(const char *dir, const char *path, bool *won, char *err,
+                             size_t err_cap)
 {
     uint8_t file[KEYS_FILE_LEN];
     char tmp[KEYS_PATH_MAX];
@@ -170,7 +175,7 @@ static usher_err keys_create(const char *dir, const char *path, char *err, size_
         goto fail;
     }
     fd = -1;
-    if (!publish_no_replace(tmp, path)) {
+    if (!publish_no_replace(tmp, path, won)) {
         keys_fail(err, err_cap, "%s: %s", path, strerror(errno));
         goto fail;
     }
@@ -186,8 +191,16 @@ fail:
 
 usher_err token_keys_open(const char *data_dir, token_keys *out, char *err, size_t err_cap)
 {
+    return token_keys_open_as(data_dir, TOKEN_KEYS_LOAD_OR_CREATE, out, NULL, err, err_cap);
+}
+
+usher_err token_keys_open_as(const char *data_dir, token_keys_mode mode, token_keys *out,
+                             bool *created, char *err, size_t err_cap)
+{
     char path[KEYS_PATH_MAX];
 
+    if (created)
+        *created = false;
     if (err && err_cap)
         err[0] = '\0';
     if (sodium_init() < 0)
@@ -197,15 +210,24 @@ usher_err token_keys_open(const char *data_dir, token_keys *out, char *err, size
     int n = snprintf(path, sizeof path, "%s/%s", data_dir, KEYS_FILE_NAME);
     if (n < 0 || (size_t)n >= sizeof path - 32) /* room for the temp suffix */
         return keys_fail(err, err_cap, "%s: path too long", data_dir);
+    if (mode == TOKEN_KEYS_LOAD_ONLY) {
+        usher_err rc = keys_load(path, out, err, err_cap);
+        if (rc == USHER_ERR_NOT_FOUND && err && err_cap)
+            snprintf(err, err_cap, "%s: no such file", path);
+        return rc;
+    }
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
         return keys_fail(err, err_cap, "%s: %s", data_dir, strerror(errno));
 
     usher_err rc = keys_load(path, out, err, err_cap);
     if (rc != USHER_ERR_NOT_FOUND)
         return rc;
-    rc = keys_create(data_dir, path, err, err_cap);
+    bool won = false;
+    rc = keys_create(data_dir, path, &won, err, err_cap);
     if (rc != USHER_ERR_OK)
         return rc;
+    if (created)
+        *created = won;
     rc = keys_load(path, out, err, err_cap);
     if (rc == USHER_ERR_NOT_FOUND)
         return keys_fail(err, err_cap, "%s: vanished right after creation", path);

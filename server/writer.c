@@ -32,10 +32,11 @@ static void list_append(request **head, request **tail, request *first, request 
 }
 
 /* The timer's job: tidying only; correctness never waits for it. */
-static usher_err run_housekeeping(store_txn *txn)
+static usher_err run_housekeeping(store_txn *txn, request *job)
 {
-    int64_t now = clock_now_ms();
-    usher_err e = store_queue_tick(txn, now, NULL);
+    int64_t now = clock_now_ms(), began_us = clock_mono_us();
+    usher_err e = store_queue_tick(txn, now, &job->admitted);
+    job->tick_us = clock_mono_us() - began_us;
     if (e == USHER_ERR_OK) e = store_holds_tick(txn, now, HOUSEKEEPING_MAX, NULL);
     if (e == USHER_ERR_OK) e = store_idem_tick(txn, now, HOUSEKEEPING_MAX, NULL);
     return e;
@@ -68,7 +69,7 @@ static void run_one(store_txn *parent, request *req)
     usher_err e = store_child_begin(parent, &child);
     if (e != USHER_ERR_OK) { req->err = e; return; }
     if (req->method) request_execute(req, child);
-    else req->err = run_housekeeping(child);
+    else req->err = run_housekeeping(child, req);
     if (req->err == USHER_ERR_OK) {
         e = store_txn_commit(child);
         if (e != USHER_ERR_OK) request_fail(req, e);
@@ -82,6 +83,7 @@ static void run_one(store_txn *parent, request *req)
  * stops there: *breaker is that request and nothing of the pass is kept. */
 static usher_err run_batch_once(writer *w, request *head, request **breaker)
 {
+    head->batch_commit_us = 0;
     store_txn *txn;
     *breaker = NULL;
     usher_err e = store_write_begin(w->st, &txn);
@@ -95,7 +97,10 @@ static usher_err run_batch_once(writer *w, request *head, request **breaker)
             return r->err != USHER_ERR_OK ? r->err : USHER_ERR_INTERNAL;
         }
     }
-    return store_txn_commit(txn);
+    int64_t began_us = clock_mono_us();
+    e = store_txn_commit(txn);
+    head->batch_commit_us = clock_mono_us() - began_us;   /* for the loop's debug line */
+    return e;
 }
 
 static void rewind_unsettled(request *head)
@@ -207,6 +212,9 @@ static void *writer_main(void *arg)
         w->batches++;
         w->requests += n;
         pthread_mutex_unlock(&w->mu);
+        uint32_t writes = 0;   /* client writes, the housekeeping job not counted */
+        for (request *r = head; r; r = r->next) writes += r->method != NULL;
+        head->batch_writes = writes;
 
         run_batch(w, head);
 

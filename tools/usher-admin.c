@@ -1,6 +1,9 @@
 /* usher-admin: the operator's tool. Prints admin tokens (signed locally with
- * the deployment's key in DATA/keys, so it must run where the data dir is)
- * and creates concerts and performances over the protocol through libusher. */
+ * the deployment's key in DATA/keys, so it must run where the data dir is),
+ * creates concerts and performances over the protocol through libusher, and
+ * lists them from the data dir's store (read-only, beside a running usherd:
+ * LMDB readers never block its writer; past performances are listed too,
+ * which the protocol's concert.dates does not). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include "common/tool_args.h"
 #include "../client/usher.h"
 #include "../server/config.h"
+#include "../server/store.h"
 #include "../server/token.h"
 #include "cli/starts_at.h"
 
@@ -28,12 +32,20 @@ static void usage(FILE *out)
 "  schedule create CONCERT_ID STARTS_AT PRICE [SEATS]\n"
 "                                               create a performance; prints its schedule_id\n"
 "      STARTS_AT is epoch milliseconds, or +N with a unit ms, s, m, h or d\n"
-"      relative to now (+2d, +3h); PRICE is KRW per seat; SEATS defaults to\n"
-"      the server's default (50).\n"
+"      relative to now (+2d, +3h), and must be in the future; PRICE is KRW\n"
+"      per seat, 1 or more; SEATS defaults to the server's default (50).\n"
+"  concert list                                 every concert: id, title, venue, performances\n"
+"  schedule list CONCERT_ID                     every performance of a concert, past ones too:\n"
+"                                               starts_at (UTC), seats, prices, sold, free\n"
+"      The list commands read DIR's store directly (--data DIR, read-only; safe\n"
+"      while usherd runs there), not over the protocol.\n"
 "\n"
 "options (before the command):\n"
-"  --data DIR      the server's data dir: signs admin tokens with DIR/keys\n"
-"                  (created there when absent). An admin token lasts 30 days.\n"
+"  --data DIR      the server's data dir: signs admin tokens with DIR/keys, and\n"
+"                  the list commands read DIR's store. DIR must be a data dir\n"
+"                  usherd has started in (usher-admin never creates a key: a\n"
+"                  token signed by another key would be refused). An admin\n"
+"                  token lasts 30 days.\n"
 "  --ttl D         a token signed with --data lasts D instead: a whole number with\n"
 "                  ms, s, m or h (1500ms, 5s, 10m, 24h), above 0, at most 30 days\n"
 "                  (also accepted after token)\n"
@@ -69,6 +81,14 @@ static int usage_error(const char *fmt, const char *arg)
     return tool_usage_error("usher-admin", EXIT_USAGE, fmt, arg);
 }
 
+/* A --data DIR that usherd never started in (a typo, say): say so; EXIT_FAILED. */
+static int not_a_data_dir(const char *data_dir, const char *why)
+{
+    fprintf(stderr, "usher-admin: %s is not a usherd data directory (%s): start usherd there "
+            "first, or give the --data of a running usherd\n", data_dir, why);
+    return EXIT_FAILED;
+}
+
 /* Signs a TOKEN_ADMIN token with DATA/keys into out, expiring ttl_ms from
  * now (0: the default lifetime). 0 or EXIT_FAILED. */
 static int sign_admin_token(const char *data_dir, int64_t ttl_ms, char *out, size_t cap)
@@ -81,7 +101,10 @@ static int sign_admin_token(const char *data_dir, int64_t ttl_ms, char *out, siz
     config_defaults(&cfg);
     token_keys keys;
     char err[256] = "";
-    if (token_keys_open(data_dir, &keys, err, sizeof err) != USHER_ERR_OK) {
+    usher_err ke = token_keys_open_as(data_dir, TOKEN_KEYS_LOAD_ONLY, &keys, NULL, err, sizeof err);
+    if (ke == USHER_ERR_NOT_FOUND)
+        return not_a_data_dir(data_dir, "it holds no signing key");
+    if (ke != USHER_ERR_OK) {
         fprintf(stderr, "usher-admin: cannot open the keys in %s: %s\n", data_dir,
                 *err ? err : "unknown error");
         return EXIT_FAILED;
@@ -185,6 +208,161 @@ static int run_create(const admin_options *o, const char *admin, const create_re
     return rc;
 }
 
+/* ---- list commands: DIR's store, read-only ---- */
+
+/* "2026-12-03 10:00:00 UTC" */
+static void format_utc(int64_t ms, char *out, size_t cap)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* Opens DIR's store read-only and begins a read txn; 0 or EXIT_FAILED. */
+static int open_listing(const char *data_dir, store **st, store_txn **txn)
+{
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/keys", data_dir);
+    FILE *f = fopen(probe, "rb");
+    if (!f)
+        return not_a_data_dir(data_dir, "it holds no signing key");
+    fclose(f);
+    store_options opt = store_options_default();
+    opt.read_only = true;
+    if (store_open(st, data_dir, &opt) != USHER_ERR_OK)
+        return not_a_data_dir(data_dir, "its store cannot be opened: see the line above");
+    if (store_read_begin(*st, txn) != USHER_ERR_OK) {
+        fprintf(stderr, "usher-admin: cannot read the store in %s\n", data_dir);
+        store_close(*st);
+        return EXIT_FAILED;
+    }
+    return 0;
+}
+
+static void close_listing(store *st, store_txn *txn)
+{
+    store_txn_end(txn);
+    store_close(st);
+}
+
+#define LIST_PAGE 100
+
+static int list_concerts(const char *data_dir)
+{
+    store *st;
+    store_txn *txn;
+    if (open_listing(data_dir, &st, &txn))
+        return EXIT_FAILED;
+    store_concert *page = malloc(LIST_PAGE * sizeof *page);
+    store_date *dates = malloc(STORE_SCHEDULES_PER_CONCERT_MAX * sizeof *dates);
+    int rc = page && dates ? 0 : EXIT_FAILED;
+    printf("%-10s %-32s %-24s %s\n", "CONCERT", "TITLE", "VENUE", "PERFORMANCES");
+    uint64_t after = 0;
+    size_t n = LIST_PAGE, total = 0;
+    while (rc == 0 && n == LIST_PAGE) {
+        if (store_concert_list(txn, after, page, LIST_PAGE, &n) != USHER_ERR_OK) {
+            rc = EXIT_FAILED;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t nd = 0;
+            if (store_concert_schedules(txn, page[i].concert_id, wall_clock_ms(), dates,
+                                        STORE_SCHEDULES_PER_CONCERT_MAX, &nd) != USHER_ERR_OK)
+                rc = EXIT_FAILED;
+            printf("%-10llu %-32s %-24s %zu\n", (unsigned long long)page[i].concert_id,
+                   page[i].title, page[i].venue[0] ? page[i].venue : "-", nd);
+            after = page[i].concert_id;
+            total++;
+        }
+    }
+    if (rc == 0 && total == 0)
+        printf("(no concerts)\n");
+    if (rc)
+        fprintf(stderr, "usher-admin: reading the concerts of %s failed\n", data_dir);
+    free(page);
+    free(dates);
+    close_listing(st, txn);
+    return rc;
+}
+
+/* The lowest and highest seat price of a performance; false on failure. */
+static bool price_range(store_txn *txn, uint64_t schedule_id, store_seat *seats, int64_t *lo,
+                        int64_t *hi)
+{
+    size_t n = 0;
+    if (store_schedule_seats(txn, schedule_id, wall_clock_ms(), seats, &n) != USHER_ERR_OK || n == 0)
+        return false;
+    *lo = *hi = seats[0].price_krw;
+    for (size_t i = 1; i < n; i++) {
+        if (seats[i].price_krw < *lo) *lo = seats[i].price_krw;
+        if (seats[i].price_krw > *hi) *hi = seats[i].price_krw;
+    }
+    return true;
+}
+
+static int list_schedules(const char *data_dir, uint64_t concert_id)
+{
+    store *st;
+    store_txn *txn;
+    if (open_listing(data_dir, &st, &txn))
+        return EXIT_FAILED;
+    store_date *dates = malloc(STORE_SCHEDULES_PER_CONCERT_MAX * sizeof *dates);
+    store_seat *seats = malloc(STORE_SEATS_MAX * sizeof *seats);
+    int64_t now = wall_clock_ms();
+    size_t n = 0;
+    usher_err e = dates && seats ? store_concert_schedules(txn, concert_id, now, dates,
+                                                           STORE_SCHEDULES_PER_CONCERT_MAX, &n)
+                                 : USHER_ERR_INTERNAL;
+    int rc = 0;
+    if (e == USHER_ERR_NOT_FOUND) {
+        fprintf(stderr, "usher-admin: concert %llu not found in %s\n",
+                (unsigned long long)concert_id, data_dir);
+        rc = EXIT_FAILED;
+    } else if (e != USHER_ERR_OK) {
+        fprintf(stderr, "usher-admin: reading the performances of concert %llu failed\n",
+                (unsigned long long)concert_id);
+        rc = EXIT_FAILED;
+    } else {
+        printf("%-10s %-24s %-8s %6s %-26s %6s %6s\n", "SCHEDULE", "STARTS_AT", "STATE", "SEATS",
+               "PRICE (KRW)", "SOLD", "FREE");
+        for (size_t i = 0; i < n; i++) {
+            const store_date *d = &dates[i];
+            char when[40], prices[40] = "?";
+            int64_t lo, hi;
+            format_utc(d->schedule.starts_at_ms, when, sizeof when);
+            if (price_range(txn, d->schedule.schedule_id, seats, &lo, &hi))
+                snprintf(prices, sizeof prices, lo == hi ? "%lld" : "%lld..%lld", (long long)lo,
+                         (long long)hi);
+            printf("%-10llu %-24s %-8s %6u %-26s %6u %6u\n",
+                   (unsigned long long)d->schedule.schedule_id, when,
+                   d->schedule.starts_at_ms <= now ? "past" : "future", d->schedule.seats, prices,
+                   d->sold, d->available);
+        }
+        if (n == 0)
+            printf("(no performances)\n");
+    }
+    free(dates);
+    free(seats);
+    close_listing(st, txn);
+    return rc;
+}
+
+/* concert list | schedule list CONCERT_ID (argv at the command). */
+static int run_list(const admin_options *o, int argc, char **argv)
+{
+    long long v;
+    bool concerts = strcmp(argv[0], "concert") == 0;
+    if (concerts ? argc != 2 : argc != 3)
+        return usage_error(concerts ? "usage: concert list (with --data DIR)%s"
+                                    : "usage: schedule list CONCERT_ID (with --data DIR)%s", "");
+    if (!concerts && !tool_parse_range(argv[2], 1, INT64_MAX, &v))
+        return usage_error("CONCERT_ID must be a positive integer, not '%s'", argv[2]);
+    if (!o->data_dir)
+        return usage_error("%s list needs --data DIR (it reads the store there)", argv[0]);
+    return concerts ? list_concerts(o->data_dir) : list_schedules(o->data_dir, (uint64_t)v);
+}
+
 /* The defaults, then $USHER_HOST and $USHER_PORT; 0, or 2 on a bad value. */
 static int options_defaults(admin_options *o)
 {
@@ -280,8 +458,11 @@ int main(int argc, char **argv)
             printf("%s\n", token);
         return rc;
     }
+    bool object = strcmp(argv[0], "concert") == 0 || strcmp(argv[0], "schedule") == 0;
+    if (object && argc >= 2 && strcmp(argv[1], "list") == 0)
+        return run_list(&o, argc, argv);
     bool create = argc >= 2 && strcmp(argv[1], "create") == 0;
-    if (!create || (strcmp(argv[0], "concert") != 0 && strcmp(argv[0], "schedule") != 0))
+    if (!create || !object)
         return usage_error("unknown command '%s'", argv[0]);
     create_request req;
     if (parse_create(argc, argv, &req) != 0)

@@ -38,10 +38,11 @@ usher_err admin_schedule_create(call *c)
     usher_err e = param_id(c, "concert_id", &concert_id);
     if (e == USHER_ERR_OK) e = param_int(c, "starts_at", 1, INT64_MAX, &starts_at);
     if (e == USHER_ERR_OK) e = param_int_opt(c, "seats", 1, STORE_SEATS_MAX, &seats, &has_seats);
-    if (e == USHER_ERR_OK) e = param_int_opt(c, "price", 0, PRICE_MAX, &price, &has_price);
+    if (e == USHER_ERR_OK) e = param_int_opt(c, "price", 1, PRICE_MAX, &price, &has_price);
     if (e == USHER_ERR_OK)
-        e = param_int_array_opt(c, "prices", (size_t)seats, 0, PRICE_MAX, prices, &has_prices);
+        e = param_int_array_opt(c, "prices", (size_t)seats, 1, PRICE_MAX, prices, &has_prices);
     if (e != USHER_ERR_OK) return e;
+    if (starts_at <= c->now_ms) return param_fail(c, "starts_at", "must be in the future");
     if (!has_seats) seats = SEATS_DEFAULT;
     if (!has_price && !has_prices) return param_fail(c, "price", "is required (or give prices)");
     if (!has_prices)
@@ -49,6 +50,8 @@ usher_err admin_schedule_create(call *c)
     e = store_schedule_create(c->txn, concert_id, starts_at, (uint32_t)seats, prices, &schedule_id);
     if (e == USHER_ERR_INVALID_ARGUMENT)
         return param_fail(c, "concert_id", "already has the maximum number of performances (500)");
+    if (e == USHER_ERR_NOT_FOUND)
+        return call_fail(c, e, "concert %llu not found", (unsigned long long)concert_id);
     if (e != USHER_ERR_OK) return e;
     msgpack_pack_map(c->out, 1);
     pack_kv_u64(c->out, "schedule_id", schedule_id);

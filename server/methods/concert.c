@@ -45,6 +45,8 @@ usher_err concert_dates(call *c)
     store_date *dates = malloc(STORE_SCHEDULES_PER_CONCERT_MAX * sizeof *dates);
     if (!dates) return USHER_ERR_INTERNAL;
     e = store_concert_dates(c->txn, concert_id, c->now_ms, dates, STORE_SCHEDULES_PER_CONCERT_MAX, &n);
+    if (e == USHER_ERR_NOT_FOUND)
+        e = call_fail(c, e, "concert %llu not found", (unsigned long long)concert_id);
     if (e == USHER_ERR_OK) {
         msgpack_pack_map(c->out, 1);
         pack_key(c->out, "dates");
@@ -68,6 +70,8 @@ usher_err concert_seats(call *c)
     size_t n;
     usher_err e = param_id(c, "schedule_id", &schedule_id);
     if (e == USHER_ERR_OK) e = store_schedule_get(c->txn, schedule_id, &sched);
+    if (e == USHER_ERR_NOT_FOUND)
+        return call_fail(c, e, "schedule %llu not found", (unsigned long long)schedule_id);
     if (e != USHER_ERR_OK) return e;
     if (sched.concert_id != c->queue.concert_id) return USHER_ERR_FORBIDDEN;
     store_seat *seats = malloc(STORE_SEATS_MAX * sizeof *seats);

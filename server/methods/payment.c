@@ -32,6 +32,26 @@ usher_err payment_pay_fingerprint(call *c, uint8_t fp[STORE_FINGERPRINT_BYTES])
     return USHER_ERR_OK;
 }
 
+/* The figures of a refused payment: the id that names nothing, or the
+ * balance and the amount due (read again: the refusal changed nothing). */
+static usher_err pay_refusal(call *c, usher_err e, const uint64_t *ids, size_t n)
+{
+    int64_t due = 0, balance = 0;
+    for (size_t i = 0; i < n; i++) {
+        store_reservation r;
+        usher_err g = store_reservation_get(c->txn, ids[i], c->now_ms, &r);
+        if (g == USHER_ERR_NOT_FOUND && e == USHER_ERR_NOT_FOUND)
+            return call_fail(c, e, "reservation %llu not found", (unsigned long long)ids[i]);
+        if (g != USHER_ERR_OK) return e;
+        due = r.price_krw > INT64_MAX - due ? INT64_MAX : due + r.price_krw;
+    }
+    if (e != USHER_ERR_INSUFFICIENT_BALANCE ||
+        store_wallet_balance(c->txn, &c->user, &balance) != USHER_ERR_OK)
+        return e;
+    return call_fail(c, e, "balance %lld is below the amount due %lld", (long long)balance,
+                     (long long)due);
+}
+
 usher_err payment_pay(call *c)
 {
     uint64_t ids[STORE_HOLDS_MAX];
@@ -44,6 +64,7 @@ usher_err payment_pay(call *c)
                           &p, &balance);
     if (e == USHER_ERR_INVALID_ARGUMENT)
         return param_fail(c, "reservation_ids", "must not repeat an id");
+    if (e == USHER_ERR_NOT_FOUND || e == USHER_ERR_INSUFFICIENT_BALANCE) return pay_refusal(c, e, ids, n);
     if (e != USHER_ERR_OK) return e;
     msgpack_pack_map(c->out, 5);
     pack_kv_u64(c->out, "payment_id", p.payment_id);

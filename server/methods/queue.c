@@ -29,6 +29,8 @@ usher_err queue_enter(call *c)
     store_queue_entry entry;
     usher_err e = param_id(c, "concert_id", &concert_id);
     if (e == USHER_ERR_OK) e = store_queue_enter(c->txn, &c->user, concert_id, c->now_ms, &entry);
+    if (e == USHER_ERR_NOT_FOUND)
+        return call_fail(c, e, "concert %llu not found", (unsigned long long)concert_id);
     if (e != USHER_ERR_OK) return e;
     token_claims claims = { .kind = TOKEN_QUEUE, .user = c->user, .concert_id = concert_id,
                             .seq = entry.seq,

@@ -22,6 +22,11 @@ usher_err seat_reserve(call *c)
         return param_fail(c, bad_param, strcmp(bad_param, "schedule_id") == 0
                                             ? "has already started"
                                             : "is outside the performance's seats");
+    if (e == USHER_ERR_NOT_FOUND)
+        return call_fail(c, e, "schedule %llu not found", (unsigned long long)schedule_id);
+    if (e == USHER_ERR_HOLD_LIMIT)
+        return call_fail(c, e, "at most %u live holds per user on a performance",
+                         (unsigned)c->env->cfg->max_holds);
     if (e != USHER_ERR_OK) return e;
     if (r.reservation_id == 0) {   /* a precheck found nothing against it: the writer holds it */
         c->needs_write = true;
@@ -42,6 +47,8 @@ usher_err reservation_cancel(call *c)
     store_reservation r;
     usher_err e = param_id(c, "reservation_id", &reservation_id);
     if (e == USHER_ERR_OK) e = store_reservation_cancel(c->txn, &c->user, reservation_id, c->now_ms, &r);
+    if (e == USHER_ERR_NOT_FOUND)
+        return call_fail(c, e, "reservation %llu not found", (unsigned long long)reservation_id);
     if (e != USHER_ERR_OK) return e;
     msgpack_pack_map(c->out, 2);
     pack_kv_u64(c->out, "reservation_id", r.reservation_id);

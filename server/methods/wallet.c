@@ -25,7 +25,8 @@ static usher_err charge_amount(call *c, int64_t *amount)
 {
     const msgpack_object *o = c->params ? msg_map_get(c->params, "amount") : NULL;
     if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > (uint64_t)INT64_MAX)
-        return USHER_ERR_AMOUNT_LIMIT;
+        return call_fail(c, USHER_ERR_AMOUNT_LIMIT, "a charge is at most %lld KRW",
+                         (long long)c->env->cfg->max_charge_krw);
     usher_err e = param_int(c, "amount", INT64_MIN, INT64_MAX, amount);
     if (e == USHER_ERR_OK && *amount <= 0) return param_fail(c, "amount", "must be 1 or more");
     return e;
@@ -41,6 +42,18 @@ usher_err wallet_charge_fingerprint(call *c, uint8_t fp[STORE_FINGERPRINT_BYTES]
     return USHER_ERR_OK;
 }
 
+/* Which limit a refused charge of amount met, with the figures. */
+static usher_err amount_limit(call *c, int64_t amount)
+{
+    const usher_config *cfg = c->env->cfg;
+    int64_t balance = 0;
+    if (amount > cfg->max_charge_krw || store_wallet_balance(c->txn, &c->user, &balance) != USHER_ERR_OK)
+        return call_fail(c, USHER_ERR_AMOUNT_LIMIT, "a charge is at most %lld KRW",
+                         (long long)cfg->max_charge_krw);
+    return call_fail(c, USHER_ERR_AMOUNT_LIMIT, "the balance would be %lld, above the limit %lld",
+                     (long long)(balance + amount), (long long)cfg->balance_limit_krw);
+}
+
 usher_err wallet_charge(call *c)
 {
     int64_t amount, balance;
@@ -48,6 +61,7 @@ usher_err wallet_charge(call *c)
     if (e != USHER_ERR_OK) return e;
     e = store_wallet_charge(c->txn, &c->user, amount, c->now_ms, &balance);
     if (e == USHER_ERR_INVALID_ARGUMENT) return param_fail(c, "amount", "must be 1 or more");
+    if (e == USHER_ERR_AMOUNT_LIMIT) return amount_limit(c, amount);
     if (e != USHER_ERR_OK) return e;
     msgpack_pack_map(c->out, 2);
     pack_kv_i64(c->out, "balance", balance);

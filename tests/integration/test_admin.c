@@ -1,6 +1,8 @@
 /* usher-admin end to end: the tokens it prints are accepted by usherd and
- * expire when --ttl says (30 days by default), it creates concerts and
- * performances over the protocol, and bad usage exits 2. */
+ * expire when --ttl says (30 days by default), it never creates a key (a
+ * --data DIR usherd never ran in is refused), it creates concerts and
+ * performances over the protocol, lists them from DIR's store (past
+ * performances too), and bad usage exits 2. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define OUT_CAP 8192
 #define DAY_MS 86400000LL
@@ -182,6 +186,114 @@ static void test_admin_create_with_forged_token_fails_with_code(void **state)
     assert_non_null(strstr(out, "FORBIDDEN"));
 }
 
+/* A --data DIR without a key (a typo, an empty dir) is refused with exit 1
+ * and a message naming it, and nothing is created there. */
+static void test_admin_refuses_a_dir_usherd_never_ran_in(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/usher-admin-XXXXXX", missing[300], empty[300], keys[340], out[OUT_CAP];
+    assert_non_null(mkdtemp(root));
+    snprintf(missing, sizeof missing, "%s/typo", root);
+    snprintf(empty, sizeof empty, "%s/empty", root);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    const char *const dirs[] = { missing, empty };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(run_admin(out, "--data %s token", dirs[i]), 1);
+        assert_non_null(strstr(out, "is not a usherd data directory"));
+        assert_non_null(strstr(out, dirs[i]));
+        assert_non_null(strstr(out, "start usherd there first"));
+        assert_null(strstr(out, "u1."));   /* no token printed */
+        assert_int_equal(run_admin(out, "--data %s concert create X", dirs[i]), 1);
+        assert_non_null(strstr(out, "is not a usherd data directory"));
+        assert_int_equal(run_admin(out, "--data %s concert list", dirs[i]), 1);
+        assert_non_null(strstr(out, "is not a usherd data directory"));
+        snprintf(keys, sizeof keys, "%s/keys", dirs[i]);
+        assert_int_not_equal(access(keys, F_OK), 0);
+    }
+    assert_int_not_equal(access(missing, F_OK), 0);   /* not even the directory */
+    rmdir(empty);
+    rmdir(root);
+}
+
+/* Counts the lines of out that contain every one of the words. */
+static int lines_with(const char *out, const char *const *words)
+{
+    int n = 0;
+    for (const char *line = out; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        bool all = true;
+        for (const char *const *w = words; *w && all; w++) {
+            const char *at = strstr(line, *w);
+            all = at && at < line + len;
+        }
+        n += all;
+        line += len + (end ? 1 : 0);
+    }
+    return n;
+}
+
+static void test_admin_lists_concerts_and_every_performance(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, NULL);
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    const char *admin = harness_admin_token(hs);
+    char out[OUT_CAP];
+    assert_int_equal(run_admin(out, "--data %s concert list", hs->data_dir), 0);
+    assert_non_null(strstr(out, "(no concerts)"));
+
+    uint64_t concert_id, soon_id;
+    harness_make_concert(c, admin, 20, 30000, harness_now_ms() + DAY_MS, &concert_id, &soon_id);
+    uint64_t later_id = harness_make_schedule(c, admin, concert_id, 10, 50000, harness_now_ms() + 2 * DAY_MS);
+    /* One performance that has started by the time it is listed. */
+    uint64_t past_id = harness_make_schedule(c, admin, concert_id, 5, 7000, harness_now_ms() + 300);
+    harness_callf_expect(c, OK, "admin.concert.create", "{\"admin\":\"%s\",\"title\":\"Second Show\"}", admin);
+    harness_shopper sh;
+    harness_shopper_new(c, concert_id, 100000, &sh);
+    uint64_t rid = harness_reserve(c, sh.token, soon_id, 3, NULL);
+    harness_callf_expect(c, OK, "payment.pay", "{\"token\":\"%s\",\"reservation_ids\":[%llu]}", sh.token,
+                         (unsigned long long)rid);
+    harness_sleep_ms(400);
+
+    assert_int_equal(run_admin(out, "--data %s concert list", hs->data_dir), 0);
+    char id[32];
+    snprintf(id, sizeof id, "%llu ", (unsigned long long)concert_id);
+    const char *const first[] = { id, "Harness Night", " 3", NULL };
+    const char *const second[] = { "Second Show", " 0", NULL };
+    if (lines_with(out, first) != 1 || lines_with(out, second) != 1)
+        fail_msg("concert list:\n%s", out);
+
+    assert_int_equal(run_admin(out, "--data %s schedule list %llu", hs->data_dir,
+                               (unsigned long long)concert_id), 0);
+    char sid[3][32];
+    snprintf(sid[0], sizeof sid[0], "%llu ", (unsigned long long)soon_id);
+    snprintf(sid[1], sizeof sid[1], "%llu ", (unsigned long long)later_id);
+    snprintf(sid[2], sizeof sid[2], "%llu ", (unsigned long long)past_id);
+    /* seats, price, sold, free; the started one is listed as past */
+    const char *const soon[] = { sid[0], "future", " 20 ", "30000", " 1 ", " 19", NULL };
+    const char *const later[] = { sid[1], "future", " 10 ", "50000", " 0 ", " 10", NULL };
+    const char *const past[] = { sid[2], "past", " 5 ", "7000", " UTC", NULL };
+    if (lines_with(out, soon) != 1 || lines_with(out, later) != 1 || lines_with(out, past) != 1)
+        fail_msg("schedule list:\n%s", out);
+    /* earliest first: the past one before the others (ids start their lines) */
+    const char *at[3];
+    for (int i = 0; i < 3; i++) {
+        char needle[40];
+        snprintf(needle, sizeof needle, "\n%.30s", sid[i]);
+        at[i] = strstr(out, needle);
+        assert_non_null(at[i]);
+    }
+    if (!(at[2] < at[0] && at[0] < at[1]))
+        fail_msg("schedule list not earliest first:\n%s", out);
+
+    assert_int_equal(run_admin(out, "--data %s schedule list 999", hs->data_dir), 1);
+    assert_non_null(strstr(out, "concert 999 not found"));
+    assert_int_equal(run_admin(out, "concert list"), 2);              /* needs --data */
+    assert_int_equal(run_admin(out, "--data %s schedule list", hs->data_dir), 2);
+    assert_int_equal(run_admin(out, "--data %s schedule list x", hs->data_dir), 2);
+}
+
 static void test_admin_bad_usage_exits_2(void **state)
 {
     (void)state;
@@ -219,6 +331,8 @@ int main(void)
         HARNESS_TEST(test_admin_creates_concert_and_schedule_over_protocol),
         HARNESS_TEST(test_admin_create_with_forged_token_fails_with_code),
         HARNESS_TEST(test_admin_bad_usage_exits_2),
+        HARNESS_TEST(test_admin_refuses_a_dir_usherd_never_ran_in),
+        HARNESS_TEST(test_admin_lists_concerts_and_every_performance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

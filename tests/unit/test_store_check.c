@@ -38,12 +38,12 @@ static void test_clean_after_every_tick(void **state)
     ck_build(fx);
     int64_t later = FX_T0 + FX_ACTIVE_TTL_MS + FX_REQUEST_ID_TTL_MS + 1;
     store_txn *t = fx_write(fx);
-    uint32_t admitted;
+    store_admitted admitted;
     assert_int_equal(store_holds_tick(t, later, 100, NULL), USHER_ERR_OK);
     assert_int_equal(store_queue_tick(t, later, &admitted), USHER_ERR_OK);
     assert_int_equal(store_idem_tick(t, later, 100, NULL), USHER_ERR_OK);
     fx_commit(t);
-    assert_int_equal(admitted, 1);   /* seq 4 got the slot seq 2 and 3 left */
+    assert_int_equal(admitted.total, 1);   /* seq 4 got the slot seq 2 and 3 left */
     ck_assert_clean(fx, later);
     ck_assert_clean(fx, later + FX_ACTIVE_TTL_MS);
 }
