@@ -66,7 +66,7 @@ PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-c
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
-.PHONY: all help deps run test unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install clean
+.PHONY: all help deps run test unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install uninstall clean
 all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(ABI_APPS) $(FUZZ_REPLAYS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
 
 help:
@@ -80,7 +80,8 @@ help:
 	@echo "make fuzz-smoke the same for about 10 s per target"
 	@echo "make fuzz-corpus regenerate the seed corpus of tests/fuzz/corpus/ (tokens of the fixed fuzz keys)"
 	@echo "make bench      BENCH_ROUNDS (3) rounds of usher-bench on a fresh usherd, then the anchors"
-	@echo "make install    install programs, libusher, usher.h and usher.pc under PREFIX=$(PREFIX)"
+	@echo "make install    install programs, libusher, usher.h, usher.pc, man pages and the systemd unit under PREFIX=$(PREFIX)"
+	@echo "make uninstall  remove exactly what make install put under PREFIX"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -241,15 +242,38 @@ bench: all
 	@BUILD=$(BUILD) sh tools/bench.sh
 
 # ---- install ----
+# Everything install puts under PREFIX is named here once, so uninstall
+# removes exactly that (and include/usher/, which is ours alone).
+INSTALL_PROGRAMS = $(filter-out $(KIOSK),$(PROGRAMS))
+INSTALL_HEADERS  = client/usher.h protocol/errors.def protocol/methods.def
+MAN_PAGES        = $(wildcard docs/man/*.1)
+SYSTEMD_UNIT     = $(wildcard dist/usherd.service)
+BINDIR     = $(DESTDIR)$(PREFIX)/bin
+LIBDIR     = $(DESTDIR)$(PREFIX)/lib
+INCDIR     = $(DESTDIR)$(PREFIX)/include/usher
+PCDIR      = $(DESTDIR)$(PREFIX)/lib/pkgconfig
+MAN1DIR    = $(DESTDIR)$(PREFIX)/share/man/man1
+UNITDIR    = $(DESTDIR)$(PREFIX)/lib/systemd/system
+INSTALLED  = $(addprefix $(BINDIR)/,$(notdir $(INSTALL_PROGRAMS))) \
+             $(LIBDIR)/libusher.a $(LIBDIR)/libusher.so.$(VERSION) $(LIBDIR)/libusher.so.$(SOVERSION) \
+             $(LIBDIR)/libusher.so $(addprefix $(INCDIR)/,$(notdir $(INSTALL_HEADERS))) $(PCDIR)/usher.pc \
+             $(addprefix $(MAN1DIR)/,$(notdir $(MAN_PAGES))) $(if $(SYSTEMD_UNIT),$(UNITDIR)/usherd.service)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usher
-	install -m 755 $(filter-out $(KIOSK),$(PROGRAMS)) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libusher.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so.$(SOVERSION)
-	ln -sf libusher.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so
-	install -m 644 client/usher.h protocol/errors.def protocol/methods.def $(DESTDIR)$(PREFIX)/include/usher/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/usher.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usher.pc
+	install -d $(BINDIR) $(LIBDIR) $(PCDIR) $(INCDIR) $(if $(MAN_PAGES),$(MAN1DIR)) $(if $(SYSTEMD_UNIT),$(UNITDIR))
+	install -m 755 $(INSTALL_PROGRAMS) $(BINDIR)/
+	install -m 644 $(CLIENT_LIB) $(LIBDIR)/
+	install -m 755 $(CLIENT_SO) $(LIBDIR)/
+	ln -sf libusher.so.$(VERSION) $(LIBDIR)/libusher.so.$(SOVERSION)
+	ln -sf libusher.so.$(SOVERSION) $(LIBDIR)/libusher.so
+	install -m 644 $(INSTALL_HEADERS) $(INCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/usher.pc.in > $(PCDIR)/usher.pc
+	$(if $(MAN_PAGES),install -m 644 $(MAN_PAGES) $(MAN1DIR)/)
+	$(if $(SYSTEMD_UNIT),sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|' $(SYSTEMD_UNIT) > $(UNITDIR)/usherd.service)
+
+uninstall:
+	rm -f $(INSTALLED)
+	-rmdir $(INCDIR) 2>/dev/null
 
 clean:
 	rm -rf build build-debug build-asan build-fuzz
