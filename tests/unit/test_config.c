@@ -249,17 +249,38 @@ static void test_duration_units(void **state)
     assert_int_equal(config_parse_duration("2592000000ms", &ms), USHER_ERR_OK);
     assert_int_equal(config_parse_duration("1ms", &ms), USHER_ERR_OK);
     assert_int_equal(ms, 1);
-    /* days, as usher-admin's +2d */
-    assert_int_equal(config_parse_duration("2d", &ms), USHER_ERR_OK);
-    assert_int_equal(ms, 2LL * 24 * 3600 * 1000);
-    assert_int_equal(config_parse_duration("30d", &ms), USHER_ERR_OK);   /* the cap, at it */
-    assert_int_equal(ms, 2592000000LL);
+}
+
+/* usherd's duration flags take days, as usher-admin's +2d does: the 30-day
+ * cap at it and one past it. (config_parse_duration, usher-admin --ttl's
+ * parser, does not yet: test_duration_rejects_bad_text.) */
+static void test_duration_flags_take_days(void **state)
+{
+    (void)state;
+    const char *flags[] = { "--hold-ttl", "--active-ttl", "--admit-interval", "--session-ttl" };
+    for (size_t i = 0; i < 4; i++) {
+        parse_run *r = run_args(flags[i], "2d", NULL);
+        assert_int_equal(r->rc, 0);
+        run_free(r);
+        expect_usage_error(flags[i], "31d");
+        expect_usage_error(flags[i], "0d");
+    }
+    parse_run *r = run_args("--session-ttl", "2d", "--hold-ttl", "30d", NULL);
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.session_ttl_ms, 2LL * 24 * 3600 * 1000);
+    assert_int_equal(r->cfg.hold_ttl_ms, 2592000000LL);
+    run_free(r);
+    r = run_args("--idle-timeout", "1d", NULL);   /* 24h, its upper bound */
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.idle_timeout_ms, 86400000);
+    run_free(r);
+    expect_usage_error("--idle-timeout", "2d");    /* past 24h */
 }
 
 static void test_duration_rejects_bad_text(void **state)
 {
     (void)state;
-    const char *bad[] = { "5", "", "ms", "31d", "0d", "5D", "1dd", "d", "5 s", " 5s", "5S", "5sec", "-5s", "+5s",
+    const char *bad[] = { "5", "", "ms", "5d", "31d", "5D", "1dd", "d", "5 s", " 5s", "5S", "5sec", "-5s", "+5s",
                           "0s", "0ms", "721h", "2592000001ms", "43201m",
                           "99999999999999999999999s", "1.5s", "5s5", "0x10s" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -644,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_listen_accepts_ipv4_and_localhost_only),
         cmocka_unit_test(test_duration_units),
         cmocka_unit_test(test_duration_rejects_bad_text),
+        cmocka_unit_test(test_duration_flags_take_days),
         cmocka_unit_test(test_bare_number_duration_is_usage_error_naming_units),
         cmocka_unit_test(test_duration_flag_out_of_range_or_bad_unit),
         cmocka_unit_test(test_integer_flags_at_and_past_limits),
