@@ -1,6 +1,7 @@
 /* One version everywhere: usher.h's macros, usher_version() at run time, the
  * Makefile's VERSION (read from the macros: it names libusher.so.VERSION),
- * and what usherd, usher-admin and usher-cli print for --version. */
+ * what usherd, usher-admin and usher-cli print for --version, and the man
+ * pages' title lines. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -55,12 +56,28 @@ static void test_programs_print_the_header_version(void **state)
     assert_program_prints_version("USHER_CLI_BIN", "usher-cli");
 }
 
+/* Each man page's title line carries the version ("Usher 1.0.0"). */
+static void test_man_pages_carry_the_header_version(void **state)
+{
+    (void)state;
+    const char *programs[] = { "usherd", "usher-cli", "usher-admin", "usher-check" };
+    for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
+        char out[OUT_CAP];
+        int rc = harness_shell(out, OUT_CAP, "grep '^\\.TH ' docs/man/%s.1", programs[i]);
+        if (rc != 0) fail_msg("docs/man/%s.1 has no .TH line", programs[i]);
+        char want[64];
+        snprintf(want, sizeof want, "\"Usher %s\"", USHER_VERSION);
+        if (strstr(out, want) == NULL) fail_msg("docs/man/%s.1 says %s, usher.h %s", programs[i], out, USHER_VERSION);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runtime_version_matches_header_macros),
         cmocka_unit_test(test_built_library_is_named_for_the_header_version),
         cmocka_unit_test(test_programs_print_the_header_version),
+        cmocka_unit_test(test_man_pages_carry_the_header_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
