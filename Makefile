@@ -273,7 +273,7 @@ install: all
 
 uninstall:
 	rm -f $(INSTALLED)
-	-rmdir $(INCDIR) 2>/dev/null
+	rmdir $(INCDIR) 2>/dev/null || true   # only when empty: never a foreign file
 
 clean:
 	rm -rf build build-debug build-asan build-fuzz
