@@ -1,6 +1,6 @@
 /* One version everywhere: usher.h's macros, usher_version() at run time, the
  * Makefile's VERSION (read from the macros: it names libusher.so.VERSION),
- * what usherd, usher-admin and usher-cli print for --version, and the man
+ * what usherd, usher-admin, usher-cli and usher-check print for --version, and the man
  * pages' title lines. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,8 +44,9 @@ static void assert_program_prints_version(const char *env_name, const char *prog
     harness_program_path(env_name, program, bin, sizeof bin);
     int rc = harness_shell(out, OUT_CAP, "%s --version 2>&1", bin);
     if (rc != 0) fail_msg("%s --version exit %d:\n%s", program, rc, out);
-    snprintf(want, sizeof want, "%s %s ", program, USHER_VERSION);
-    if (strncmp(out, want, strlen(want)) != 0) fail_msg("%s --version says '%s', usher.h says %s", program, out, USHER_VERSION);
+    snprintf(want, sizeof want, "%s %s", program, USHER_VERSION);
+    size_t n = strlen(want);   /* then " (protocol 1)" or the end of the line */
+    if (strncmp(out, want, n) != 0 || (out[n] != ' ' && out[n] != '\n')) fail_msg("%s --version says '%s', usher.h says %s", program, out, USHER_VERSION);
 }
 
 static void test_programs_print_the_header_version(void **state)
@@ -54,6 +55,7 @@ static void test_programs_print_the_header_version(void **state)
     assert_program_prints_version("USHERD_BIN", "usherd");
     assert_program_prints_version("USHER_ADMIN_BIN", "usher-admin");
     assert_program_prints_version("USHER_CLI_BIN", "usher-cli");
+    assert_program_prints_version("USHER_CHECK_BIN", "usher-check");
 }
 
 /* Each man page's title line carries the version ("Usher 1.0.0"). */
