@@ -13,10 +13,13 @@ LDLIBS_TEST   = -lcmocka
 
 # Debian packages the build and the tests need (`make deps` installs them).
 DEB_PACKAGES = build-essential pkg-config libev-dev libmsgpack-dev liblmdb-dev \
-               libsodium-dev libcmocka-dev libedit-dev valgrind
+               libsodium-dev libcmocka-dev libedit-dev valgrind groff-base
 
-VERSION  = 1.0.0
-SOVERSION = 1
+# One source of truth: the version is read from the macros of client/usher.h
+# (USHER_VERSION_MAJOR/MINOR/PATCH); test_abi_version checks the programs agree.
+VERSION_PART = $(shell sed -n 's/^\#define USHER_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' client/usher.h)
+VERSION  := $(call VERSION_PART,MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
+SOVERSION := $(call VERSION_PART,MAJOR)
 
 # ---- sources: each folder is a layer ----
 PROTO_SRC   = $(wildcard protocol/*.c)
@@ -47,6 +50,9 @@ INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAYS = $(patsubst %,$(BUILD)/tests/fuzz_replay_%,$(FUZZ_TARGETS))
 
+# test_abi_collide's application, linked against libusher.a and libusher.so.
+ABI_APPS = $(BUILD)/tests/abi_app_static $(BUILD)/tests/abi_app_shared
+
 # Crash tests: the power-cut shim is LD_PRELOADed into usherd (never linked
 # into anything); the other tests/crash files are linked into test_crash_*.
 POWERCUT_SHIM = $(BUILD)/tests/powercut_shim.so
@@ -60,8 +66,8 @@ PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-c
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
-.PHONY: all help deps run test unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install clean
-all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_REPLAYS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
+.PHONY: all help deps run test unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install uninstall clean
+all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(ABI_APPS) $(FUZZ_REPLAYS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
 
 help:
 	@echo "make            build libraries, programs and tests (-O2)"
@@ -74,7 +80,8 @@ help:
 	@echo "make fuzz-smoke the same for about 10 s per target"
 	@echo "make fuzz-corpus regenerate the seed corpus of tests/fuzz/corpus/ (tokens of the fixed fuzz keys)"
 	@echo "make bench      BENCH_ROUNDS (3) rounds of usher-bench on a fresh usherd, then the anchors"
-	@echo "make install    install programs, libusher, usher.h and usher.pc under PREFIX=$(PREFIX)"
+	@echo "make install    install programs, libusher, usher.h, usher.pc, man pages and the systemd unit under PREFIX=$(PREFIX)"
+	@echo "make uninstall  remove exactly what make install put under PREFIX"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -106,7 +113,20 @@ $(PROTO_LIB): $(call obj,$(PROTO_SRC))
 	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
 $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
-$(CLIENT_LIB): $(call obj,$(CLIENT_SRC) $(PROTO_SRC))
+# libusher.a holds ONE object: the client and protocol objects linked into a
+# relocatable object (ld -r) in which every defined name but the exports listed
+# in client/libusher.map (the functions of usher.h) is made local. An application or a
+# sibling library may then define conn_open or msg_decode without colliding.
+# In-tree programs that use the protocol layer link $(PROTO_LIB) for it.
+CLIENT_OBJ  = $(BUILD)/libusher-public.o
+CLIENT_SYMS = $(BUILD)/libusher.syms
+$(CLIENT_OBJ): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
+	@mkdir -p $(@D)
+	$(LD) -r -o $@.all $(filter %.o,$^)
+	sed -n 's/^ *\(usher_[a-z0-9_]*\);.*/\1/p' client/libusher.map > $(CLIENT_SYMS)
+	objcopy --keep-global-symbols=$(CLIENT_SYMS) $@.all $@
+	rm -f $@.all
+$(CLIENT_LIB): $(CLIENT_OBJ)
 	@mkdir -p $(@D); rm -f $@; $(AR) rcs $@ $^
 $(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
 	@mkdir -p $(@D)
@@ -118,16 +138,16 @@ $(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
 # ---- programs ----
 $(USHERD): $(call obj,server/main.c) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(TOOL_COMMON)) $(SERVER_LIB) $(CLIENT_LIB)
+$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(TOOL_COMMON)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 $(USHER_CHECK): $(call obj,tools/usher-check.c $(TOOL_COMMON)) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB)
+$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
 $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
 BENCH_SRC = tools/usher-bench.c $(wildcard tools/bench/*.c)
-$(BUILD)/usher-bench: $(call obj,$(BENCH_SRC)) $(CLIENT_LIB)
+$(BUILD)/usher-bench: $(call obj,$(BENCH_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) -lm
 FUZZ_TOOL_SRC = tools/usher-fuzz.c $(wildcard tools/fuzz/*.c) $(TOOL_COMMON)
 $(BUILD)/usher-fuzz: $(call obj,$(FUZZ_TOOL_SRC)) $(PROTO_LIB)
@@ -145,6 +165,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(HARNESS_SRC)) $(TE
 WRITER_FAULT_WRAPS = -Wl,--wrap=store_write_begin,--wrap=store_txn_commit
 $(BUILD)/tests/test_writer_faults: $(BUILD)/tests/unit/test_writer_faults.o $(TEST_LIBS)
 	$(CC) $(LDFLAGS) $(WRITER_FAULT_WRAPS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
+
+# An application naming its own functions like libusher's internals, linked
+# against each form of the library (test_abi_collide runs both). It sees
+# <usher.h> and the public library only, as an installed application would.
+$(BUILD)/tests/abi/app_collide.o: tests/integration/abi/app_collide.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iclient -c -o $@ $<
+$(BUILD)/tests/abi_app_static: $(BUILD)/tests/abi/app_collide.o $(CLIENT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
+$(BUILD)/tests/abi_app_shared: $(BUILD)/tests/abi/app_collide.o $(CLIENT_SO)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD) -lusher -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS_CLIENT)
+$(BUILD)/tests/test_abi_collide: | $(ABI_APPS)
 
 # LD_PRELOAD shims some integration tests load into usherd to inject faults
 # (built beside the tests, found by the test through /proc/self/exe).
@@ -210,15 +242,38 @@ bench: all
 	@BUILD=$(BUILD) sh tools/bench.sh
 
 # ---- install ----
+# Everything install puts under PREFIX is named here once, so uninstall
+# removes exactly that (and include/usher/, which is ours alone).
+INSTALL_PROGRAMS = $(filter-out $(KIOSK),$(PROGRAMS))
+INSTALL_HEADERS  = client/usher.h protocol/errors.def protocol/methods.def
+MAN_PAGES        = $(wildcard docs/man/*.1)
+SYSTEMD_UNIT     = $(wildcard dist/usherd.service)
+BINDIR     = $(DESTDIR)$(PREFIX)/bin
+LIBDIR     = $(DESTDIR)$(PREFIX)/lib
+INCDIR     = $(DESTDIR)$(PREFIX)/include/usher
+PCDIR      = $(DESTDIR)$(PREFIX)/lib/pkgconfig
+MAN1DIR    = $(DESTDIR)$(PREFIX)/share/man/man1
+UNITDIR    = $(DESTDIR)$(PREFIX)/lib/systemd/system
+INSTALLED  = $(addprefix $(BINDIR)/,$(notdir $(INSTALL_PROGRAMS))) \
+             $(LIBDIR)/libusher.a $(LIBDIR)/libusher.so.$(VERSION) $(LIBDIR)/libusher.so.$(SOVERSION) \
+             $(LIBDIR)/libusher.so $(addprefix $(INCDIR)/,$(notdir $(INSTALL_HEADERS))) $(PCDIR)/usher.pc \
+             $(addprefix $(MAN1DIR)/,$(notdir $(MAN_PAGES))) $(if $(SYSTEMD_UNIT),$(UNITDIR)/usherd.service)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/usher
-	install -m 755 $(filter-out $(KIOSK),$(PROGRAMS)) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libusher.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so.$(SOVERSION)
-	ln -sf libusher.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libusher.so
-	install -m 644 client/usher.h protocol/errors.def protocol/methods.def $(DESTDIR)$(PREFIX)/include/usher/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/usher.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usher.pc
+	install -d $(BINDIR) $(LIBDIR) $(PCDIR) $(INCDIR) $(if $(MAN_PAGES),$(MAN1DIR)) $(if $(SYSTEMD_UNIT),$(UNITDIR))
+	install -m 755 $(INSTALL_PROGRAMS) $(BINDIR)/
+	install -m 644 $(CLIENT_LIB) $(LIBDIR)/
+	install -m 755 $(CLIENT_SO) $(LIBDIR)/
+	ln -sf libusher.so.$(VERSION) $(LIBDIR)/libusher.so.$(SOVERSION)
+	ln -sf libusher.so.$(SOVERSION) $(LIBDIR)/libusher.so
+	install -m 644 $(INSTALL_HEADERS) $(INCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/usher.pc.in > $(PCDIR)/usher.pc
+	$(if $(MAN_PAGES),install -m 644 $(MAN_PAGES) $(MAN1DIR)/)
+	$(if $(SYSTEMD_UNIT),sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|' $(SYSTEMD_UNIT) > $(UNITDIR)/usherd.service)
+
+uninstall:
+	rm -f $(INSTALLED)
+	rmdir $(INCDIR) 2>/dev/null || true   # only when empty: never a foreign file
 
 clean:
 	rm -rf build build-debug build-asan build-fuzz

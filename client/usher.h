@@ -21,6 +21,23 @@
 extern "C" {
 #endif
 
+/* ---- version ----
+ * The SDK's version at compile time (these macros) and at run time (usher_version):
+ * a program can tell which libusher it was built against from the one it runs with.
+ * The Makefile reads its VERSION (library file names, usher.pc) from these three lines. */
+#define USHER_VERSION_MAJOR 1
+#define USHER_VERSION_MINOR 0
+#define USHER_VERSION_PATCH 0
+#define USHER_VERSION_TEXT_(n) #n
+#define USHER_VERSION_TEXT(n) USHER_VERSION_TEXT_(n)
+/* "MAJOR.MINOR.PATCH" as a string literal, e.g. "1.0.0". */
+#define USHER_VERSION USHER_VERSION_TEXT(USHER_VERSION_MAJOR) "." \
+    USHER_VERSION_TEXT(USHER_VERSION_MINOR) "." USHER_VERSION_TEXT(USHER_VERSION_PATCH)
+
+/* The running library's version, "MAJOR.MINOR.PATCH" (static, never NULL). The same
+ * soname (libusher.so.MAJOR) keeps the ABI; a program may still compare against USHER_VERSION. */
+const char *usher_version(void);
+
 /* ---- status codes ----
  * 0..99 mirror the server's error catalogue one to one (errors.def, installed beside this header);
  * 100 and up are transport codes of libusher itself. */

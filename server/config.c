@@ -84,7 +84,12 @@ typedef enum duration_status {
     DURATION_RANGE,        /* 0, or more than 30 days */
 } duration_status;
 
-static duration_status duration_parse(const char *text, int64_t *ms)
+/* Which units a duration may carry: usherd's flags take d too; the exported
+ * config_parse_duration (usher-admin --ttl) does not yet, because usher-admin's
+ * --help and tests still say ms, s, m or h. */
+typedef enum duration_units { UNITS_MS_TO_H, UNITS_MS_TO_D } duration_units;
+
+static duration_status duration_parse(const char *text, duration_units units, int64_t *ms)
 {
     uint64_t value = 0;
     size_t i = 0;
@@ -108,6 +113,8 @@ static duration_status duration_parse(const char *text, int64_t *ms)
         scale = MS_PER_M;
     else if (strcmp(unit, "h") == 0)
         scale = MS_PER_H;
+    else if (units == UNITS_MS_TO_D && strcmp(unit, "d") == 0)
+        scale = MS_PER_DAY;
     else
         return DURATION_BAD_UNIT;
     if (value == 0 || value > (uint64_t)(DURATION_MAX_MS / scale))
@@ -120,7 +127,7 @@ usher_err config_parse_duration(const char *text, int64_t *ms)
 {
     if (text == NULL || ms == NULL)
         return USHER_ERR_INVALID_ARGUMENT;
-    return duration_parse(text, ms) == DURATION_OK ? USHER_ERR_OK : USHER_ERR_INVALID_ARGUMENT;
+    return duration_parse(text, UNITS_MS_TO_H, ms) == DURATION_OK ? USHER_ERR_OK : USHER_ERR_INVALID_ARGUMENT;
 }
 
 /* Strict unsigned decimal: digits only, fully consumed, no overflow. */
@@ -140,20 +147,46 @@ static bool uint_parse(const char *text, uint64_t *out)
 
 /* ---- usage errors ---- */
 
-static int usage_error(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Where a usage error goes and where the bad value came from: a command-line
+ * flag (file NULL) or FILE:LINE of a --config file, named in the message. */
+typedef struct usage_sink {
+    FILE *stream;
+    const char *file;
+    unsigned line;
+} usage_sink;
 
-static int usage_error(FILE *err, const char *fmt, ...)
+static int usage_error(const usage_sink *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_verror(const usage_sink *err, const char *fmt, va_list ap)
 {
-    va_list ap;
-    fputs("usherd: ", err);
-    va_start(ap, fmt);
-    vfprintf(err, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'usherd --help'.\n", err);
+    fputs("usherd: ", err->stream);
+    if (err->file)
+        fprintf(err->stream, "%s:%u: ", err->file, err->line);
+    vfprintf(err->stream, fmt, ap);
+    fputs("\nTry 'usherd --help'.\n", err->stream);
     return 2;
 }
 
-static int parse_range(FILE *err, const char *flag, const char *text, uint64_t min, uint64_t max,
+static int usage_error(const usage_sink *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = usage_verror(err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int config_usage_error(FILE *err, const char *file, unsigned line, const char *fmt, ...)
+{
+    usage_sink sink = { err, file, line };
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = usage_verror(&sink, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int parse_range(const usage_sink *err, const char *flag, const char *text, uint64_t min, uint64_t max,
                        uint64_t *out)
 {
     uint64_t v;
@@ -167,10 +200,10 @@ static int parse_range(FILE *err, const char *flag, const char *text, uint64_t m
     return 0;
 }
 
-static int parse_duration_flag(FILE *err, const char *flag, const char *text, int64_t *out)
+static int parse_duration_flag(const usage_sink *err, const char *flag, const char *text, int64_t *out)
 {
-    static const char units[] = "ms, s, m or h (e.g. 1500ms, 5s, 10m)";
-    switch (duration_parse(text, out)) {
+    static const char units[] = "ms, s, m, h or d (e.g. 1500ms, 5s, 10m, 2d)";
+    switch (duration_parse(text, UNITS_MS_TO_D, out)) {
     case DURATION_OK:
         return 0;
     case DURATION_NO_UNIT:
@@ -187,7 +220,7 @@ static int parse_duration_flag(FILE *err, const char *flag, const char *text, in
 }
 
 /* A duration within [min_ms, max_ms]; `range` names the bounds for the message. */
-static int parse_bounded_duration(FILE *err, const char *flag, const char *text, int64_t min_ms,
+static int parse_bounded_duration(const usage_sink *err, const char *flag, const char *text, int64_t min_ms,
                                   int64_t max_ms, const char *range, int64_t *out)
 {
     int64_t ms;
@@ -201,7 +234,7 @@ static int parse_bounded_duration(FILE *err, const char *flag, const char *text,
 }
 
 /* HOST:PORT with an IPv4 literal or "localhost" (stored as 127.0.0.1). */
-static int parse_listen(usher_config *cfg, FILE *err, const char *text)
+static int parse_listen(usher_config *cfg, const usage_sink *err, const char *text)
 {
     const char *colon = strrchr(text, ':');
     struct in_addr addr;
@@ -226,7 +259,7 @@ static int parse_listen(usher_config *cfg, FILE *err, const char *text)
     return 0;
 }
 
-static int parse_data(usher_config *cfg, FILE *err, const char *text)
+static int parse_data(usher_config *cfg, const usage_sink *err, const char *text)
 {
     if (strlen(text) >= sizeof cfg->data_dir)
         return usage_error(err, "--data: path longer than %zu bytes", sizeof cfg->data_dir - 1);
@@ -234,7 +267,7 @@ static int parse_data(usher_config *cfg, FILE *err, const char *text)
     return 0;
 }
 
-static int parse_sync(usher_config *cfg, FILE *err, const char *text)
+static int parse_sync(usher_config *cfg, const usage_sink *err, const char *text)
 {
     if (strcmp(text, "full") == 0)
         cfg->sync = STORE_SYNC_FULL;
@@ -247,7 +280,7 @@ static int parse_sync(usher_config *cfg, FILE *err, const char *text)
     return 0;
 }
 
-static int parse_log_level(usher_config *cfg, FILE *err, const char *text)
+static int parse_log_level(usher_config *cfg, const usage_sink *err, const char *text)
 {
     static const char *const names[] = { "error", "warn", "info", "debug" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -265,7 +298,7 @@ enum {
     OPT_LISTEN = 256, OPT_DATA, OPT_WORKERS, OPT_HOLD_TTL, OPT_ACTIVE_TTL, OPT_MAX_ACTIVE,
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
-    OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT,
+    OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT, OPT_CONFIG,
     OPT_HELP = 'h',
 };
 
@@ -291,6 +324,7 @@ static const struct option long_options[] = {
     { "idle-timeout",   required_argument, NULL, OPT_IDLE_TIMEOUT },
     { "frame-timeout",  required_argument, NULL, OPT_FRAME_TIMEOUT },
     { "max-inflight",   required_argument, NULL, OPT_MAX_INFLIGHT },
+    { "config",         required_argument, NULL, OPT_CONFIG },
     { "help",           no_argument,       NULL, OPT_HELP },
     { "version",        no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -328,7 +362,7 @@ static const struct int_option_range *int_range_of(int opt)
 }
 
 /* Applies one option with its value; 0 or 2 (usage error printed). */
-static int apply_option(usher_config *cfg, int opt, const char *arg, FILE *err)
+static int apply_option(usher_config *cfg, int opt, const char *arg, const usage_sink *err)
 {
     const char *flag = option_name(opt);
     const struct int_option_range *range = int_range_of(opt);
@@ -390,7 +424,7 @@ static size_t prefix_matches(const char *arg)
 
 /* Reports what getopt_long refused: an unknown option, a value given to a
  * flag that takes none, or a missing value. */
-static int getopt_error(int ch, int optopt_seen, const char *arg_seen, FILE *err)
+static int getopt_error(int ch, int optopt_seen, const char *arg_seen, const usage_sink *err)
 {
     if (ch == ':')
         return usage_error(err, "--%s needs a value", option_name(optopt_seen));
@@ -403,16 +437,51 @@ static int getopt_error(int ch, int optopt_seen, const char *arg_seen, FILE *err
     return usage_error(err, "unknown option '%s'", arg_seen ? arg_seen : "?");
 }
 
+/* The options that act instead of configuring: never keys of a --config file. */
+static bool option_is_action(int opt)
+{
+    return opt == OPT_HELP || opt == OPT_VERSION || opt == OPT_CONFIG;
+}
+
+int config_apply_key(usher_config *cfg, const char *key, const char *value, const char *file,
+                     unsigned line, FILE *err)
+{
+    usage_sink sink = { err, file, line };
+    const struct option *o = long_options;
+    while (o->name && strcmp(o->name, key) != 0)
+        o++;
+    if (o->name == NULL || option_is_action(o->val))
+        return usage_error(&sink, "unknown key '%s'", key);
+    if (o->has_arg == required_argument)
+        return apply_option(cfg, o->val, value, &sink);
+    /* A switch (--demo, --log-json): on or off. */
+    bool on = strcmp(value, "true") == 0;
+    if (!on && strcmp(value, "false") != 0)
+        return usage_error(&sink, "%s: '%s' is not true or false", key, value);
+    if (on)
+        return apply_option(cfg, o->val, NULL, &sink);
+    if (o->val == OPT_DEMO)
+        cfg->demo = false;
+    else if (o->val == OPT_LOG_JSON)
+        cfg->log_json = false;
+    else
+        return usage_error(&sink, "internal error: unhandled switch %s", key);
+    return 0;
+}
+
 int config_parse(usher_config *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
+    usage_sink sink = { err, NULL, 0 };
+    const char *config_file = NULL;
     int ch;
 
+    /* Pass 1: every syntax error, --help, --version and --config; nothing applied yet. */
     optind = 0;   /* glibc: a full re-initialisation, so config_parse can be called again */
     opterr = 0;   /* every message is ours, on err */
     while ((ch = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
         if (ch == '?' || ch == ':') {
             const char *seen = optind > 0 && optind <= argc ? argv[optind - 1] : NULL;
-            return getopt_error(ch, optopt, seen, err);
+            return getopt_error(ch, optopt, seen, &sink);
         }
         if (ch == OPT_HELP) {
             config_usage(out);
@@ -422,12 +491,31 @@ int config_parse(usher_config *cfg, int argc, char **argv, FILE *out, FILE *err)
             fprintf(out, "usherd %s (protocol %d)\n", USHERD_VERSION, USHERD_PROTOCOL);
             return 1;
         }
-        int rc = apply_option(cfg, ch, optarg, err);
+        if (ch == OPT_CONFIG) {
+            if (config_file != NULL)
+                return usage_error(&sink, "--config given twice ('%s', '%s')", config_file, optarg);
+            if (optarg[0] == '\0')
+                return usage_error(&sink, "--config: needs a value, got ''");
+            config_file = optarg;
+        }
+    }
+    if (optind < argc)
+        return usage_error(&sink, "unexpected argument '%s'", argv[optind]);
+    /* The file first, then the flags: a flag given on the command line wins
+     * over the file wherever it stands. */
+    if (config_file != NULL) {
+        int rc = config_file_load(cfg, config_file, err);
         if (rc != 0)
             return rc;
     }
-    if (optind < argc)
-        return usage_error(err, "unexpected argument '%s'", argv[optind]);
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+        if (ch == OPT_CONFIG)
+            continue;
+        int rc = apply_option(cfg, ch, optarg, &sink);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -438,8 +526,18 @@ void config_usage(FILE *out)
 "Usher box-office server: concert queue, seat holds, wallets and payments over\n"
 "length-prefixed msgpack frames on TCP, stored in LMDB.\n"
 "\n"
-"Durations are a whole number with a unit: ms, s, m or h (1500ms, 5s, 10m, 24h);\n"
-"they must be above 0 and at most 30 days.\n"
+"Durations are a whole number with a unit: ms, s, m, h or d (1500ms, 5s, 10m,\n"
+"24h, 2d); they must be above 0 and at most 30 days.\n"
+"\n"
+"Configuration file:\n"
+"  --config FILE          read settings from FILE first: one KEY = VALUE a line,\n"
+"                         KEY a long option below without its dashes\n"
+"                         (listen = 127.0.0.1:7700, max-active = 200,\n"
+"                         log-json = true: a switch takes true or false);\n"
+"                         blank lines and lines starting with # are\n"
+"                         ignored. A flag on the command line wins\n"
+"                         over the file whatever its place; an unknown key or\n"
+"                         a bad value is a usage error naming FILE:LINE\n"
 "\n"
 "Network and storage:\n"
 "  --listen HOST:PORT     address to listen on; HOST is an IPv4 address or\n"
@@ -518,6 +616,8 @@ void config_usage(FILE *out)
 "  usherd --listen 127.0.0.1:7700 --data ./usher-data --demo\n"
 "                         what 'make run' starts\n"
 "  usherd --workers 2     two processes sharing port 7700 and one data dir\n"
+"  usherd --config /etc/usherd.conf --log-level debug\n"
+"                         the file's settings, but debug logging\n"
 "  usherd --listen 127.0.0.1:17700 --data /tmp/usher-test --hold-ttl 1500ms \\\n"
 "         --active-ttl 5s --admit-interval 100ms\n"
 "                         short timeouts, as the tests use\n"

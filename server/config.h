@@ -52,14 +52,33 @@ typedef struct usher_config {
 void config_defaults(usher_config *cfg);
 
 /* Parses argv over the defaults. Returns 0 to run, 1 when --help or
- * --version printed to out (exit 0), 2 on a usage error (message on err). */
+ * --version printed to out (exit 0), 2 on a usage error (message on err).
+ * With --config FILE the file is applied first and every other flag after
+ * it, so the command line wins over the file whatever the order. */
 int config_parse(usher_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+
+/* Applies one --config key (a long flag's name without "--") with its value
+ * text: "true"/"false" for a switch (demo, log-json). Returns 0, or 2 after a
+ * usage error on err naming file:line (help, version and config are not keys). */
+int config_apply_key(usher_config *cfg, const char *key, const char *value, const char *file,
+                     unsigned line, FILE *err);
+
+/* Prints a usage error ("usherd: FILE:LINE: message", then the --help hint;
+ * file NULL: no place) on err and returns 2. */
+int config_usage_error(FILE *err, const char *file, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Reads a --config file (config_file.c): one `key = value` a line, blank
+ * lines and lines starting with # ignored; every key as config_apply_key.
+ * Returns 0, or 2 after a usage error naming the file (and line). */
+int config_file_load(usher_config *cfg, const char *path, FILE *err);
 
 /* Prints --help. */
 void config_usage(FILE *out);
 
-/* Parses "1500ms", "5s", "10m", "24h" into ms. A bare number or another unit
- * is INVALID_ARGUMENT (the usage error names ms, s, m). */
+/* Parses "1500ms", "5s", "10m", "24h" into ms (above 0, at most 30 days), as
+ * usher-admin --ttl takes them. A bare number or another unit (d too: only
+ * usherd's own flags take days) is INVALID_ARGUMENT. */
 usher_err config_parse_duration(const char *text, int64_t *ms);
 
 /* The store options implied by the configuration. */

@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "demo.h"
 #include "dispatch.h"
+#include "notify.h"
 #include "request.h"
 #include "writer.h"
 
@@ -347,6 +348,7 @@ static void begin_stop(server *srv)
 {
     struct ev_loop *loop = srv->loop;
     srv->stopping = true;
+    notify_send("STOPPING=1");
     ev_io_stop(loop, &srv->accept_watcher);
     ev_timer_stop(loop, &srv->accept_backoff_timer);
     close(srv->listen_fd);
@@ -459,6 +461,8 @@ int server_run(const usher_config *cfg)
     cap_max_conns(srv);
     log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, data %s", USHERD_VERSION,
             cfg->listen_host, cfg->listen_port, cfg->data_dir);
+    if (notify_send("READY=1") < 0)   /* a service manager waits for it (Type=notify) */
+        log_msg(&srv->log, LOG_WARN, "NOTIFY_SOCKET: cannot send READY=1: %s", strerror(errno));
 
     ev_run(srv->loop, 0);
 

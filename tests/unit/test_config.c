@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../server/config.h"
 
@@ -250,10 +251,36 @@ static void test_duration_units(void **state)
     assert_int_equal(ms, 1);
 }
 
+/* usherd's duration flags take days, as usher-admin's +2d does: the 30-day
+ * cap at it and one past it. (config_parse_duration, usher-admin --ttl's
+ * parser, does not yet: test_duration_rejects_bad_text.) */
+static void test_duration_flags_take_days(void **state)
+{
+    (void)state;
+    const char *flags[] = { "--hold-ttl", "--active-ttl", "--admit-interval", "--session-ttl" };
+    for (size_t i = 0; i < 4; i++) {
+        parse_run *r = run_args(flags[i], "2d", NULL);
+        assert_int_equal(r->rc, 0);
+        run_free(r);
+        expect_usage_error(flags[i], "31d");
+        expect_usage_error(flags[i], "0d");
+    }
+    parse_run *r = run_args("--session-ttl", "2d", "--hold-ttl", "30d", NULL);
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.session_ttl_ms, 2LL * 24 * 3600 * 1000);
+    assert_int_equal(r->cfg.hold_ttl_ms, 2592000000LL);
+    run_free(r);
+    r = run_args("--idle-timeout", "1d", NULL);   /* 24h, its upper bound */
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.idle_timeout_ms, 86400000);
+    run_free(r);
+    expect_usage_error("--idle-timeout", "2d");    /* past 24h */
+}
+
 static void test_duration_rejects_bad_text(void **state)
 {
     (void)state;
-    const char *bad[] = { "5", "", "ms", "5d", "5 s", " 5s", "5S", "5sec", "-5s", "+5s",
+    const char *bad[] = { "5", "", "ms", "5d", "31d", "5D", "1dd", "d", "5 s", " 5s", "5S", "5sec", "-5s", "+5s",
                           "0s", "0ms", "721h", "2592000001ms", "43201m",
                           "99999999999999999999999s", "1.5s", "5s5", "0x10s" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -272,7 +299,8 @@ static void test_bare_number_duration_is_usage_error_naming_units(void **state)
         assert_usage_error(r, flags[i], "'5'");
         assert_non_null(strstr(r->err, "ms"));
         assert_non_null(strstr(r->err, " s,"));
-        assert_non_null(strstr(r->err, " m "));
+        assert_non_null(strstr(r->err, " m,"));
+        assert_non_null(strstr(r->err, " h or d "));
         run_free(r);
     }
 }
@@ -282,7 +310,8 @@ static void test_duration_flag_out_of_range_or_bad_unit(void **state)
     (void)state;
     expect_usage_error("--hold-ttl", "0s");
     expect_usage_error("--hold-ttl", "721h");
-    expect_usage_error("--active-ttl", "3d");
+    expect_usage_error("--active-ttl", "3w");
+    expect_usage_error("--active-ttl", "31d");
     expect_usage_error("--admit-interval", "fast");
     expect_usage_error("--session-ttl", "-1h");
 }
@@ -450,7 +479,7 @@ static void test_help_lists_every_flag(void **state)
                             "--max-active", "--max-holds", "--admit-interval", "--session-ttl",
                             "--max-frame", "--sync", "--demo", "--log-level", "--log-json",
                             "--max-conns", "--map-size", "--reader-timeout", "--token-cache", "--idle-timeout",
-                            "--frame-timeout", "--max-inflight", "--help", "--version",
+                            "--frame-timeout", "--max-inflight", "--config", "--help", "--version",
                             "EXAMPLES", "SIGNALS", "SIGTERM", "SIGINT" };
     const char *args[] = { "--help", "-h" };
     for (size_t a = 0; a < 2; a++) {
@@ -473,6 +502,131 @@ static void test_version_prints_version(void **state)
     assert_int_equal(r->rc, 1);
     assert_string_equal(r->out, "usherd 1.0.0 (protocol 1)\n");
     assert_string_equal(r->err, "");
+    run_free(r);
+}
+
+/* ---- --config FILE ---- */
+
+/* A temp file holding text; its path in path[cap]. Remove with unlink. */
+static void write_config(char *path, size_t cap, const char *text)
+{
+    snprintf(path, cap, "/tmp/usherd-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static const char sample_config[] =
+    "# usherd settings\n"
+    "\n"
+    "listen = 127.0.0.1:7711\n"
+    "  max-active=200\n"
+    "log-json = true\n"
+    "\thold-ttl =   2d  \n"
+    "   # an indented comment\n"
+    "data = /var/lib/usher data\n"
+    "sync = meta\r\n";
+
+static void test_config_file_sets_every_kind_of_key(void **state)
+{
+    (void)state;
+    char path[64];
+    write_config(path, sizeof path, sample_config);
+    parse_run *r = run_args("--config", path, NULL);
+    unlink(path);
+    assert_int_equal(r->rc, 0);
+    assert_string_equal(r->err, "");
+    assert_string_equal(r->cfg.listen_host, "127.0.0.1");
+    assert_int_equal(r->cfg.listen_port, 7711);
+    assert_int_equal(r->cfg.max_active, 200);
+    assert_true(r->cfg.log_json);
+    assert_int_equal(r->cfg.hold_ttl_ms, 2LL * 24 * 3600 * 1000);
+    assert_string_equal(r->cfg.data_dir, "/var/lib/usher data");
+    assert_int_equal(r->cfg.sync, STORE_SYNC_META);
+    assert_int_equal(r->cfg.workers, 1);   /* not in the file: the default */
+    run_free(r);
+}
+
+static void test_command_line_wins_over_config_file_in_any_order(void **state)
+{
+    (void)state;
+    char path[64];
+    write_config(path, sizeof path, "max-active = 200\nlog-json = false\nworkers = 3\n");
+    parse_run *before = run_args("--max-active", "300", "--log-json", "--config", path, NULL);
+    parse_run *after = run_args("--config", path, "--max-active", "300", "--log-json", NULL);
+    parse_run *empty_name = run_args("--max-active=300", "--log-json", "--config=", NULL);
+    unlink(path);
+    parse_run *runs[] = { before, after };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(runs[i]->rc, 0);
+        assert_int_equal(runs[i]->cfg.max_active, 300);
+        assert_true(runs[i]->cfg.log_json);
+        assert_int_equal(runs[i]->cfg.workers, 3);   /* from the file */
+        run_free(runs[i]);
+    }
+    assert_usage_error(empty_name, "--config", NULL);   /* an empty file name */
+    run_free(empty_name);
+}
+
+static void test_config_switch_false_turns_it_off(void **state)
+{
+    (void)state;
+    char path[64];
+    write_config(path, sizeof path, "demo = true\nlog-json = true\ndemo = false\n");
+    parse_run *r = run_args("--config", path, NULL);
+    unlink(path);
+    assert_int_equal(r->rc, 0);
+    assert_false(r->cfg.demo);   /* the later line of the file wins, as a later flag does */
+    assert_true(r->cfg.log_json);
+    run_free(r);
+}
+
+/* A usage error from a file: exit 2, "usherd: PATH:LINE: ..." naming the key or value. */
+static void expect_config_error(const char *text, unsigned line, const char *needle)
+{
+    char path[64], where[80];
+    write_config(path, sizeof path, text);
+    parse_run *r = run_args("--config", path, NULL);
+    unlink(path);
+    snprintf(where, sizeof where, "usherd: %s:%u: ", path, line);
+    assert_usage_error(r, where, needle);
+    run_free(r);
+}
+
+static void test_config_file_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    expect_config_error("# ok\nlisten = 127.0.0.1:7700\nbogus = 1\n", 3, "unknown key 'bogus'");
+    expect_config_error("max-active = 0\n", 1, "--max-active: '0'");
+    expect_config_error("\n\nhold-ttl = 5\n", 3, "'5' needs a unit");
+    expect_config_error("log-json = yes\n", 1, "'yes' is not true or false");
+    expect_config_error("max-active 200\n", 1, "'max-active 200' is not KEY = VALUE");
+    expect_config_error("= 200\n", 1, "no key before '='");
+    expect_config_error("max-active =\n", 1, "needs a value");
+    expect_config_error("max-active = 200 # per concert\n", 1, "'200 # per concert'");
+    expect_config_error("--max-active = 200\n", 1, "unknown key '--max-active'");
+    expect_config_error("help = true\n", 1, "unknown key 'help'");
+    expect_config_error("version = true\n", 1, "unknown key 'version'");
+    expect_config_error("config = /etc/other.conf\n", 1, "unknown key 'config'");
+}
+
+static void test_config_file_missing_or_twice_is_usage_error(void **state)
+{
+    (void)state;
+    parse_run *r = run_args("--config", "/nonexistent/usherd.conf", NULL);
+    assert_usage_error(r, "--config", "'/nonexistent/usherd.conf'");
+    run_free(r);
+    r = run_args("--config", "/tmp", NULL);   /* a directory cannot be read */
+    assert_usage_error(r, "--config", "'/tmp'");
+    run_free(r);
+    char path[64];
+    write_config(path, sizeof path, "workers = 2\n");
+    r = run_args("--config", path, "--config", path, NULL);
+    unlink(path);
+    assert_usage_error(r, "--config given twice", NULL);
     run_free(r);
 }
 
@@ -511,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_listen_accepts_ipv4_and_localhost_only),
         cmocka_unit_test(test_duration_units),
         cmocka_unit_test(test_duration_rejects_bad_text),
+        cmocka_unit_test(test_duration_flags_take_days),
         cmocka_unit_test(test_bare_number_duration_is_usage_error_naming_units),
         cmocka_unit_test(test_duration_flag_out_of_range_or_bad_unit),
         cmocka_unit_test(test_integer_flags_at_and_past_limits),
@@ -524,6 +679,11 @@ int main(void)
         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_version_prints_version),
         cmocka_unit_test(test_store_options_follow_config),
+        cmocka_unit_test(test_config_file_sets_every_kind_of_key),
+        cmocka_unit_test(test_command_line_wins_over_config_file_in_any_order),
+        cmocka_unit_test(test_config_switch_false_turns_it_off),
+        cmocka_unit_test(test_config_file_errors_name_file_and_line),
+        cmocka_unit_test(test_config_file_missing_or_twice_is_usage_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
