@@ -84,12 +84,8 @@ typedef enum duration_status {
     DURATION_RANGE,        /* 0, or more than 30 days */
 } duration_status;
 
-/* Which units a duration may carry: usherd's flags take d too; the exported
- * config_parse_duration (usher-admin --ttl) does not yet, because usher-admin's
- * --help and tests still say ms, s, m or h. */
-typedef enum duration_units { UNITS_MS_TO_H, UNITS_MS_TO_D } duration_units;
-
-static duration_status duration_parse(const char *text, duration_units units, int64_t *ms)
+/* One rule for every duration of usherd and usher-admin: ms, s, m, h or d. */
+static duration_status duration_parse(const char *text, int64_t *ms)
 {
     uint64_t value = 0;
     size_t i = 0;
@@ -113,7 +109,7 @@ static duration_status duration_parse(const char *text, duration_units units, in
         scale = MS_PER_M;
     else if (strcmp(unit, "h") == 0)
         scale = MS_PER_H;
-    else if (units == UNITS_MS_TO_D && strcmp(unit, "d") == 0)
+    else if (strcmp(unit, "d") == 0)
         scale = MS_PER_DAY;
     else
         return DURATION_BAD_UNIT;
@@ -127,7 +123,7 @@ usher_err config_parse_duration(const char *text, int64_t *ms)
 {
     if (text == NULL || ms == NULL)
         return USHER_ERR_INVALID_ARGUMENT;
-    return duration_parse(text, UNITS_MS_TO_H, ms) == DURATION_OK ? USHER_ERR_OK : USHER_ERR_INVALID_ARGUMENT;
+    return duration_parse(text, ms) == DURATION_OK ? USHER_ERR_OK : USHER_ERR_INVALID_ARGUMENT;
 }
 
 /* Strict unsigned decimal: digits only, fully consumed, no overflow. */
@@ -203,7 +199,7 @@ static int parse_range(const usage_sink *err, const char *flag, const char *text
 static int parse_duration_flag(const usage_sink *err, const char *flag, const char *text, int64_t *out)
 {
     static const char units[] = "ms, s, m, h or d (e.g. 1500ms, 5s, 10m, 2d)";
-    switch (duration_parse(text, UNITS_MS_TO_D, out)) {
+    switch (duration_parse(text, out)) {
     case DURATION_OK:
         return 0;
     case DURATION_NO_UNIT:

@@ -76,9 +76,9 @@ int config_file_load(usher_config *cfg, const char *path, FILE *err);
 /* Prints --help. */
 void config_usage(FILE *out);
 
-/* Parses "1500ms", "5s", "10m", "24h" into ms (above 0, at most 30 days), as
- * usher-admin --ttl takes them. A bare number or another unit (d too: only
- * usherd's own flags take days) is INVALID_ARGUMENT. */
+/* Parses "1500ms", "5s", "10m", "24h", "2d" into ms (above 0, at most 30
+ * days): usherd's duration flags and usher-admin --ttl alike. A bare number
+ * or another unit is INVALID_ARGUMENT. */
 usher_err config_parse_duration(const char *text, int64_t *ms);
 
 /* The store options implied by the configuration. */

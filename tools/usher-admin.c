@@ -47,7 +47,7 @@ static void usage(FILE *out)
 "                  token signed by another key would be refused). An admin\n"
 "                  token lasts 30 days.\n"
 "  --ttl D         a token signed with --data lasts D instead: a whole number with\n"
-"                  ms, s, m or h (1500ms, 5s, 10m, 24h), above 0, at most 30 days\n"
+"                  ms, s, m, h or d (1500ms, 5s, 10m, 24h, 2d), above 0, at most 30 days\n"
 "                  (also accepted after token)\n"
 "  --token TOKEN   admin token for create commands (else one is signed with --data)\n"
 "  --host HOST     server host for create commands (default $USHER_HOST, else 127.0.0.1)\n"
@@ -420,8 +420,8 @@ static int parse_options(int argc, char **argv, admin_options *o)
             break;
         case OPT_TTL:
             if (config_parse_duration(optarg, &o->ttl_ms) != USHER_ERR_OK)
-                return usage_error("--ttl must be a whole number with ms, s, m or h, above 0 and "
-                                   "at most 30 days (1500ms, 5s, 10m, 24h), not '%s'", optarg);
+                return usage_error("--ttl must be a whole number with ms, s, m, h or d, above 0 and "
+                                   "at most 30 days (1500ms, 5s, 10m, 24h, 2d), not '%s'", optarg);
             break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("usher-admin %s (protocol 1)\n", USHER_ADMIN_VERSION); return 1;

@@ -312,7 +312,9 @@ static void test_admin_bad_usage_exits_2(void **state)
     assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 5"), 2);   /* no unit */
     assert_non_null(strstr(out, "--ttl"));
     assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 0s"), 2);
-    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 2d"), 2);  /* d is no unit here */
+    assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 31d"), 2); /* above 30 days */
+    assert_int_equal(run_admin(out, "--data /proc/usher-no-data token --ttl 2d"), 1);  /* days parse: the dir is what fails */
+    assert_non_null(strstr(out, "not a usherd data directory"));
     assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 721h"), 2); /* above 30 days */
     assert_int_equal(run_admin(out, "--data /nonexistent token --ttl"), 2);
     assert_int_equal(run_admin(out, "--data /nonexistent token --ttl 5s extra"), 2);

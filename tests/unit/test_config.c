@@ -246,6 +246,10 @@ static void test_duration_units(void **state)
     assert_int_equal(ms, 86400000);
     assert_int_equal(config_parse_duration("720h", &ms), USHER_ERR_OK);     /* 30 days */
     assert_int_equal(ms, 2592000000LL);
+    assert_int_equal(config_parse_duration("2d", &ms), USHER_ERR_OK);
+    assert_int_equal(ms, 172800000LL);
+    assert_int_equal(config_parse_duration("30d", &ms), USHER_ERR_OK);
+    assert_int_equal(ms, 2592000000LL);
     assert_int_equal(config_parse_duration("2592000000ms", &ms), USHER_ERR_OK);
     assert_int_equal(config_parse_duration("1ms", &ms), USHER_ERR_OK);
     assert_int_equal(ms, 1);
@@ -280,7 +284,7 @@ static void test_duration_flags_take_days(void **state)
 static void test_duration_rejects_bad_text(void **state)
 {
     (void)state;
-    const char *bad[] = { "5", "", "ms", "5d", "31d", "5D", "1dd", "d", "5 s", " 5s", "5S", "5sec", "-5s", "+5s",
+    const char *bad[] = { "5", "", "ms", "31d", "5D", "1dd", "d", "5 s", " 5s", "5S", "5sec", "-5s", "+5s",
                           "0s", "0ms", "721h", "2592000001ms", "43201m",
                           "99999999999999999999999s", "1.5s", "5s5", "0x10s" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
