@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include "clock.h"
+#include "metrics.h"
 
 #define HOUSEKEEPING_MAX 1000   /* expired holds / old request ids tidied per tick */
 
@@ -23,6 +24,7 @@ struct writer {
     uint64_t batches, requests;            /* under mu: group commits and what they carried */
     request *held_head, *held_last;        /* writer thread: committed, waiting for a data sync (--sync meta) */
     uint64_t held_syncs;                   /* writer thread: store_data_syncs right after their commit */
+    metrics_slot *metrics;                 /* set before the first batch; written by the thread only */
 };
 
 static void list_append(request **head, request **tail, request *first, request *last)
@@ -80,7 +82,7 @@ static void run_one(store_txn *parent, request *req)
 /* Begin, every request not yet settled, commit; the begin or commit error.
  * When a request's LMDB failure breaks the shared transaction, the pass
  * stops there: *breaker is that request and nothing of the pass is kept. */
-static usher_err run_batch_once(writer *w, request *head, request **breaker)
+static usher_err run_batch_once(writer *w, request *head, request **breaker, int64_t *commit_us)
 {
     store_txn *txn;
     *breaker = NULL;
@@ -95,7 +97,10 @@ static usher_err run_batch_once(writer *w, request *head, request **breaker)
             return r->err != USHER_ERR_OK ? r->err : USHER_ERR_INTERNAL;
         }
     }
-    return store_txn_commit(txn);
+    int64_t begun_us = clock_mono_us();
+    e = store_txn_commit(txn);
+    *commit_us = clock_mono_us() - begun_us;
+    return e;
 }
 
 static void rewind_unsettled(request *head)
@@ -111,14 +116,18 @@ static void rewind_unsettled(request *head)
  * request). A full map may only be full of pages pinned by a reader that
  * died meanwhile: then dead readers are cleared and the same pass tried once
  * more (LMDB looks for the oldest reader again on the next allocation). */
-static void run_batch(writer *w, request *head)
+static void run_batch(writer *w, request *head, size_t n)
 {
     bool cleared_once = false;
     clear_dead_readers(w);
     for (;;) {
         request *breaker;
-        usher_err e = run_batch_once(w, head, &breaker);
-        if (e == USHER_ERR_OK) break;
+        int64_t commit_us = 0;
+        usher_err e = run_batch_once(w, head, &breaker, &commit_us);
+        if (e == USHER_ERR_OK) {
+            metrics_note_commit(w->metrics, n, commit_us);
+            break;
+        }
         if (e == USHER_ERR_STORAGE_FULL && !cleared_once && clear_dead_readers(w) > 0) {
             cleared_once = true;
             rewind_unsettled(head);
@@ -208,7 +217,7 @@ static void *writer_main(void *arg)
         w->requests += n;
         pthread_mutex_unlock(&w->mu);
 
-        run_batch(w, head);
+        run_batch(w, head, n);
 
         if (meta_later) {
             finish_meta_batch(w, head, last);
@@ -288,6 +297,11 @@ void writer_counts(writer *w, uint64_t *batches, uint64_t *requests)
     *batches = w->batches;
     *requests = w->requests;
     pthread_mutex_unlock(&w->mu);
+}
+
+void writer_count_into(writer *w, metrics_slot *slot)
+{
+    w->metrics = slot;
 }
 
 void writer_stop(writer *w)
