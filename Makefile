@@ -13,7 +13,7 @@ LDLIBS_TEST   = -lcmocka
 
 # Debian packages the build and the tests need (`make deps` installs them).
 DEB_PACKAGES = build-essential pkg-config libev-dev libmsgpack-dev liblmdb-dev \
-               libsodium-dev libcmocka-dev libedit-dev valgrind
+               libsodium-dev libcmocka-dev libedit-dev valgrind prometheus
 
 VERSION  = 1.0.0
 SOVERSION = 1
