@@ -78,6 +78,11 @@ void dispatch_finish(server *srv, request *req)
     if (req->err == USHER_ERR_OK &&
         (req->err = token_reply_finish(&req->call, &req->result, srv->tokens)) != USHER_ERR_OK)
         msgpack_sbuffer_clear(&req->result);   /* a failed run cleared its result already */
+    /* Counted before the reply leaves: a client that hears it and asks
+     * another worker for sys.stats must find it counted. */
+    int64_t took_us = clock_mono_us() - req->started_us;
+    metrics_note_request(srv->metrics, req->method ? (unsigned)req->method->id : METRICS_METHOD_UNKNOWN,
+                         req->err, took_us);
     if (cn && cn->state != CONN_CLOSED) {
         char message[ERR_MESSAGE_MAX] = "";
         if (req->err != USHER_ERR_OK)
@@ -87,9 +92,6 @@ void dispatch_finish(server *srv, request *req)
         char message[ERR_MESSAGE_MAX];
         errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
     }
-    int64_t took_us = clock_mono_us() - req->started_us;
-    metrics_note_request(srv->metrics, req->method ? (unsigned)req->method->id : METRICS_METHOD_UNKNOWN,
-                         req->err, took_us);
     if (req->method) log_request(&srv->log, method, req->msgid, user, req->err, took_us);
     request_free(req);
 }
