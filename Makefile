@@ -13,7 +13,7 @@ LDLIBS_TEST   = -lcmocka
 
 # Debian packages the build and the tests need (`make deps` installs them).
 DEB_PACKAGES = build-essential pkg-config libev-dev libmsgpack-dev liblmdb-dev \
-               libsodium-dev libcmocka-dev libedit-dev valgrind groff-base
+               libsodium-dev libcmocka-dev libedit-dev valgrind groff-base prometheus
 
 # One source of truth: the version is read from the macros of client/usher.h
 # (USHER_VERSION_MAJOR/MINOR/PATCH); test_abi_version checks the programs agree.

@@ -229,29 +229,31 @@ static int parse_bounded_duration(const usage_sink *err, const char *flag, const
     return 0;
 }
 
-/* HOST:PORT with an IPv4 literal or "localhost" (stored as 127.0.0.1). */
-static int parse_listen(usher_config *cfg, const usage_sink *err, const char *text)
+/* HOST:PORT with an IPv4 literal or "localhost" (stored as 127.0.0.1), for
+ * --listen and --metrics. */
+static int parse_host_port(const usage_sink *err, const char *flag, const char *text, char *host_out,
+                           uint16_t *port_out)
 {
     const char *colon = strrchr(text, ':');
     struct in_addr addr;
-    char host[sizeof cfg->listen_host];
+    char host[sizeof ((usher_config *)0)->listen_host];
     uint64_t port;
 
     if (colon == NULL || colon == text)
-        return usage_error(err, "--listen: '%s' is not HOST:PORT (e.g. 127.0.0.1:7700)", text);
+        return usage_error(err, "--%s: '%s' is not HOST:PORT (e.g. 127.0.0.1:7700)", flag, text);
     size_t host_len = (size_t)(colon - text);
     if (host_len >= sizeof host)
-        return usage_error(err, "--listen: '%s': host too long", text);
+        return usage_error(err, "--%s: '%s': host too long", flag, text);
     memcpy(host, text, host_len);
     host[host_len] = '\0';
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof host, "127.0.0.1");
     else if (inet_pton(AF_INET, host, &addr) != 1)
-        return usage_error(err, "--listen: '%s': host must be an IPv4 address or localhost", text);
+        return usage_error(err, "--%s: '%s': host must be an IPv4 address or localhost", flag, text);
     if (!uint_parse(colon + 1, &port) || port < 1 || port > 65535)
-        return usage_error(err, "--listen: '%s': port must be 1..65535", text);
-    memcpy(cfg->listen_host, host, sizeof host);
-    cfg->listen_port = (uint16_t)port;
+        return usage_error(err, "--%s: '%s': port must be 1..65535", flag, text);
+    memcpy(host_out, host, sizeof host);
+    *port_out = (uint16_t)port;
     return 0;
 }
 
@@ -295,6 +297,7 @@ enum {
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
     OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT, OPT_CONFIG,
+    OPT_METRICS,
     OPT_HELP = 'h',
 };
 
@@ -321,6 +324,7 @@ static const struct option long_options[] = {
     { "frame-timeout",  required_argument, NULL, OPT_FRAME_TIMEOUT },
     { "max-inflight",   required_argument, NULL, OPT_MAX_INFLIGHT },
     { "config",         required_argument, NULL, OPT_CONFIG },
+    { "metrics",        required_argument, NULL, OPT_METRICS },
     { "help",           no_argument,       NULL, OPT_HELP },
     { "version",        no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -372,7 +376,8 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, const usage
             return rc;
     }
     switch (opt) {
-    case OPT_LISTEN:         return parse_listen(cfg, err, arg);
+    case OPT_LISTEN:         return parse_host_port(err, flag, arg, cfg->listen_host, &cfg->listen_port);
+    case OPT_METRICS:        return parse_host_port(err, flag, arg, cfg->metrics_host, &cfg->metrics_port);
     case OPT_DATA:           return parse_data(cfg, err, arg);
     case OPT_HOLD_TTL:       return parse_duration_flag(err, flag, arg, &cfg->hold_ttl_ms);
     case OPT_ACTIVE_TTL:     return parse_duration_flag(err, flag, arg, &cfg->active_ttl_ms);
@@ -542,6 +547,12 @@ void config_usage(FILE *out)
 "                         DIR/keys, created when missing (default ./usher-data)\n"
 "  --workers N            worker processes sharing the port (SO_REUSEPORT),\n"
 "                         1..64 (default 1)\n"
+"  --metrics HOST:PORT    serve Prometheus metrics (text format 0.0.4) over\n"
+"                         plain HTTP at GET /metrics on this address, summed\n"
+"                         over every worker: one port per usherd, so several\n"
+"                         usherd on one data dir each need their own (default\n"
+"                         off; read-only, no authentication: bind it to a\n"
+"                         private address)\n"
 "  --sync full|meta|none  durability of each commit: full syncs data and\n"
 "                         metadata before replying; meta leaves the metadata\n"
 "                         unsynced and holds the replies until the next data\n"

@@ -16,6 +16,8 @@ typedef enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 
 typedef struct usher_config {
     char listen_host[64];       /* --listen HOST:PORT, default 127.0.0.1:7700 */
     uint16_t listen_port;
+    char metrics_host[64];      /* --metrics HOST:PORT: Prometheus text over HTTP; port 0 = off */
+    uint16_t metrics_port;
     char data_dir[1024];        /* --data, default ./usher-data */
     unsigned workers;           /* --workers, 1..64 */
     int64_t hold_ttl_ms;        /* --hold-ttl, default 5m */

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "dispatch.h"
+#include "metrics.h"
 
 #define READ_CHUNK 65536   /* one recv: on the loop thread's stack, shared by every connection */
 #define OUT_FIRST_CAP 256u
@@ -20,6 +21,7 @@ static void list_remove(conn *c)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     srv->n_conns--;
+    metrics_note_conn_open(srv->metrics, srv->n_conns);
 }
 
 static void free_buffers(conn *c)
@@ -65,6 +67,7 @@ conn *conn_open(server *srv, int fd, const char *peer)
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->n_conns++;
+    metrics_note_conn_open(srv->metrics, srv->n_conns);
     ev_io_start(srv->loop, &c->read_watcher);
     deadline_within(c, ms_to_s(srv->cfg.idle_timeout_ms));
     log_conn(&srv->log, "open", c->id, c->peer);

@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "errmap.h"
 #include "filters.h"
+#include "metrics.h"
 #include "writer.h"
 #include "../protocol/msg.h"
 
@@ -48,12 +49,24 @@ static void send_reply(server *srv, conn *cn, uint32_t msgid, usher_err err, con
     conn_send(cn, sb->data, sb->size);
 }
 
-void dispatch_send_error(server *srv, conn *cn, uint32_t msgid, usher_err err)
+static void send_bare_error(server *srv, conn *cn, uint32_t msgid, usher_err err)
 {
     char message[ERR_MESSAGE_MAX];
     errmap_message(&srv->log, NULL, NULL, err, message, sizeof message);
     send_reply(srv, cn, msgid, err, message, NULL);
     log_request(&srv->log, cn->id, "-", msgid, "-", err, 0);
+}
+
+void dispatch_send_error(server *srv, conn *cn, uint32_t msgid, usher_err err)
+{
+    metrics_note_reply_only(srv->metrics, err);
+    send_bare_error(srv, cn, msgid, err);
+}
+
+void dispatch_send_refusal(server *srv, conn *cn)
+{
+    metrics_note_conn_refused(srv->metrics);
+    send_bare_error(srv, cn, 0, USHER_ERR_OVERLOADED);
 }
 
 void dispatch_finish(server *srv, request *req)
@@ -65,6 +78,11 @@ void dispatch_finish(server *srv, request *req)
     if (req->err == USHER_ERR_OK &&
         (req->err = token_reply_finish(&req->call, &req->result, srv->tokens)) != USHER_ERR_OK)
         msgpack_sbuffer_clear(&req->result);   /* a failed run cleared its result already */
+    /* Counted before the reply leaves: a client that hears it and asks
+     * another worker for sys.stats must find it counted. */
+    int64_t took_us = clock_mono_us() - req->started_us;
+    metrics_note_request(srv->metrics, req->method ? (unsigned)req->method->id : METRICS_METHOD_UNKNOWN,
+                         req->err, took_us);
     if (cn && cn->state != CONN_CLOSED) {
         char message[ERR_MESSAGE_MAX] = "";
         if (req->err != USHER_ERR_OK)
@@ -75,7 +93,7 @@ void dispatch_finish(server *srv, request *req)
         errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
     }
     if (req->method) log_request(&srv->log, cn ? cn->id : 0, method, req->msgid, user, req->err,
-                                 clock_mono_us() - req->started_us);
+                                 took_us);
     request_free(req);
 }
 

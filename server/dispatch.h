@@ -18,8 +18,13 @@ bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len);
 /* Answers a request (error mapping, encoding, sending, logging) and frees it. */
 void dispatch_finish(server *srv, request *req);
 
-/* Sends a bare error reply (no request object), e.g. BAD_FRAME or OVERLOADED. */
+/* Sends a bare error reply (no request object), e.g. BAD_FRAME; counted as
+ * a request of method "-". */
 void dispatch_send_error(server *srv, conn *cn, uint32_t msgid, usher_err err);
+
+/* Refuses a new connection with OVERLOADED (msgid 0); counted as a refused
+ * connection, not as a request. */
+void dispatch_send_refusal(server *srv, conn *cn);
 
 /* Writes one connection may have at the writer before its reading pauses:
  * --max-inflight, and never more than a quarter of the process's write queue

@@ -38,6 +38,7 @@ typedef struct call_env {
     const token_keys *keys;
     const char *instance;        /* this process's instance name */
     const char *version;
+    const struct metrics_block *metrics; /* every worker's figures (sys.stats); may be NULL */
 } call_env;
 
 typedef struct call call;

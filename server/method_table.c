@@ -17,6 +17,7 @@ static const method_def table[] = {
     /* id                              handler               flags                fingerprint */
     { USHER_METHOD_SYS_PING,              sys_ping,              0,                   NULL },
     { USHER_METHOD_SYS_HELLO,             sys_hello,             0,                   NULL },
+    { USHER_METHOD_SYS_STATS,             sys_stats,             ADMIN,               NULL },
     { USHER_METHOD_USER_REGISTER,         user_register,         W,                   NULL },
     { USHER_METHOD_AUTH_LOGIN,            auth_login,            0,                   NULL },
     { USHER_METHOD_WALLET_BALANCE,        wallet_balance,        SESSION,             NULL },

@@ -19,6 +19,9 @@
 #include "demo.h"
 #include "dispatch.h"
 #include "notify.h"
+#include "http_metrics.h"
+#include "metrics.h"
+#include "metrics_prom.h"
 #include "request.h"
 #include "writer.h"
 
@@ -94,8 +97,10 @@ static void adopt(server *srv, int fd, const struct sockaddr_in *sa)
     conn *c = conn_open(srv, fd, peer);
     if (!c) { close(fd); return; }
     if (full) {   /* one OVERLOADED reply, then close */
-        dispatch_send_error(srv, c, 0, USHER_ERR_OVERLOADED);
+        dispatch_send_refusal(srv, c);
         conn_drain(c);
+    } else {
+        metrics_note_conn_accepted(srv->metrics);
     }
 }
 
@@ -130,7 +135,7 @@ static bool refuse_without_fds(server *srv, int accept_errno)
         format_peer(&sa, peer, sizeof peer);
         conn *c = conn_open(srv, fd, peer);
         if (c) {
-            dispatch_send_error(srv, c, 0, USHER_ERR_OVERLOADED);   /* a fresh socket takes it whole */
+            dispatch_send_refusal(srv, c);   /* a fresh socket takes it whole */
             conn_close(c);
         } else {
             close(fd);
@@ -354,6 +359,8 @@ static void begin_stop(server *srv)
     close(srv->listen_fd);
     srv->listen_fd = -1;
     ev_timer_stop(loop, &srv->tick_timer);
+    http_metrics_stop(srv->http);
+    srv->http = NULL;
     for (conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         conn_drain(c);
@@ -413,7 +420,55 @@ static void seed_demo(server *srv)
                 (unsigned long long)d.schedule_ids[DEMO_DATES - 1], DEMO_SEATS);
 }
 
-int server_run(const usher_config *cfg)
+bool server_shared_open(const usher_config *cfg, unsigned n, server_shared *out)
+{
+    out->slot = 0;
+    out->metrics_fd = -1;
+    out->metrics = metrics_block_new(n);
+    if (!out->metrics) {
+        fprintf(stderr, "usherd: cannot map the figures of %u processes\n", n);
+        return false;
+    }
+    if (cfg->metrics_port == 0) return true;
+    char err[256];
+    out->metrics_fd = http_metrics_listen(cfg->metrics_host, cfg->metrics_port, err, sizeof err);
+    if (out->metrics_fd >= 0) return true;
+    fprintf(stderr, "usherd: %s\n", err);
+    metrics_block_free(out->metrics);
+    out->metrics = NULL;
+    return false;
+}
+
+void server_shared_close(server_shared *sh)
+{
+    if (sh->metrics_fd >= 0) close(sh->metrics_fd);
+    sh->metrics_fd = -1;
+    metrics_block_free(sh->metrics);
+    sh->metrics = NULL;
+}
+
+/* GET /metrics: every worker's figures and one snapshot's stored ones. */
+static bool scrape(void *ctx, char **body, size_t *len)
+{
+    server *srv = ctx;
+    metrics_totals *t = malloc(sizeof *t);
+    store_stats *s = malloc(sizeof *s);
+    store_txn *txn = NULL;
+    bool ok = t && s && store_read_begin(srv->st, &txn) == USHER_ERR_OK;
+    if (ok) {
+        ok = store_stats_read(txn, clock_now_ms(), s) == USHER_ERR_OK;
+        store_txn_end(txn);
+    }
+    if (ok) {
+        metrics_sum(srv->metrics_all, clock_mono_us(), t);
+        ok = metrics_prom_format(t, s, body, len);
+    }
+    free(t);
+    free(s);
+    return ok;
+}
+
+int server_run(const usher_config *cfg, const server_shared *sh)
 {
     server *srv = calloc(1, sizeof *srv);
     int status = 1;
@@ -426,8 +481,10 @@ int server_run(const usher_config *cfg)
     gethostname(host, sizeof host - 1);
     snprintf(srv->instance, sizeof srv->instance, "%s:%d", host, (int)getpid());
     srv->log = (logger){ .level = cfg->log_level, .json = cfg->log_json, .instance = srv->instance };
+    srv->metrics_all = sh->metrics;
+    srv->metrics = metrics_slot_claim(sh->metrics, sh->slot);
     srv->env = (call_env){ .cfg = &srv->cfg, .keys = &srv->keys, .instance = srv->instance,
-                           .version = USHERD_VERSION };
+                           .version = USHERD_VERSION, .metrics = sh->metrics };
     msgpack_sbuffer_init(&srv->scratch);
 
     bool key_created = false;
@@ -456,6 +513,9 @@ int server_run(const usher_config *cfg)
     if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
     srv->writer = writer_start(srv->loop, srv->st, cfg->batch_max, on_write_done, srv);
     if (!srv->writer) goto out;
+    writer_count_into(srv->writer, srv->metrics);
+    if (sh->metrics_fd >= 0 &&
+        !(srv->http = http_metrics_start(srv->loop, sh->metrics_fd, scrape, srv))) goto out;
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     start_watchers(srv);
     cap_max_conns(srv);
@@ -463,6 +523,9 @@ int server_run(const usher_config *cfg)
             cfg->listen_host, cfg->listen_port, cfg->data_dir);
     if (notify_send("READY=1") < 0)   /* a service manager waits for it (Type=notify) */
         log_msg(&srv->log, LOG_WARN, "NOTIFY_SOCKET: cannot send READY=1: %s", strerror(errno));
+    if (srv->http)
+        log_msg(&srv->log, LOG_INFO, "metrics on http://%s:%u/metrics", cfg->metrics_host,
+                cfg->metrics_port);
 
     ev_run(srv->loop, 0);
 
@@ -485,6 +548,7 @@ int server_run(const usher_config *cfg)
     log_msg(&srv->log, LOG_INFO, "stopped");
     status = srv->store_broken ? 1 : 0;
 out:
+    http_metrics_stop(srv->http);
     if (srv->writer) writer_stop(srv->writer);
     if (srv->listen_fd >= 0) close(srv->listen_fd);
     if (srv->spare_fd >= 0) close(srv->spare_fd);

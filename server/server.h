@@ -16,6 +16,17 @@
 
 struct conn;
 struct writer;
+struct metrics_block;
+struct metrics_slot;
+struct http_metrics;
+
+/* What one usherd shares across its processes, made before --workers fork
+ * (server_shared_open) and inherited by every worker. */
+typedef struct server_shared {
+    struct metrics_block *metrics;   /* one slot of figures per worker */
+    unsigned slot;                   /* the slot of the process given it to server_run */
+    int metrics_fd;                  /* the --metrics listener, or -1 */
+} server_shared;
 
 typedef struct server {
     usher_config cfg;
@@ -38,6 +49,9 @@ typedef struct server {
     ev_signal sigint_watcher, sigterm_watcher;
     ev_prepare flush_watcher;     /* hands the loop turn's writes to the writer */
     struct writer *writer;
+    struct metrics_slot *metrics; /* this process's figures (metrics.h) */
+    struct http_metrics *http;    /* the --metrics responder, or NULL */
+    const struct metrics_block *metrics_all;
     struct conn *conns;           /* open connections (doubly linked) */
     size_t n_conns;
     uint64_t next_conn_id;
@@ -48,10 +62,19 @@ typedef struct server {
     bool store_broken;            /* stopping because the store is unusable: exit 1 */
 } server;
 
+/* Makes what the processes of one usherd of n processes share: the
+ * figures' mapping and, with --metrics, its listener. False with a message
+ * on stderr. */
+bool server_shared_open(const usher_config *cfg, unsigned n, server_shared *out);
+
+/* Releases it (in the process that opened it). */
+void server_shared_close(server_shared *sh);
+
 /* Runs one usherd process until SIGINT/SIGTERM: opens the store and keys,
- * seeds the demo when asked, listens (SO_REUSEPORT), serves. Returns the
- * process exit status. */
-int server_run(const usher_config *cfg);
+ * seeds the demo when asked, listens (SO_REUSEPORT), serves, counting its
+ * figures into slot sh->slot of sh->metrics and answering scrapes on
+ * sh->metrics_fd. Returns the process exit status. */
+int server_run(const usher_config *cfg, const server_shared *sh);
 
 /* Checks whether a graceful stop may finish (no writes in flight, output
  * flushed) and ends the loop if so. */

@@ -403,4 +403,37 @@ usher_err store_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *pu
 /* True when the store holds no concert yet (for --demo). */
 usher_err store_is_empty(store_txn *txn, bool *empty);
 
+/* ---- figures for operators (store_stats.c) ---- */
+
+#define STORE_STATS_QUEUES_MAX 1024   /* queues reported; more set queues_truncated */
+#define STORE_STATS_SCAN_MAX 65536    /* keys one read may walk (lapsed holds, active slots) */
+
+typedef struct store_queue_stat {
+    uint64_t concert_id;
+    uint64_t waiting;             /* entries not yet admitted */
+    uint64_t active;              /* admitted entries live at now_ms */
+} store_queue_stat;
+
+typedef struct store_stats {
+    uint64_t holds_live;          /* holds whose seat is held at now_ms */
+    uint64_t seats_sold;
+    uint64_t used_bytes;          /* pages in use in the data file */
+    uint64_t map_bytes;           /* the LMDB map (--map-size) */
+    bool scan_capped;             /* STORE_STATS_SCAN_MAX was reached: see store_stats_read */
+    bool queues_truncated;
+    size_t n_queues;
+    store_queue_stat queues[STORE_STATS_QUEUES_MAX];  /* by concert_id */
+} store_stats;
+
+/* The stored figures as of now_ms in a read snapshot. The cost does not grow
+ * with queue length or with seats ever sold: queue waiting is a subtraction
+ * per concert, seats sold and live holds come from database sizes corrected
+ * by the lapsed holds not yet tidied (a prefix of the expiry index), active
+ * counts walk each queue's admitted slots (at most --max-active plus those
+ * lapsed since the last tick). Those walks together stop at
+ * STORE_STATS_SCAN_MAX keys (scan_capped): the housekeeping tick keeps them
+ * short, and past the cap holds_live and active over-count by the lapsed
+ * entries left unwalked. */
+usher_err store_stats_read(store_txn *txn, int64_t now_ms, store_stats *out);
+
 #endif

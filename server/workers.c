@@ -90,6 +90,7 @@ typedef struct pool {
     logger log;
     char instance[96];
     sigset_t saved_mask;      /* restored in each worker */
+    server_shared shared;     /* figures and --metrics listener, inherited by each worker */
     worker_slot slot[WORKER_SLOTS_MAX];
     unsigned n;
     worker_deaths deaths;
@@ -119,7 +120,9 @@ static bool start_worker(pool *p, unsigned i)
         sigprocmask(SIG_SETMASK, &p->saved_mask, NULL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent) _exit(1);
-        _exit(server_run(p->cfg));
+        server_shared mine = p->shared;
+        mine.slot = i;        /* a replacement takes over the figures of its slot */
+        _exit(server_run(p->cfg, &mine));
     }
     worker_slot *s = &p->slot[i];
     s->pid = pid;
@@ -243,7 +246,13 @@ static void supervise(pool *p, const sigset_t *waited)
 
 int workers_run(const usher_config *cfg)
 {
-    if (cfg->workers <= 1) return server_run(cfg);
+    if (cfg->workers <= 1) {
+        server_shared sh;
+        if (!server_shared_open(cfg, 1, &sh)) return 1;
+        int status = server_run(cfg, &sh);
+        server_shared_close(&sh);
+        return status;
+    }
 
     pool *p = calloc(1, sizeof *p);
     if (!p) return 1;
@@ -253,6 +262,10 @@ int workers_run(const usher_config *cfg)
     p->cfg = cfg;
     p->log = (logger){ .level = cfg->log_level, .json = cfg->log_json, .instance = p->instance };
     p->n = cfg->workers < WORKER_SLOTS_MAX ? cfg->workers : WORKER_SLOTS_MAX;
+    if (!server_shared_open(cfg, p->n, &p->shared)) {
+        free(p);
+        return 1;
+    }
 
     struct sigaction sa = { .sa_handler = on_sigchld };
     sigemptyset(&sa.sa_mask);
@@ -275,6 +288,7 @@ int workers_run(const usher_config *cfg)
     log_msg(&p->log, p->status ? LOG_ERROR : LOG_INFO, "all workers stopped; exiting with status %d",
             p->status);
     int status = p->status;
+    server_shared_close(&p->shared);
     free(p);
     return status;
 }

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include "clock.h"
+#include "metrics.h"
 
 #define HOUSEKEEPING_MAX 1000   /* expired holds / old request ids tidied per tick */
 
@@ -23,6 +24,7 @@ struct writer {
     uint64_t batches, requests;            /* under mu: group commits and what they carried */
     request *held_head, *held_last;        /* writer thread: committed, waiting for a data sync (--sync meta) */
     uint64_t held_syncs;                   /* writer thread: store_data_syncs right after their commit */
+    metrics_slot *metrics;                 /* set before the first batch; written by the thread only */
 };
 
 static void list_append(request **head, request **tail, request *first, request *last)
@@ -81,9 +83,8 @@ static void run_one(store_txn *parent, request *req)
 /* Begin, every request not yet settled, commit; the begin or commit error.
  * When a request's LMDB failure breaks the shared transaction, the pass
  * stops there: *breaker is that request and nothing of the pass is kept. */
-static usher_err run_batch_once(writer *w, request *head, request **breaker)
+static usher_err run_batch_once(writer *w, request *head, request **breaker, int64_t *commit_us)
 {
-    head->batch_commit_us = 0;
     store_txn *txn;
     *breaker = NULL;
     usher_err e = store_write_begin(w->st, &txn);
@@ -97,9 +98,9 @@ static usher_err run_batch_once(writer *w, request *head, request **breaker)
             return r->err != USHER_ERR_OK ? r->err : USHER_ERR_INTERNAL;
         }
     }
-    int64_t began_us = clock_mono_us();
+    int64_t begun_us = clock_mono_us();
     e = store_txn_commit(txn);
-    head->batch_commit_us = clock_mono_us() - began_us;   /* for the loop's debug line */
+    *commit_us = clock_mono_us() - begun_us;
     return e;
 }
 
@@ -116,14 +117,19 @@ static void rewind_unsettled(request *head)
  * request). A full map may only be full of pages pinned by a reader that
  * died meanwhile: then dead readers are cleared and the same pass tried once
  * more (LMDB looks for the oldest reader again on the next allocation). */
-static void run_batch(writer *w, request *head)
+static void run_batch(writer *w, request *head, size_t n)
 {
     bool cleared_once = false;
     clear_dead_readers(w);
     for (;;) {
         request *breaker;
-        usher_err e = run_batch_once(w, head, &breaker);
-        if (e == USHER_ERR_OK) break;
+        int64_t commit_us = 0;
+        usher_err e = run_batch_once(w, head, &breaker, &commit_us);
+        if (e == USHER_ERR_OK) {
+            metrics_note_commit(w->metrics, n, commit_us);
+            head->batch_commit_us = commit_us;   /* for the loop's debug line */
+            break;
+        }
         if (e == USHER_ERR_STORAGE_FULL && !cleared_once && clear_dead_readers(w) > 0) {
             cleared_once = true;
             rewind_unsettled(head);
@@ -216,7 +222,7 @@ static void *writer_main(void *arg)
         for (request *r = head; r; r = r->next) writes += r->method != NULL;
         head->batch_writes = writes;
 
-        run_batch(w, head);
+        run_batch(w, head, n);
 
         if (meta_later) {
             finish_meta_batch(w, head, last);
@@ -296,6 +302,11 @@ void writer_counts(writer *w, uint64_t *batches, uint64_t *requests)
     *batches = w->batches;
     *requests = w->requests;
     pthread_mutex_unlock(&w->mu);
+}
+
+void writer_count_into(writer *w, metrics_slot *slot)
+{
+    w->metrics = slot;
 }
 
 void writer_stop(writer *w)

@@ -40,6 +40,12 @@ void writer_flush(writer *w);
 /* Group commits made so far and the requests they carried (any thread). */
 void writer_counts(writer *w, uint64_t *batches, uint64_t *requests);
 
+/* Counts every group commit into slot (its commit count, writes carried and
+ * time in store_txn_commit incl. fsync), from the writer thread. Call it
+ * before the first writer_submit. */
+struct metrics_slot;
+void writer_count_into(writer *w, struct metrics_slot *slot);
+
 /* Runs the queued work, then stops and joins the thread; replies of work
  * finished meanwhile are delivered through done before it returns. */
 void writer_stop(writer *w);

@@ -10,6 +10,7 @@
 /* sys.c */
 usher_err sys_ping(call *c);
 usher_err sys_hello(call *c);
+usher_err sys_stats(call *c);
 /* account.c */
 usher_err user_register(call *c);
 usher_err auth_login(call *c);
