@@ -1,17 +1,23 @@
 /* usher-cli: the interactive debugging shell for usherd, a thin front end
  * over libusher. This file is only the command line: options, then one of
- * three modes (-c script, commands from a non-terminal stdin, or the
- * interactive shell). Commands live in tools/cli/. */
+ * four modes (a command given as arguments, -c script, commands from a
+ * non-terminal stdin, or the interactive shell), the first two repeatable
+ * with -r/-i. Commands live in tools/cli/. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/cli_interrupt.h"
 #include "cli/line_input.h"
 
 #define USHER_CLI_VERSION "1.0.0"
 #define EXIT_USAGE 2
+#define REPEAT_FOREVER (-1L)
+#define INTERVAL_MAX_S 86400.0
+#define COMMAND_ARGS_CAP 4096
 
 static void usage(FILE *out)
 {
@@ -55,7 +61,12 @@ typedef struct cli_options {
     int port;
     int timeout_ms;
     const char *script;
-    bool json;
+    char command[COMMAND_ARGS_CAP]; /* the command given as arguments, "" when none */
+    bool json, raw;
+    const char *admin_token;        /* --admin, else $USHER_ADMIN, else NULL */
+    long repeat;                    /* -r: times to run; REPEAT_FOREVER */
+    double interval_s;              /* -i: seconds between runs */
+    bool repeat_given, interval_given;
 } cli_options;
 
 /* An integer in lo..hi, or false. */
@@ -71,16 +82,74 @@ static bool parse_int_range(const char *text, long lo, long hi, int *out)
     return true;
 }
 
+/* -r COUNT: a positive count or -1 (forever). */
+static bool parse_repeat(const char *text, long *out)
+{
+    char *end;
+    if (!text || !*text)
+        return false;
+    long v = strtol(text, &end, 10);
+    if (*end || (v < 1 && v != REPEAT_FOREVER))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* -i SECONDS: 0..INTERVAL_MAX_S, fractions allowed ("0.5"). */
+static bool parse_interval(const char *text, double *out)
+{
+    char *end;
+    if (!text || !*text)
+        return false;
+    double v = strtod(text, &end);
+    if (*end || !isfinite(v) || v < 0 || v > INTERVAL_MAX_S)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Joins the words left on the command line into one shell command; a word
+ * with blanks is quoted again (unless it is JSON for `call`). False when it
+ * does not fit. */
+static bool join_command(int argc, char **argv, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        const char *w = argv[i];
+        bool quote = w[strcspn(w, " \t")] != '\0' && w[0] != '{' && w[0] != '[';
+        if (n + 2 >= cap)
+            return false;
+        if (i)
+            out[n++] = ' ';
+        if (quote)
+            out[n++] = '"';
+        for (const char *p = w; *p; p++) {
+            if (n + 3 >= cap)
+                return false;
+            if (quote && (*p == '"' || *p == '\\'))
+                out[n++] = '\\';
+            out[n++] = *p;
+        }
+        if (quote)
+            out[n++] = '"';
+        out[n] = '\0';
+    }
+    return true;
+}
+
 /* 0: run; 1: --help/--version printed; 2: usage error printed. */
 static int parse_options(int argc, char **argv, cli_options *o)
 {
-    enum { OPT_HOST = 1000, OPT_PORT, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_VERSION };
+    enum { OPT_HOST = 1000, OPT_PORT, OPT_TIMEOUT, OPT_JSON, OPT_RAW, OPT_ADMIN, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "host", required_argument, NULL, OPT_HOST },
         { "port", required_argument, NULL, OPT_PORT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "command", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, OPT_JSON },
+        { "raw", no_argument, NULL, OPT_RAW },
+        { "admin", required_argument, NULL, OPT_ADMIN },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -90,6 +159,10 @@ static int parse_options(int argc, char **argv, cli_options *o)
         o->host = CLI_DEFAULT_HOST;
     o->port = CLI_DEFAULT_PORT;
     o->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
+    o->repeat = 1;
+    o->admin_token = getenv("USHER_ADMIN");
+    if (o->admin_token && !*o->admin_token)
+        o->admin_token = NULL;
     const char *env_port = getenv("USHER_PORT");
     if (env_port && *env_port && !parse_int_range(env_port, 1, 65535, &o->port)) {
         fprintf(stderr, "usher-cli: USHER_PORT must be 1..65535, not '%s'\n", env_port);
@@ -97,7 +170,7 @@ static int parse_options(int argc, char **argv, cli_options *o)
     }
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:c:r:i:", longopts, NULL)) != -1) {
         switch (ch) {
         case OPT_HOST:
             o->host = optarg;
@@ -121,6 +194,26 @@ static int parse_options(int argc, char **argv, cli_options *o)
         case OPT_JSON:
             o->json = true;
             break;
+        case OPT_RAW:
+            o->raw = true;
+            break;
+        case OPT_ADMIN:
+            o->admin_token = optarg;
+            break;
+        case 'r':
+            if (!parse_repeat(optarg, &o->repeat)) {
+                fprintf(stderr, "usher-cli: -r must be a count of at least 1, or -1 for ever, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o->repeat_given = true;
+            break;
+        case 'i':
+            if (!parse_interval(optarg, &o->interval_s)) {
+                fprintf(stderr, "usher-cli: -i must be seconds (0..86400, like 0.5), not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o->interval_given = true;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 1;
@@ -135,10 +228,24 @@ static int parse_options(int argc, char **argv, cli_options *o)
             return EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "usher-cli: unexpected argument '%s' (commands go in -c \"...\")\n", argv[optind]);
+    if (optind < argc && o->script) {
+        fprintf(stderr, "usher-cli: a command in arguments ('%s') and -c together; give one\n", argv[optind]);
         return EXIT_USAGE;
     }
+    if (optind < argc && !join_command(argc - optind, argv + optind, o->command, sizeof o->command)) {
+        fprintf(stderr, "usher-cli: the command in arguments is too long\n");
+        return EXIT_USAGE;
+    }
+    if (o->json && o->raw) {
+        fprintf(stderr, "usher-cli: --json and --raw together; choose one\n");
+        return EXIT_USAGE;
+    }
+    if ((o->repeat_given || o->interval_given) && !o->script && !o->command[0]) {
+        fprintf(stderr, "usher-cli: -r and -i repeat a command given as arguments or with -c\n");
+        return EXIT_USAGE;
+    }
+    if (o->interval_given && !o->repeat_given)
+        o->repeat = REPEAT_FOREVER; /* -i alone: until interrupted */
     return 0;
 }
 
@@ -158,15 +265,31 @@ static int run_interactive(cli *st)
 {
     line_input li;
     line_input_open(&li);
-    fprintf(st->out, "usher-cli %s, server %s:%d. `help` lists the commands.\n",
+    fprintf(st->out, "usher-cli %s, server %s:%d. `help` lists the commands; Ctrl-C clears "
+                     "the line or stops a command, Ctrl-D leaves.\n",
             USHER_CLI_VERSION, st->host, st->port);
     int rc = CLI_OK;
     char *line;
     while (!st->quit && (line = line_input_read(&li, "usher> ")) != NULL) {
+        cli_interrupt held;
+        cli_interrupt_hold(&held); /* Ctrl-C now stops the command, not the shell */
         rc |= cli_run_script(st, line);
+        cli_interrupt_release(&held);
         free(line);
     }
     line_input_close(&li);
+    return rc;
+}
+
+/* The command of the arguments, or the -c script, o->repeat times. */
+static int run_repeated(cli *st, const cli_options *o)
+{
+    int rc = CLI_OK;
+    for (long i = 0; !st->quit && (o->repeat == REPEAT_FOREVER || i < o->repeat); i++) {
+        if (i > 0 && o->interval_s > 0)
+            cli_pause_ms(false, (long)(o->interval_s * 1000.0 + 0.5));
+        rc |= o->script ? cli_run_script(st, o->script) : cli_run_command(st, o->command);
+    }
     return rc;
 }
 
@@ -181,11 +304,14 @@ int main(int argc, char **argv)
     cli st;
     cli_init(&st, o.host, o.port, o.timeout_ms, o.json, stdout, stderr);
     st.stdout_tty = isatty(STDOUT_FILENO);
-    st.colour = st.stdout_tty && !o.json && getenv("NO_COLOR") == NULL;
-    st.interactive = !o.script && isatty(STDIN_FILENO);
+    st.raw = o.raw;
+    st.colour = st.stdout_tty && !o.json && !o.raw && getenv("NO_COLOR") == NULL;
+    st.interactive = !o.script && !o.command[0] && isatty(STDIN_FILENO);
+    if (o.admin_token)
+        cli_set_str(&st.admin_token, o.admin_token);
     int rc;
-    if (o.script)
-        rc = cli_run_script(&st, o.script);
+    if (o.script || o.command[0])
+        rc = run_repeated(&st, &o);
     else if (st.interactive)
         rc = run_interactive(&st);
     else

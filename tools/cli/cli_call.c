@@ -12,6 +12,13 @@ double cli_now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+int64_t cli_wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void cli_params_begin(cli_params *p, uint32_t pairs)
 {
     msgpack_sbuffer_init(&p->sb);
