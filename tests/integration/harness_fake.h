@@ -17,11 +17,13 @@ typedef enum fake_mode {
     FAKE_STALE_THEN_ANSWER, /* per request: a reply to another msgid, a notification, then {"time": 1234} */
     FAKE_GARBAGE,           /* per request: a frame whose body is not msgpack */
     FAKE_OVERSIZED,         /* per request: a header announcing FAKE_OVERSIZED_LEN bytes */
-    FAKE_REVERSED           /* reads `batch` requests, then answers them last first with {"echo": msgid} */
+    FAKE_REVERSED,          /* reads `batch` requests, then answers them last first with {"echo": msgid} */
+    FAKE_FIXED_RESULT       /* per request: [1, msgid, nil, result] with the result given to fake_start_fixed */
 } fake_mode;
 
 #define FAKE_STALE_TIME 1234
 #define FAKE_OVERSIZED_LEN 65537u
+#define FAKE_LAST_REQUEST_CAP 4096u
 
 typedef struct fake_server {
     int listen_fd;
@@ -33,10 +35,18 @@ typedef struct fake_server {
     bool has_thread;
     unsigned connections;       /* accepted so far (read after fake_stop) */
     unsigned requests;          /* whole request frames read so far (read after fake_stop) */
+    char *fixed_result;         /* FAKE_FIXED_RESULT: one packed msgpack object (owned) */
+    size_t fixed_result_len;
+    uint8_t last_request[FAKE_LAST_REQUEST_CAP]; /* body of the last request (read after fake_stop) */
+    size_t last_request_len;
 } fake_server;
 
 /* Starts a fake server; fails the running cmocka test when it cannot. */
 fake_server *fake_start(fake_mode mode, unsigned batch);
+
+/* Starts a FAKE_FIXED_RESULT server: every request is answered with the
+ * msgpack object packed in result[0..len) (copied), whatever its method. */
+fake_server *fake_start_fixed(const void *result, size_t len);
 
 /* Stops the thread, closes every socket, frees. NULL is a no-op. */
 void fake_stop(fake_server *fs);
