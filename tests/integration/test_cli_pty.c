@@ -1,7 +1,8 @@
 /* usher-cli's interactive shell driven through a pseudo-terminal, as a
  * person would use it: Ctrl-C (\x03) clears the line at the prompt and stops
  * `stats -i` without ending the shell, Ctrl-D (\x04) leaves, and
- * ~/.usher_history (HOME pointed at a temporary folder) keeps no secret.
+ * ~/.usher_history (HOME pointed at a temporary folder) keeps no secret,
+ * and typed UTF-8 reaches a command whole.
  * The server is a fake answering every request with one fixed map. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +87,7 @@ static void pty_spawn(pty_shell *ps, const char *home, uint16_t port, const char
         setenv("HOME", home, 1);
         setenv("TZ", "UTC", 1);
         setenv("TERM", "xterm", 1);
+        setenv("LC_ALL", "C.UTF-8", 1);
         unsetenv("USHER_ADMIN");
         if (admin)
             execl(bin, bin, "--port", port_text, "--admin", admin, (char *)NULL);
@@ -182,8 +184,12 @@ static void test_cli_pty_ctrl_c_clears_the_line_and_ctrl_d_leaves(void **state)
     pty_expect(&ps, "commands:");
     pty_expect_prompt(&ps);
     assert_null(strstr(ps.out, "unknown command"));
+    /* typed UTF-8 reaches the command whole */
+    pty_send(&ps, "help \xea\xb3\xb5\xec\x97\xb0\r");
+    pty_expect(&ps, "help: no command '\xea\xb3\xb5\xec\x97\xb0'");
+    pty_expect_prompt(&ps);
     pty_send(&ps, "\x04");
-    assert_int_equal(pty_wait_exit(&ps), 0);
+    assert_int_equal(pty_wait_exit(&ps), 1); /* the help above failed */
 }
 
 static void test_cli_pty_ctrl_c_stops_stats_and_keeps_the_shell(void **state)

@@ -9,6 +9,7 @@
 #include "line_input.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,7 @@ static void forget_pending_sigint(void)
 void line_input_open(line_input *li)
 {
     li->history_path = NULL;
+    setlocale(LC_CTYPE, ""); /* libedit edits UTF-8 ("Spring Gala 봄") only in a UTF-8 locale */
     rl_readline_name = "usher-cli";
     rl_attempted_completion_function = complete_hook;
     rl_catch_signals = 0; /* libedit's own handler would re-raise SIGINT and end the shell */
