@@ -226,6 +226,20 @@ static fake_server *start_server(fake_mode mode, unsigned batch, const void *fix
     return fs;
 }
 
+fake_server *fake_start_fixed_json(const char *json)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    size_t err_at = 0;
+    if (msg_from_json(json, strlen(json), &pk, &err_at) != USHER_ERR_OK)
+        fail_msg("fake server: the fixed result is not JSON (byte %zu)", err_at);
+    fake_server *fs = fake_start_fixed(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return fs;
+}
+
 bool fake_last_request_has(fake_server *fs, const char *text)
 {
     pthread_mutex_lock(&fs->last_lock);

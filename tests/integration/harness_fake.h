@@ -49,6 +49,10 @@ fake_server *fake_start(fake_mode mode, unsigned batch);
  * msgpack object packed in result[0..len) (copied), whatever its method. */
 fake_server *fake_start_fixed(const void *result, size_t len);
 
+/* fake_start_fixed with the result given as JSON text (a test fails when
+ * it is not JSON). */
+fake_server *fake_start_fixed_json(const char *json);
+
 /* True when the body of the last request read holds text byte for byte
  * (msgpack keeps method names and string values verbatim). Any time. */
 bool fake_last_request_has(fake_server *fs, const char *text);

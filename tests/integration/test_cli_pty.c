@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-#include "msg.h"
 
 #define OUT_CAP 262144
 #define WAIT_MS 10000 /* generous: the machine is shared */
@@ -45,15 +44,7 @@ static const char stats_json[] =
 
 static int start_fake(void **state)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    size_t err_at = 0;
-    if (msg_from_json(stats_json, strlen(stats_json), &pk, &err_at) != USHER_ERR_OK)
-        fail_msg("fixed JSON is bad at byte %zu", err_at);
-    *state = fake_start_fixed(sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    *state = fake_start_fixed_json(stats_json);
     return 0;
 }
 

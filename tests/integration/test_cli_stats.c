@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "msg.h"
 
 #define OUT_CAP 65536
 
@@ -30,15 +29,7 @@ static const char fixed_stats_json[] =
 
 static int start_fake(void **state)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    size_t err_at = 0;
-    if (msg_from_json(fixed_stats_json, strlen(fixed_stats_json), &pk, &err_at) != USHER_ERR_OK)
-        fail_msg("fixed stats JSON is bad at byte %zu", err_at);
-    *state = fake_start_fixed(sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    *state = fake_start_fixed_json(fixed_stats_json);
     return 0;
 }
 

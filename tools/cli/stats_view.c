@@ -45,6 +45,19 @@ static const msgpack_object *array_of(const msgpack_object *map, const char *key
     return v && v->type == MSGPACK_OBJECT_ARRAY ? v : NULL;
 }
 
+/* Prints a table's title; the rows of key in r, or NULL after printing
+ * "(none)" when there are none. */
+static const msgpack_object *table_rows(FILE *out, const msgpack_object *r, const char *key, const char *title)
+{
+    const msgpack_object *rows = array_of(r, key);
+    fprintf(out, "\n%s\n", title);
+    if (!rows || rows->via.array.size == 0) {
+        fputs("  (none)\n", out);
+        return NULL;
+    }
+    return rows;
+}
+
 static void print_header(FILE *out, const msgpack_object *r)
 {
     char instance[FIELD_CAP], version[FIELD_CAP], processes[FIELD_CAP];
@@ -106,12 +119,9 @@ static void print_stored(FILE *out, const msgpack_object *r)
 
 static void print_requests(FILE *out, const msgpack_object *r)
 {
-    const msgpack_object *rows = array_of(r, "requests");
-    fputs("\nrequests by method and code\n", out);
-    if (!rows || rows->via.array.size == 0) {
-        fputs("  (none)\n", out);
+    const msgpack_object *rows = table_rows(out, r, "requests", "requests by method and code");
+    if (!rows)
         return;
-    }
     fprintf(out, "  %-24s %-22s %10s\n", "METHOD", "CODE", "COUNT");
     for (uint32_t i = 0; i < rows->via.array.size; i++) {
         const msgpack_object *row = &rows->via.array.ptr[i];
@@ -123,12 +133,9 @@ static void print_requests(FILE *out, const msgpack_object *r)
 
 static void print_latency(FILE *out, const msgpack_object *r)
 {
-    const msgpack_object *rows = array_of(r, "latency");
-    fputs("\nlatency by method\n", out);
-    if (!rows || rows->via.array.size == 0) {
-        fputs("  (none)\n", out);
+    const msgpack_object *rows = table_rows(out, r, "latency", "latency by method");
+    if (!rows)
         return;
-    }
     fprintf(out, "  %-24s %10s %12s %12s %12s\n", "METHOD", "COUNT", "AVG", "P50", "P99");
     for (uint32_t i = 0; i < rows->via.array.size; i++) {
         const msgpack_object *row = &rows->via.array.ptr[i];
@@ -144,12 +151,9 @@ static void print_latency(FILE *out, const msgpack_object *r)
 
 static void print_queues(FILE *out, const msgpack_object *r)
 {
-    const msgpack_object *rows = array_of(r, "queues");
-    fputs("\nqueues per concert\n", out);
-    if (!rows || rows->via.array.size == 0) {
-        fputs("  (none)\n", out);
+    const msgpack_object *rows = table_rows(out, r, "queues", "queues per concert");
+    if (!rows)
         return;
-    }
     fprintf(out, "  %10s %10s %10s\n", "CONCERT", "WAITING", "ACTIVE");
     for (uint32_t i = 0; i < rows->via.array.size; i++) {
         const msgpack_object *row = &rows->via.array.ptr[i];
