@@ -323,6 +323,10 @@ static void test_cli_explains_typos_missing_tokens_and_ids(void **state)
     assert_int_equal(run_cli(out, hs, "", "call wallet.balance {\"session\": \"u1.nonsense\"}"), 1);
     assert_non_null(strstr(out, "error UNAUTHENTICATED (5): "));
     assert_non_null(strstr(out, "\nhint: `register`, or `login USER SECRET`"));
+    /* the hint follows the method: FORBIDDEN from an admin method is about the admin token */
+    assert_int_equal(run_cli(out, hs, "--admin not-a-token", "admin concert X"), 1);
+    assert_non_null(strstr(out, "error FORBIDDEN (9): "));
+    assert_non_null(strstr(out, "\nhint: the admin token was refused"));
 }
 
 static void test_cli_grid_tells_own_holds_and_price_tiers(void **state)

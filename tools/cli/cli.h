@@ -45,6 +45,7 @@ typedef struct cli {
     size_t held_count;
     uint32_t raw_msgid;     /* msgids of frames `call` builds itself */
     char asked[CLI_ASKED_CAP]; /* "seat 5 of schedule 3": set by a command, shown with its errors */
+    const char *method;     /* the method the command called last (static text), for hints */
 } cli;
 
 /* Parsed words of one command after its name. */

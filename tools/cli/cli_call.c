@@ -112,6 +112,7 @@ int cli_call(cli *st, const char *method, const cli_params *params, usher_reply 
         return CLI_FAILED;
     usher_reply *reply;
     double ms;
+    st->method = method;
     usher_status status = cli_call_quiet(c, method, params, &reply, &ms);
     int rc = cli_print_outcome(st, status, reply, ms);
     if (rc == CLI_OK && reply_out)

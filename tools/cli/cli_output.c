@@ -9,23 +9,30 @@
 #include "raw_values.h"
 #include "time_text.h"
 
-/* What to do next, for codes where the shell knows. */
-static const struct { const char *code; const char *hint; } error_hints[] = {
-    { "TOKEN_EXPIRED", "the queue token expired: `enter CONCERT_ID` to queue again" },
-    { "TOKEN_INVALID", "`enter CONCERT_ID` joins the queue and gives a queue token" },
-    { "QUEUE_WAITING", "`watch` waits until the queue admits you" },
-    { "UNAUTHENTICATED", "`register`, or `login USER SECRET`, gives a new session" },
-    { "HOLD_EXPIRED", "holds last a few minutes: `reserve` the seat again" },
-    { "INSUFFICIENT_BALANCE", "`charge AMOUNT` adds money to the wallet" },
-    { "HOLD_LIMIT", "`pay` or `cancel` a hold first" },
-    { "FORBIDDEN", "admin commands need `admin token TOKEN` (or --admin, $USHER_ADMIN)" },
+/* What to do next, for codes where the shell knows; the first row whose
+ * code matches and whose method prefix (NULL: any) starts the method wins. */
+static const struct { const char *code; const char *method_prefix; const char *hint; } error_hints[] = {
+    { "TOKEN_EXPIRED", NULL, "the queue token expired: `enter CONCERT_ID` to queue again" },
+    { "TOKEN_INVALID", NULL, "`enter CONCERT_ID` joins the queue and gives a queue token" },
+    { "QUEUE_WAITING", NULL, "`watch` waits until the queue admits you" },
+    { "UNAUTHENTICATED", NULL, "`register`, or `login USER SECRET`, gives a new session" },
+    { "HOLD_EXPIRED", NULL, "holds last a few minutes: `reserve` the seat again" },
+    { "INSUFFICIENT_BALANCE", NULL, "`charge AMOUNT` adds money to the wallet" },
+    { "HOLD_LIMIT", NULL, "`pay` or `cancel` a hold first" },
+    { "FORBIDDEN", "admin.", "the admin token was refused: `admin token TOKEN` with one from `usher-admin token`" },
+    { "FORBIDDEN", "sys.stats", "the admin token was refused: `admin token TOKEN` with one from `usher-admin token`" },
+    { "FORBIDDEN", NULL, "a queue token serves one concert and a reservation its owner: "
+                         "`enter CONCERT_ID` for this concert's queue" },
 };
 
-static const char *hint_of(const char *code)
+static const char *hint_of(const char *code, const char *method)
 {
-    for (size_t i = 0; i < sizeof error_hints / sizeof error_hints[0]; i++)
-        if (strcmp(error_hints[i].code, code) == 0)
+    for (size_t i = 0; i < sizeof error_hints / sizeof error_hints[0]; i++) {
+        const char *prefix = error_hints[i].method_prefix;
+        if (strcmp(error_hints[i].code, code) == 0 &&
+            (!prefix || (method && strncmp(method, prefix, strlen(prefix)) == 0)))
             return error_hints[i].hint;
+    }
     return NULL;
 }
 
@@ -95,7 +102,7 @@ void cli_print_error(cli *st, const char *code, int num, const char *message, do
         fprintf(st->out, "%serror %s (%d)%s: %s%s%s%s  [%.1f ms]\n",
                 st->colour ? "\033[1;31m" : "", code, num, st->colour ? "\033[0m" : "",
                 message, asked ? " (asked: " : "", asked ? asked : "", asked ? ")" : "", ms);
-        const char *hint = hint_of(code);
+        const char *hint = hint_of(code, st->method);
         if (hint)
             fprintf(st->out, "hint: %s\n", hint);
     }

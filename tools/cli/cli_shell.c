@@ -113,6 +113,7 @@ int cli_run_command(cli *st, const char *line)
         return cli_usage_error(st, "too many words (at most %d)", CMDLINE_MAX_WORDS);
     int rc = CLI_OK;
     st->asked[0] = '\0';
+    st->method = NULL;
     if (w.count == 0)
         goto done;
     int used = 0;

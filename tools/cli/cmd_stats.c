@@ -38,7 +38,8 @@ static int stats_once(cli *st, usher_client *c, bool redraw)
     cli_params_str(&p, "admin", st->admin_token);
     usher_reply *reply;
     double ms;
-    usher_status status = cli_call_quiet(c, "sys.stats", &p, &reply, &ms);
+    st->method = "sys.stats";
+    usher_status status = cli_call_quiet(c, st->method, &p, &reply, &ms);
     cli_params_free(&p);
     int rc = CLI_FAILED;
     if (redraw)
