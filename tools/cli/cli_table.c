@@ -18,7 +18,7 @@ const cli_command cli_commands[] = {
     { "status",         "",                               "queue position and state of the remembered token",       "queue.status",          0, 0,  cmd_status },
     { "watch",          "",                               "poll the queue every 500 ms until ACTIVE (Ctrl-C stops)",  "queue.status",          0, 0,  cmd_watch },
     { "dates",          "[CONCERT]",                      "future performances with free seats",                    "concert.dates",         0, 1,  cmd_dates },
-    { "seats",          "[SCHEDULE]",                     "seat map of a performance, as JSON and as a grid",       "concert.seats",         0, 1,  cmd_seats },
+    { "seats",          "[SCHEDULE]",                     "seat map as JSON, then a grid of price tiers and your holds", "concert.seats",         0, 1,  cmd_seats },
     { "reserve",        "[SCHEDULE] SEAT",                "hold a seat for a few minutes",                          "seat.reserve",          1, 2,  cmd_reserve },
     { "cancel",         "[RID]",                          "release a hold (default: the last one reserved)",        "reservation.cancel",    0, 1,  cmd_cancel },
     { "reservations",   "",                               "your reservations, newest first",                        "reservation.list",      0, 0,  cmd_reservations },
