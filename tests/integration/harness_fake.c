@@ -128,6 +128,15 @@ static bool answer(fake_server *fs, int fd, uint32_t msgid, uint32_t *batch, uns
         msgpack_sbuffer_write(&sb, "\x94\x01", 2);
         break;
     }
+    case FAKE_FIXED_RESULT: {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        size_t at = msg_frame_begin(&sb);
+        msg_pack_response_ok_head(&pk, msgid);
+        msgpack_sbuffer_write(&sb, fs->fixed_result, fs->fixed_result_len);
+        msg_frame_end(&sb, at);
+        break;
+    }
     case FAKE_REVERSED:
         batch[(*batched)++] = msgid;
         if (*batched == fs->batch || *batched == FAKE_MAX_BATCH) {
@@ -160,6 +169,10 @@ static void serve(fake_server *fs, int fd)
         size_t len;
         while (keep && frame_reader_next(&rd, &body, &len) == USHER_ERR_OK && body) {
             __atomic_add_fetch(&fs->requests, 1, __ATOMIC_RELAXED);
+            pthread_mutex_lock(&fs->last_lock);
+            fs->last_request_len = len < FAKE_LAST_REQUEST_CAP ? len : FAKE_LAST_REQUEST_CAP;
+            memcpy(fs->last_request, body, fs->last_request_len);
+            pthread_mutex_unlock(&fs->last_lock);
             keep = answer(fs, fd, request_msgid(body, len), batch, &batched);
         }
     }
@@ -180,13 +193,23 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
-fake_server *fake_start(fake_mode mode, unsigned batch)
+/* Starts a server of mode; fixed (len bytes, copied) is the result of
+ * FAKE_FIXED_RESULT, set before the thread starts. */
+static fake_server *start_server(fake_mode mode, unsigned batch, const void *fixed, size_t len)
 {
     fake_server *fs = calloc(1, sizeof *fs);
     if (!fs)
         fail_msg("out of memory");
     fs->mode = mode;
     fs->batch = batch;
+    pthread_mutex_init(&fs->last_lock, NULL);
+    if (fixed) {
+        fs->fixed_result = malloc(len ? len : 1);
+        if (!fs->fixed_result)
+            fail_msg("out of memory");
+        memcpy(fs->fixed_result, fixed, len);
+        fs->fixed_result_len = len;
+    }
     fs->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t alen = sizeof addr;
@@ -203,6 +226,38 @@ fake_server *fake_start(fake_mode mode, unsigned batch)
     return fs;
 }
 
+fake_server *fake_start_fixed_json(const char *json)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    size_t err_at = 0;
+    if (msg_from_json(json, strlen(json), &pk, &err_at) != USHER_ERR_OK)
+        fail_msg("fake server: the fixed result is not JSON (byte %zu)", err_at);
+    fake_server *fs = fake_start_fixed(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return fs;
+}
+
+bool fake_last_request_has(fake_server *fs, const char *text)
+{
+    pthread_mutex_lock(&fs->last_lock);
+    bool has = memmem(fs->last_request, fs->last_request_len, text, strlen(text)) != NULL;
+    pthread_mutex_unlock(&fs->last_lock);
+    return has;
+}
+
+fake_server *fake_start(fake_mode mode, unsigned batch)
+{
+    return start_server(mode, batch, NULL, 0);
+}
+
+fake_server *fake_start_fixed(const void *result, size_t len)
+{
+    return start_server(FAKE_FIXED_RESULT, 0, result, len);
+}
+
 void fake_stop(fake_server *fs)
 {
     if (!fs)
@@ -215,6 +270,8 @@ void fake_stop(fake_server *fs)
     close(fs->stop_pipe[0]);
     close(fs->stop_pipe[1]);
     close(fs->listen_fd);
+    pthread_mutex_destroy(&fs->last_lock);
+    free(fs->fixed_result);
     free(fs);
 }
 

@@ -14,6 +14,7 @@
 #define CLI_DEFAULT_HOST "127.0.0.1"
 #define CLI_DEFAULT_PORT 7700
 #define CLI_DEFAULT_TIMEOUT_MS 5000
+#define CLI_ASKED_CAP 128           /* what the shell asked for, added to errors */
 
 /* What a command handler returns. */
 enum { CLI_OK = 0, CLI_FAILED = 1 };
@@ -26,6 +27,7 @@ typedef struct cli {
     int port;
     int timeout_ms;
     bool json;              /* --json: one JSON object per reply, one line each */
+    bool raw;               /* --raw: bare values, one per line (raw_values.h) */
     bool colour;            /* ANSI colour on stdout */
     bool stdout_tty;        /* redraw `watch` in place */
     bool interactive;
@@ -35,12 +37,15 @@ typedef struct cli {
 
     char *user_id, *secret, *session;
     char *queue_token;
+    bool token_ended_by_payment; /* `pay` ended the token (the server's rule) */
     char *admin_token;
     uint64_t concert_id;    /* from enter, admin concert */
     uint64_t schedule_id;   /* from dates, seats, reserve, admin schedule */
     uint64_t held[CLI_HELD_MAX]; /* reservation ids held in this session */
     size_t held_count;
     uint32_t raw_msgid;     /* msgids of frames `call` builds itself */
+    char asked[CLI_ASKED_CAP]; /* "seat 5 of schedule 3": set by a command, shown with its errors */
+    const char *method;     /* the method the command called last (static text), for hints */
 } cli;
 
 /* Parsed words of one command after its name. */
@@ -127,13 +132,20 @@ int cli_call_with_session(cli *st, const char *method);
 /* Milliseconds of a monotonic clock, for round-trip times. */
 double cli_now_ms(void);
 
+/* Epoch milliseconds of the wall clock (the protocol's times). */
+int64_t cli_wall_clock_ms(void);
+
 /* ---- output (cli_output.c) ---- */
 
 /* Prints a successful reply's result (pretty JSON, or one --json line). */
 void cli_print_result(cli *st, const usher_reply *reply, double ms);
 
 /* Prints an error reply or a transport failure:
- * "error SEAT_UNAVAILABLE (11): seat is held or sold  [0.4 ms]". */
+ * "error SEAT_UNAVAILABLE (11): seat is held or sold  [0.4 ms]", with what
+ * the command asked for when it said (cli_asking): "... sold (asked: seat 5
+ * of schedule 3)  [0.4 ms]", and a hint line for codes the shell can help
+ * with ("hint: `enter CONCERT_ID` to queue again"). --raw: "CODE: message"
+ * on the error stream. */
 void cli_print_error(cli *st, const char *code, int num, const char *message, double ms);
 
 /* Prints the failure of call (reply may be NULL for a transport failure). */
@@ -146,6 +158,10 @@ int cli_usage_error(cli *st, const char *fmt, ...) __attribute__((format(printf,
 /* Prints a local success: text in text mode; {"ok":true,"result":json_result}
  * in --json mode (json_result must be a JSON object). Returns CLI_OK. */
 int cli_print_local(cli *st, const char *text, const char *json_result);
+
+/* Sets what the running command asks for (printf format), shown with the
+ * error should its call fail; cli_run_command clears it before each command. */
+void cli_asking(cli *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes s as a JSON string literal (quotes, escapes). */
 void cli_json_string(FILE *out, const char *s);
@@ -190,8 +206,16 @@ void cli_held_remove(cli *st, uint64_t rid);
 /* True when a session is known; otherwise prints how to get one. */
 bool cli_need_session(cli *st);
 
-/* True when a queue token is known; otherwise prints how to get one. */
+/* Said when `pay` has ended the queue token (PROTOCOL.md: payment ends it). */
+#define CLI_TOKEN_ENDED_TEXT "your queue token ended with the payment; `enter CONCERT_ID` to queue again"
+
+/* True when a queue token is known; otherwise prints how to get one (and
+ * that the payment ended it, when it did). */
 bool cli_need_queue_token(cli *st);
+
+/* True when an admin token is known (`admin token`, --admin, $USHER_ADMIN);
+ * otherwise prints the three ways to give one. */
+bool cli_need_admin_token(cli *st);
 
 /* Replaces *slot with a copy of value (NULL clears). */
 void cli_set_str(char **slot, const char *value);

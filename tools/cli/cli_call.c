@@ -12,6 +12,13 @@ double cli_now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+int64_t cli_wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void cli_params_begin(cli_params *p, uint32_t pairs)
 {
     msgpack_sbuffer_init(&p->sb);
@@ -105,6 +112,7 @@ int cli_call(cli *st, const char *method, const cli_params *params, usher_reply 
         return CLI_FAILED;
     usher_reply *reply;
     double ms;
+    st->method = method;
     usher_status status = cli_call_quiet(c, method, params, &reply, &ms);
     int rc = cli_print_outcome(st, status, reply, ms);
     if (rc == CLI_OK && reply_out)

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmdline.h"
+#include "suggest.h"
+
+#define COMMAND_NAME_CAP 64
 
 void cli_init(cli *st, const char *host, int port, int timeout_ms, bool json,
               FILE *out, FILE *err)
@@ -57,18 +60,71 @@ static const cli_command *find_command(const cmdline_words *w, int *used)
     return NULL;
 }
 
+/* True when word is the first word of a two-word name ("admin"). */
+static bool is_group_word(const char *word)
+{
+    size_t n = strlen(word);
+    for (const cli_command *c = cli_commands; c->name; c++)
+        if (name_words(c->name) == 2 && strncmp(c->name, word, n) == 0 && c->name[n] == ' ')
+            return true;
+    return false;
+}
+
+/* The command w was probably meant to be ("reserve" for "reserv"), copied
+ * into nearest (cap SUGGEST_MAX_LEN * 2 + 2); false when none is close.
+ * When w starts with a group word ("admin") the candidates are the two-word
+ * names and typed gets both words; otherwise one-word names and group words,
+ * and typed gets the first word. */
+static bool nearest_command(const cmdline_words *w, char *typed, size_t typed_cap, char *nearest,
+                            size_t nearest_cap)
+{
+    const char *names[COMMAND_NAME_CAP];
+    char groups[COMMAND_NAME_CAP][SUGGEST_MAX_LEN + 1];
+    size_t count = 0, group_count = 0;
+    bool grouped = w->count >= 2 && is_group_word(w->word[0]);
+    if (grouped)
+        snprintf(typed, typed_cap, "%s %s", w->word[0], w->word[1]);
+    else
+        snprintf(typed, typed_cap, "%s", w->word[0]);
+    for (const cli_command *c = cli_commands; c->name && count < COMMAND_NAME_CAP; c++) {
+        bool two = name_words(c->name) == 2;
+        if (grouped || !two) {
+            if (two == grouped)
+                names[count++] = c->name;
+            continue;
+        }
+        size_t first = (size_t)(strchr(c->name, ' ') - c->name);
+        if (first > SUGGEST_MAX_LEN || (group_count && strlen(groups[group_count - 1]) == first &&
+                                        strncmp(groups[group_count - 1], c->name, first) == 0))
+            continue; /* two-word rows of one group sit together in the table */
+        snprintf(groups[group_count], sizeof groups[0], "%.*s", (int)first, c->name);
+        names[count++] = groups[group_count++];
+    }
+    const char *found = suggest_nearest(typed, names, count);
+    if (found)
+        snprintf(nearest, nearest_cap, "%s", found);
+    return found != NULL;
+}
+
 int cli_run_command(cli *st, const char *line)
 {
     cmdline_words w;
     if (cmdline_words_split(line, &w) < 0)
         return cli_usage_error(st, "too many words (at most %d)", CMDLINE_MAX_WORDS);
     int rc = CLI_OK;
+    st->asked[0] = '\0';
+    st->method = NULL;
     if (w.count == 0)
         goto done;
     int used = 0;
     const cli_command *cmd = find_command(&w, &used);
     if (!cmd) {
-        rc = cli_usage_error(st, "unknown command '%s' (`help` lists the commands)", w.word[0]);
+        char typed[2 * SUGGEST_MAX_LEN + 2], nearest[2 * SUGGEST_MAX_LEN + 2];
+        if (nearest_command(&w, typed, sizeof typed, nearest, sizeof nearest))
+            rc = cli_usage_error(st, "unknown command '%s': did you mean '%s'? (`help` lists the commands)",
+                                 typed, nearest);
+        else
+            rc = cli_usage_error(st, "unknown command '%s' (`help` lists the commands)", w.word[0]);
         goto done;
     }
     int argc = w.count - used;

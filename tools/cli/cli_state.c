@@ -75,7 +75,20 @@ bool cli_need_queue_token(cli *st)
 {
     if (st->queue_token)
         return true;
-    cli_usage_error(st, "no queue token yet: run `enter CONCERT` first");
+    if (st->token_ended_by_payment)
+        cli_usage_error(st, "%s", CLI_TOKEN_ENDED_TEXT);
+    else
+        cli_usage_error(st, "no queue token held: `enter CONCERT_ID` joins the queue "
+                            "(then `watch` until ACTIVE)");
+    return false;
+}
+
+bool cli_need_admin_token(cli *st)
+{
+    if (st->admin_token)
+        return true;
+    cli_usage_error(st, "no admin token: give --admin TOKEN, set $USHER_ADMIN, or run `admin token TOKEN` "
+                        "(`usher-admin --data DIR token` prints one)");
     return false;
 }
 

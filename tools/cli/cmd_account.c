@@ -56,6 +56,7 @@ int cmd_charge(cli *st, const cli_args *a)
     cli_params_begin(&p, 2);
     cli_params_str(&p, "session", st->session);
     cli_params_i64(&p, "amount", amount);
+    cli_asking(st, "a charge of %lld KRW", (long long)amount);
     int rc = cli_call(st, "wallet.charge", &p, NULL);
     cli_params_free(&p);
     return rc;

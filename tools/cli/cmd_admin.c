@@ -1,24 +1,7 @@
 /* Admin commands: remember an admin token, create concerts and performances. */
 #include "commands.h"
 
-#include <time.h>
 #include "starts_at.h"
-
-static int64_t wall_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool need_admin_token(cli *st)
-{
-    if (st->admin_token)
-        return true;
-    cli_usage_error(st, "no admin token yet: run `admin token TOKEN` "
-                        "(`usher-admin --data DIR token` prints one)");
-    return false;
-}
 
 int cmd_admin_token(cli *st, const cli_args *a)
 {
@@ -28,7 +11,7 @@ int cmd_admin_token(cli *st, const cli_args *a)
 
 int cmd_admin_concert(cli *st, const cli_args *a)
 {
-    if (!need_admin_token(st))
+    if (!cli_need_admin_token(st))
         return CLI_FAILED;
     cli_params p;
     cli_params_begin(&p, a->argc == 2 ? 3 : 2);
@@ -52,19 +35,20 @@ int cmd_admin_schedule(cli *st, const cli_args *a)
     int64_t starts_at, price, seats = 0;
     if (!cli_parse_id(a->argv[0], &concert_id))
         return cli_usage_error(st, "admin schedule: CONCERT must be a concert id, not '%s'", a->argv[0]);
-    if (!starts_at_parse(a->argv[1], wall_clock_ms(), &starts_at))
+    if (!starts_at_parse(a->argv[1], cli_wall_clock_ms(), &starts_at))
         return cli_usage_error(st, "admin schedule: STARTS_AT must be epoch ms or +N with ms, s, m, h "
                                    "or d (like +2d), not '%s'", a->argv[1]);
     if (!cli_parse_i64(a->argv[2], &price))
         return cli_usage_error(st, "admin schedule: PRICE must be an integer (KRW), not '%s'", a->argv[2]);
     if (a->argc == 4 && !cli_parse_i64(a->argv[3], &seats))
         return cli_usage_error(st, "admin schedule: SEATS must be an integer, not '%s'", a->argv[3]);
-    if (!need_admin_token(st))
+    if (!cli_need_admin_token(st))
         return CLI_FAILED;
     cli_params p;
     cli_params_begin(&p, a->argc == 4 ? 5 : 4);
     cli_params_str(&p, "admin", st->admin_token);
     cli_params_u64(&p, "concert_id", concert_id);
+    cli_asking(st, "concert_id %llu", (unsigned long long)concert_id);
     cli_params_i64(&p, "starts_at", starts_at);
     cli_params_i64(&p, "price", price);
     if (a->argc == 4)

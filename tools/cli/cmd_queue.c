@@ -2,10 +2,9 @@
  * watch (the polling API made visible). */
 #include "commands.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "cli_interrupt.h"
 
 #define WATCH_INTERVAL_MS 500
 
@@ -25,12 +24,14 @@ int cmd_enter(cli *st, const cli_args *a)
     cli_params_begin(&p, 2);
     cli_params_str(&p, "session", st->session);
     cli_params_u64(&p, "concert_id", concert_id);
+    cli_asking(st, "concert_id %llu", (unsigned long long)concert_id);
     usher_reply *reply;
     int rc = cli_call(st, "queue.enter", &p, &reply);
     cli_params_free(&p);
     if (rc != CLI_OK)
         return rc;
     cli_remember_str(&st->queue_token, &reply->result, "token");
+    st->token_ended_by_payment = false;
     st->concert_id = concert_id;
     usher_reply_free(reply);
     return CLI_OK;
@@ -77,17 +78,6 @@ static void watch_line(const msgpack_object *result, char *line, size_t cap, cha
     free(status);
 }
 
-/* Waits WATCH_INTERVAL_MS; false when Ctrl-C arrived meanwhile (only an
- * interactive shell blocks SIGINT for `watch`, to stop it without dying). */
-static bool watch_pause(bool interruptible, const sigset_t *intr)
-{
-    struct timespec pause = { 0, WATCH_INTERVAL_MS * 1000000L };
-    if (interruptible)
-        return sigtimedwait(intr, NULL, &pause) != SIGINT;
-    nanosleep(&pause, NULL);
-    return true;
-}
-
 int cmd_watch(cli *st, const cli_args *a)
 {
     (void)a;
@@ -96,13 +86,8 @@ int cmd_watch(cli *st, const cli_args *a)
     usher_client *c = cli_connection(st);
     if (!c)
         return CLI_FAILED;
-    sigset_t intr, old_mask;
-    sigemptyset(&intr);
-    sigaddset(&intr, SIGINT);
-    if (st->interactive)
-        sigprocmask(SIG_BLOCK, &intr, &old_mask);
     char last[160] = "";
-    bool redraw = st->stdout_tty && !st->json;
+    bool redraw = st->stdout_tty && !st->json && !st->raw;
     int rc = CLI_FAILED;
     for (;;) {
         usher_reply *reply;
@@ -133,12 +118,10 @@ int cmd_watch(cli *st, const cli_args *a)
             rc = strcmp(state, "ACTIVE") == 0 ? CLI_OK : CLI_FAILED;
             break;
         }
-        if (!watch_pause(st->interactive, &intr)) {
+        if (!cli_pause_ms(st->interactive, WATCH_INTERVAL_MS)) {
             fprintf(st->out, "%swatch stopped\n", redraw ? "\n" : "");
             break;
         }
     }
-    if (st->interactive)
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "commands.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include "seat_grid.h"
 
 /* A command of the token plus one id, e.g. concert.dates {token, concert_id}. */
@@ -15,6 +16,7 @@ static int call_with_token(cli *st, const char *method, const char *key, uint64_
     cli_params_begin(&p, 2);
     cli_params_str(&p, "token", st->queue_token);
     cli_params_u64(&p, key, id);
+    cli_asking(st, "%s %llu", key, (unsigned long long)id);
     int rc = cli_call(st, method, &p, reply);
     cli_params_free(&p);
     return rc;
@@ -34,8 +36,52 @@ int cmd_dates(cli *st, const cli_args *a)
     return CLI_OK;
 }
 
+#define OWN_HOLDS_LIMIT 500 /* reservation.list's largest page: holds are the newest entries */
+
+/* True when reservation r of the list is a live hold of schedule_id. */
+static bool is_live_hold(const msgpack_object *r, uint64_t schedule_id, int64_t now_ms)
+{
+    uint64_t of = 0, expires_at = 0;
+    const msgpack_object *status = cli_result_get(r, "status");
+    return cli_result_u64(r, "schedule_id", &of) && of == schedule_id &&
+           cli_result_u64(r, "expires_at", &expires_at) && (int64_t)expires_at > now_ms &&
+           status && status->type == MSGPACK_OBJECT_STR && status->via.str.size == 4 &&
+           memcmp(status->via.str.ptr, "HELD", 4) == 0;
+}
+
+/* Marks the cells of the session's live holds of schedule_id SEAT_MINE (from
+ * reservation.list, not printed; nothing when there is no session or the
+ * call fails: the grid then just shows them taken). */
+static void mark_own_holds(cli *st, uint64_t schedule_id, seat_cell *cells, size_t n)
+{
+    usher_client *c = st->session ? cli_connection(st) : NULL;
+    if (!c)
+        return;
+    cli_params p;
+    cli_params_begin(&p, 2);
+    cli_params_str(&p, "session", st->session);
+    cli_params_u64(&p, "limit", OWN_HOLDS_LIMIT);
+    usher_reply *reply;
+    double ms;
+    usher_status status = cli_call_quiet(c, "reservation.list", &p, &reply, &ms);
+    cli_params_free(&p);
+    const msgpack_object *list = status == USHER_OK && reply && reply->status == USHER_OK
+                               ? cli_result_get(&reply->result, "reservations") : NULL;
+    int64_t now_ms = cli_wall_clock_ms();
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++) {
+        const msgpack_object *r = &list->via.array.ptr[i];
+        uint64_t seat_no = 0;
+        if (!is_live_hold(r, schedule_id, now_ms) || !cli_result_u64(r, "seat_no", &seat_no))
+            continue;
+        for (size_t k = 0; k < n; k++)
+            if (cells[k].seat_no == seat_no && cells[k].state == SEAT_TAKEN)
+                cells[k].state = SEAT_MINE;
+    }
+    usher_reply_free(reply);
+}
+
 /* Draws the grid of a concert.seats result (skipped when it has no seats). */
-static void print_seat_grid(cli *st, const msgpack_object *result)
+static void print_seat_grid(cli *st, uint64_t schedule_id, const msgpack_object *result)
 {
     const msgpack_object *seats = cli_result_get(result, "seats");
     if (!seats || seats->type != MSGPACK_OBJECT_ARRAY || seats->via.array.size == 0)
@@ -46,13 +92,16 @@ static void print_seat_grid(cli *st, const msgpack_object *result)
         return;
     for (size_t i = 0; i < n; i++) {
         const msgpack_object *seat = &seats->via.array.ptr[i];
-        uint64_t seat_no = 0;
+        uint64_t seat_no = 0, price = 0;
         cli_result_u64(seat, "seat_no", &seat_no);
+        cli_result_u64(seat, "price", &price);
         const msgpack_object *available = cli_result_get(seat, "available");
         cells[i].seat_no = (uint32_t)seat_no;
-        cells[i].available = available && available->type == MSGPACK_OBJECT_BOOLEAN &&
-                             available->via.boolean;
+        cells[i].price = (int64_t)price;
+        cells[i].state = available && available->type == MSGPACK_OBJECT_BOOLEAN && available->via.boolean
+                       ? SEAT_FREE : SEAT_TAKEN;
     }
+    mark_own_holds(st, schedule_id, cells, n);
     seat_grid_print(st->out, cells, n, st->colour);
     fflush(st->out);
     free(cells);
@@ -66,8 +115,8 @@ int cmd_seats(cli *st, const cli_args *a)
         call_with_token(st, "concert.seats", "schedule_id", schedule_id, &reply) != CLI_OK)
         return CLI_FAILED;
     st->schedule_id = schedule_id;
-    if (!st->json)
-        print_seat_grid(st, &reply->result);
+    if (!st->json && !st->raw)
+        print_seat_grid(st, schedule_id, &reply->result);
     usher_reply_free(reply);
     return CLI_OK;
 }
@@ -88,6 +137,7 @@ int cmd_reserve(cli *st, const cli_args *a)
     cli_params_str(&p, "token", st->queue_token);
     cli_params_u64(&p, "schedule_id", schedule_id);
     cli_params_i64(&p, "seat_no", seat_no);
+    cli_asking(st, "seat %lld of schedule %llu", (long long)seat_no, (unsigned long long)schedule_id);
     usher_reply *reply;
     int rc = cli_call(st, "seat.reserve", &p, &reply);
     cli_params_free(&p);
@@ -111,6 +161,7 @@ int cmd_cancel(cli *st, const cli_args *a)
     cli_params_begin(&p, 2);
     cli_params_str(&p, "session", st->session);
     cli_params_u64(&p, "reservation_id", rid);
+    cli_asking(st, "reservation %llu", (unsigned long long)rid);
     int rc = cli_call(st, "reservation.cancel", &p, NULL);
     cli_params_free(&p);
     if (rc == CLI_OK)
@@ -148,12 +199,23 @@ int cmd_pay(cli *st, const cli_args *a)
     msgpack_pack_array(&p.pk, (uint32_t)count);
     for (size_t i = 0; i < count; i++)
         msgpack_pack_uint64(&p.pk, ids[i]);
+    char list[CLI_ASKED_CAP] = "";
+    for (size_t i = 0, n = 0; i < count && n < sizeof list; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%llu", i ? ", " : "", (unsigned long long)ids[i]);
+    cli_asking(st, "%s %s", count == 1 ? "reservation" : "reservations", list);
     int rc = cli_call(st, "payment.pay", &p, NULL);
     cli_params_free(&p);
-    if (rc == CLI_OK)
-        for (size_t i = 0; i < count; i++)
-            cli_held_remove(st, ids[i]);
-    return rc;
+    if (rc != CLI_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++)
+        cli_held_remove(st, ids[i]);
+    /* the server ends the queue token with a payment: forget it and say so,
+     * rather than leave a bare TOKEN_EXPIRED for the next command */
+    cli_set_str(&st->queue_token, NULL);
+    st->token_ended_by_payment = true;
+    if (!st->json && !st->raw)
+        fprintf(st->out, "%s\n", CLI_TOKEN_ENDED_TEXT);
+    return CLI_OK;
 }
 
 int cmd_payments(cli *st, const cli_args *a)

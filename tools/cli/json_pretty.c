@@ -7,11 +7,13 @@
 
 #define JP_MAX_DEPTH 64
 #define JP_FLAT_OBJECT_SPAN 100 /* input bytes of an object kept on one line */
+#define JP_NOTE_CAP 64
 
 #define ANSI_KEY "\033[1;34m"
 #define ANSI_STRING "\033[32m"
 #define ANSI_NUMBER "\033[36m"
 #define ANSI_LITERAL "\033[33m"
+#define ANSI_NOTE "\033[2m"
 #define ANSI_RESET "\033[0m"
 
 typedef struct json_pretty {
@@ -19,6 +21,9 @@ typedef struct json_pretty {
     size_t len, at;
     FILE *out;      /* NULL while validating */
     bool colour;
+    json_pretty_note *note;
+    const char *key; /* the key whose value is being printed (no quotes), or NULL */
+    size_t key_len;
 } json_pretty;
 
 static void jp_put(json_pretty *jp, const char *text, size_t n)
@@ -92,6 +97,15 @@ static bool jp_bare(json_pretty *jp)
     jp_colour(jp, literal ? ANSI_LITERAL : ANSI_NUMBER);
     jp_put(jp, jp->s + start, n);
     jp_colour(jp, ANSI_RESET);
+    char note[JP_NOTE_CAP];
+    if (jp->out && jp->note && !literal && jp->note(jp->key, jp->key_len, jp->s + start, n, note, sizeof note)) {
+        jp_puts(jp, " ");
+        jp_colour(jp, ANSI_NOTE);
+        jp_puts(jp, "(");
+        jp_puts(jp, note);
+        jp_puts(jp, ")");
+        jp_colour(jp, ANSI_RESET);
+    }
     return true;
 }
 
@@ -136,9 +150,13 @@ static bool jp_container(json_pretty *jp, int depth, bool is_object)
             jp_puts(jp, flat ? ", " : ",");
         if (!flat)
             jp_indent(jp, depth + 1);
+        jp->key = NULL;
         if (is_object) {
+            size_t key_at = jp->at + 1;
             if (jp_peek(jp) != '"' || !jp_string(jp, ANSI_KEY) || jp_peek(jp) != ':')
                 return false;
+            jp->key = jp->s + key_at;
+            jp->key_len = jp->at - key_at - 1;
             jp->at++;
             jp_puts(jp, ": ");
         }
@@ -169,7 +187,7 @@ static bool jp_value(json_pretty *jp, int depth)
     return jp_bare(jp);
 }
 
-void json_pretty_print(FILE *out, const char *json, size_t len, bool colour)
+void json_pretty_print(FILE *out, const char *json, size_t len, bool colour, json_pretty_note *note)
 {
     json_pretty check = { .s = json, .len = len, .at = 0, .out = NULL, .colour = false };
     bool valid = jp_value(&check, 0) && jp_peek(&check) == '\0';
@@ -178,7 +196,7 @@ void json_pretty_print(FILE *out, const char *json, size_t len, bool colour)
         fputc('\n', out);
         return;
     }
-    json_pretty print = { .s = json, .len = len, .at = 0, .out = out, .colour = colour };
+    json_pretty print = { .s = json, .len = len, .at = 0, .out = out, .colour = colour, .note = note };
     jp_value(&print, 0);
     fputc('\n', out);
 }
