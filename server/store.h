@@ -283,7 +283,8 @@ usher_err store_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now
 /* ---- the waiting queue (one FIFO per concert) ---- */
 
 typedef enum store_queue_state {
-    STORE_QUEUE_WAITING = 1, STORE_QUEUE_ACTIVE = 2, STORE_QUEUE_EXPIRED = 3
+    STORE_QUEUE_WAITING = 1, STORE_QUEUE_ACTIVE = 2, STORE_QUEUE_EXPIRED = 3,
+    STORE_QUEUE_ABANDONED = 4     /* dropped while WAITING: its holder stopped asking */
 } store_queue_state;
 
 typedef struct store_queue_entry {
@@ -314,9 +315,32 @@ typedef struct store_admitted {
     struct { uint64_t concert_id; uint32_t admitted; } concert[STORE_ADMITTED_CONCERTS_MAX];
 } store_admitted;
 
+/* What the server tells the tick about itself. */
+typedef struct store_tick_opts {
+    bool throttled;               /* the server is struggling (slow commits): admit at half rate */
+} store_tick_opts;
+
 /* Marks ACTIVE entries past active_until EXPIRED and fills every free slot of
- * every concert in sequence order. *admitted (may be NULL) gets who. */
-usher_err store_queue_tick(store_txn *txn, int64_t now_ms, store_admitted *admitted);
+ * every concert in sequence order. opts may be NULL (defaults). *admitted
+ * (may be NULL) gets who. */
+usher_err store_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts,
+                           store_admitted *admitted);
+
+/* A queue's progress as one snapshot sees it: what watchers and the wait
+ * estimate follow. version changes whenever anything a waiting entry's
+ * position or state depends on changes (an admission, a drop), so a process
+ * polling it learns cheaply whether to look closer. */
+typedef struct store_queue_progress {
+    uint64_t concert_id;
+    uint64_t entered_total;       /* entries ever made (seqs handed out) */
+    uint64_t admitted_total;      /* entries ever admitted */
+    uint64_t waiting;             /* WAITING entries now */
+    uint64_t version;
+} store_queue_progress;
+
+/* The progress of concert_id's queue; a concert without a queue yet reports
+ * zeros. NOT_FOUND for an unknown concert. */
+usher_err store_queue_progress_get(store_txn *txn, uint64_t concert_id, store_queue_progress *out);
 
 /* ---- holds and reservations ---- */
 

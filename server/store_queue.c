@@ -251,8 +251,10 @@ usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
     return USHER_ERR_OK;
 }
 
-usher_err store_queue_tick(store_txn *txn, int64_t now_ms, store_admitted *admitted)
+usher_err store_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts,
+                           store_admitted *admitted)
 {
+    (void)opts;   /* throttled admission: not yet */
     uint32_t count = 0;
     if (admitted)
         memset(admitted, 0, sizeof *admitted);
@@ -291,5 +293,24 @@ usher_err store_queue_tick(store_txn *txn, int64_t now_ms, store_admitted *admit
         return store_mdb_err(txn->st, rc, "queue_busy");
     if (admitted)
         admitted->total = count;
+    return USHER_ERR_OK;
+}
+
+usher_err store_queue_progress_get(store_txn *txn, uint64_t concert_id, store_queue_progress *out)
+{
+    *out = (store_queue_progress){ .concert_id = concert_id };
+    usher_err err = store_concert_exists(txn, concert_id);
+    if (err != USHER_ERR_OK)
+        return err;
+    rec_queue q;
+    err = queue_load(txn, concert_id, &q);
+    if (err == USHER_ERR_NOT_FOUND)
+        return USHER_ERR_OK;
+    if (err != USHER_ERR_OK)
+        return err;
+    out->entered_total = q.next_seq - 1;
+    out->admitted_total = q.admit_next - 1;
+    out->waiting = q.next_seq - q.admit_next;
+    out->version = q.admit_next;
     return USHER_ERR_OK;
 }

@@ -40,7 +40,7 @@ static void test_clean_after_every_tick(void **state)
     store_txn *t = fx_write(fx);
     store_admitted admitted;
     assert_int_equal(store_holds_tick(t, later, 100, NULL), USHER_ERR_OK);
-    assert_int_equal(store_queue_tick(t, later, &admitted), USHER_ERR_OK);
+    assert_int_equal(store_queue_tick(t, later, NULL, &admitted), USHER_ERR_OK);
     assert_int_equal(store_idem_tick(t, later, 100, NULL), USHER_ERR_OK);
     fx_commit(t);
     assert_int_equal(admitted.total, 1);   /* seq 4 got the slot seq 2 and 3 left */

@@ -41,7 +41,7 @@ static uint32_t tick(store_fixture *fx, int64_t now_ms)
 {
     store_admitted admitted = { .total = 99 };
     store_txn *t = fx_write(fx);
-    assert_int_equal(store_queue_tick(t, now_ms, &admitted), USHER_ERR_OK);
+    assert_int_equal(store_queue_tick(t, now_ms, NULL, &admitted), USHER_ERR_OK);
     fx_commit(t);
     uint32_t listed = 0;
     for (size_t i = 0; i < admitted.n; i++) listed += admitted.concert[i].admitted;
@@ -249,6 +249,44 @@ static void test_queue_many_entries_keep_exact_order(void **state)
     }
 }
 
+static store_queue_progress progress(store_fixture *fx, uint64_t concert_id)
+{
+    store_queue_progress p;
+    store_txn *t = fx_read(fx);
+    assert_int_equal(store_queue_progress_get(t, concert_id, &p), USHER_ERR_OK);
+    store_txn_end(t);
+    assert_int_equal(p.concert_id, concert_id);
+    return p;
+}
+
+/* Progress counts what was entered, admitted and is waiting, and its version
+ * moves with an admission but not with a new arrival at the back. */
+static void test_queue_progress_follows_admissions(void **state)
+{
+    store_fixture *fx = *state;
+    uint64_t c = new_concert(fx);
+    store_queue_progress p = progress(fx, c);
+    assert_int_equal(p.entered_total, 0);
+    assert_int_equal(p.waiting, 0);
+    for (unsigned i = 0; i < 5; i++)
+        enter(fx, 40 + i, c, FX_T0 + i);
+    p = progress(fx, c);
+    assert_int_equal(p.entered_total, 5);
+    assert_int_equal(p.admitted_total, 2);        /* FX_MAX_ACTIVE */
+    assert_int_equal(p.waiting, 3);
+    uint64_t v = p.version;
+    enter(fx, 50, c, FX_T0 + 6);
+    assert_int_equal(progress(fx, c).version, v);  /* an arrival behind moves no position */
+    assert_int_equal(tick(fx, FX_T0 + FX_ACTIVE_TTL_MS + 1), 2);
+    p = progress(fx, c);
+    assert_int_equal(p.admitted_total, 4);
+    assert_int_equal(p.waiting, 2);
+    assert_true(p.version != v);
+    store_txn *t = fx_read(fx);
+    assert_int_equal(store_queue_progress_get(t, 999999, &p), USHER_ERR_NOT_FOUND);
+    store_txn_end(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +301,7 @@ int main(void)
         FX_TEST(test_queue_tick_fills_every_free_slot_of_every_concert),
         FX_TEST(test_queue_unknown_concert_or_seq_not_found),
         FX_TEST(test_queue_many_entries_keep_exact_order),
+        FX_TEST(test_queue_progress_follows_admissions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
