@@ -500,6 +500,24 @@ void harness_usher_check(const char *data_dir, const char *extra_args)
                  rc, out);
 }
 
+void harness_install_into_temp(char *prefix, size_t cap)
+{
+    if (getenv("USHER_SANITIZED")) skip();
+    const char *build = getenv("USHER_BUILD");
+    char out[8192];
+    snprintf(prefix, cap, "/tmp/usher-install-XXXXXX");
+    assert_non_null(mkdtemp(prefix));
+    int rc = harness_shell(out, sizeof out, "make -s BUILD=%s install PREFIX=%s 2>&1",
+                           build && *build ? build : "build", prefix);
+    if (rc != 0) fail_msg("make install failed (%d):\n%s", rc, out);
+}
+
+void harness_remove_tree(const char *path)
+{
+    char out[64];
+    harness_shell(out, sizeof out, "rm -rf '%s'", path);
+}
+
 int harness_shell(char *out, size_t cap, const char *fmt, ...)
 {
     char cmd[8192];

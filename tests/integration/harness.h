@@ -106,6 +106,16 @@ void harness_program_path(const char *env_name, const char *name, char *out, siz
 int harness_shell(char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* `make install` of this build (USHER_BUILD, else build) into a new temp
+ * PREFIX, written to prefix[cap]; fails the test when it fails. Skips the
+ * test under a sanitizer build (USHER_SANITIZED): installing would relink
+ * its programs with the plain compiler, and an installed program would need
+ * the sanitizer runtime. */
+void harness_install_into_temp(char *prefix, size_t cap);
+
+/* rm -rf of a temp tree a test made. */
+void harness_remove_tree(const char *path);
+
 /* Wall-clock milliseconds since the Unix epoch (the server's clock too). */
 int64_t harness_now_ms(void);
 

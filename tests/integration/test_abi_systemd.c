@@ -17,27 +17,6 @@
 
 #define OUT_CAP 8192
 
-static const char *build_dir(void)
-{
-    const char *build = getenv("USHER_BUILD");
-    return build && *build ? build : "build";
-}
-
-static void install_into_temp(char *prefix, size_t cap)
-{
-    char out[OUT_CAP];
-    snprintf(prefix, cap, "/tmp/usher-unit-XXXXXX");
-    assert_non_null(mkdtemp(prefix));
-    int rc = harness_shell(out, OUT_CAP, "make -s BUILD=%s install PREFIX=%s 2>&1", build_dir(), prefix);
-    if (rc != 0) fail_msg("make install failed (%d):\n%s", rc, out);
-}
-
-static void remove_tree(const char *prefix)
-{
-    char out[64];
-    harness_shell(out, sizeof out, "rm -rf %s", prefix);
-}
-
 /* systemd-analyze verify on unit (man pages looked up under prefix); output in out. */
 static int verify(const char *prefix, const char *unit, char *out)
 {
@@ -53,7 +32,7 @@ static void test_installed_unit_passes_systemd_analyze_verify(void **state)
         fprintf(stderr, "systemd-analyze is not installed: cannot verify dist/usherd.service\n");
         skip();
     }
-    install_into_temp(prefix, sizeof prefix);
+    harness_install_into_temp(prefix, sizeof prefix);
     snprintf(unit, sizeof unit, "%s/lib/systemd/system/usherd.service", prefix);
     int rc = harness_shell(out, OUT_CAP, "grep '^ExecStart=' %s", unit);
     assert_int_equal(rc, 0);
@@ -62,7 +41,7 @@ static void test_installed_unit_passes_systemd_analyze_verify(void **state)
     if (strncmp(out, want, strlen(want)) != 0) fail_msg("ExecStart does not run PREFIX/bin/usherd: %s", out);
     rc = verify(prefix, unit, out);
     if (rc != 0 || out[0] != '\0') {
-        remove_tree(prefix);
+        harness_remove_tree(prefix);
         fail_msg("systemd-analyze verify complains (%d):\n%s", rc, out);
     }
     /* The control: one bad value must be reported, or the verifier proves nothing. */
@@ -70,7 +49,7 @@ static void test_installed_unit_passes_systemd_analyze_verify(void **state)
     rc = harness_shell(out, OUT_CAP, "sed 's/^Type=notify$/Type=notify-broken/' %s > %s", unit, broken);
     assert_int_equal(rc, 0);
     verify(prefix, broken, out);
-    remove_tree(prefix);
+    harness_remove_tree(prefix);
     if (strstr(out, "notify-broken") == NULL)
         fail_msg("systemd-analyze verify took a broken Type= silently:\n%s", out);
 }

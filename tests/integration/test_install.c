@@ -26,21 +26,7 @@ static const char *build_dir(void)
     return build && *build ? build : "build";
 }
 
-/* make install into a new temp PREFIX (written to prefix[cap]). */
-static void install_into_temp(char *prefix, size_t cap)
-{
-    char out[OUT_CAP];
-    snprintf(prefix, cap, "/tmp/usher-install-XXXXXX");
-    assert_non_null(mkdtemp(prefix));
-    int rc = harness_shell(out, OUT_CAP, "make -s BUILD=%s install PREFIX=%s 2>&1", build_dir(), prefix);
-    if (rc != 0) fail_msg("make install failed (%d):\n%s", rc, out);
-}
 
-static void remove_tree(const char *prefix)
-{
-    char out[64];
-    harness_shell(out, sizeof out, "rm -rf %s", prefix);
-}
 
 /* Runs the kiosk binary at path (with env words before it) and asserts a receipt. */
 static void assert_kiosk_buys(const char *env, const char *path, uint16_t port)
@@ -54,10 +40,10 @@ static void assert_kiosk_buys(const char *env, const char *path, uint16_t port)
 static void test_installed_sdk_compiles_with_pkg_config_and_buys_a_seat(void **state)
 {
     harness_fixture *fx = *state;
-    if (getenv("USHER_SANITIZED")) skip();   /* an application would need the sanitizer runtime too */
+    if (getenv("USHER_SANITIZED")) skip();   /* before the server starts: see harness_install_into_temp */
     harness_server *hs = harness_fx_start(fx, "--demo");
     char prefix[64], out[OUT_CAP], env[128];
-    install_into_temp(prefix, sizeof prefix);
+    harness_install_into_temp(prefix, sizeof prefix);
     int rc = harness_shell(out, OUT_CAP, "test -f %s/include/usher/usher.h && test -f %s/lib/libusher.a && "
                   "test -L %s/lib/libusher.so && test -x %s/bin/usherd && test -x %s/bin/usher-cli",
              prefix, prefix, prefix, prefix, prefix);
@@ -86,7 +72,7 @@ static void test_installed_sdk_compiles_with_pkg_config_and_buys_a_seat(void **s
     rc = harness_shell(out, OUT_CAP, "nm -D --defined-only %s/lib/libusher.so | awk '{print $3}' | grep -v '^usher_'",
                        prefix);
     if (rc == 0) fail_msg("libusher.so exports names outside usher_*:\n%s", out);
-    remove_tree(prefix);
+    harness_remove_tree(prefix);
 }
 
 /* `pkg-config --static` names every library libusher.a needs: the program
@@ -97,7 +83,7 @@ static void test_installed_static_library_links_with_pkg_config_static(void **st
     if (getenv("USHER_SANITIZED")) skip();
     harness_server *hs = harness_fx_start(fx, "--demo");
     char prefix[64], out[OUT_CAP], path[128];
-    install_into_temp(prefix, sizeof prefix);
+    harness_install_into_temp(prefix, sizeof prefix);
     int rc = harness_shell(out, OUT_CAP, "cc -std=c11 -o %s/kiosk-static examples/kiosk.c $(" PKG " --cflags usher) "
                            "-Wl,-Bstatic $(" PKG " --static --libs usher) -Wl,-Bdynamic 2>&1", prefix, prefix, prefix);
     if (rc != 0) fail_msg("static link with pkg-config --static failed:\n%s", out);
@@ -105,7 +91,7 @@ static void test_installed_static_library_links_with_pkg_config_static(void **st
     if (rc == 0) fail_msg("the static kiosk still needs shared libraries:\n%s", out);
     snprintf(path, sizeof path, "%s/kiosk-static", prefix);
     assert_kiosk_buys("env -u LD_LIBRARY_PATH", path, hs->port);
-    remove_tree(prefix);
+    harness_remove_tree(prefix);
 }
 
 /* uninstall removes every file install made, and nothing else under PREFIX. */
@@ -132,7 +118,7 @@ static void test_uninstall_removes_exactly_what_install_put(void **state)
     assert_string_equal(out, "./bin/other-tool\n./lib/pkgconfig/other.pc\n./share/man/man1/other.1\n");
     rc = harness_shell(out, OUT_CAP, "test -e %s/include/usher", prefix);
     assert_int_not_equal(rc, 0);
-    remove_tree(prefix);
+    harness_remove_tree(prefix);
 }
 
 int main(void)
