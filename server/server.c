@@ -236,12 +236,31 @@ static void log_write_figures(server *srv, const request *req)
                 (long long)req->tick_us);
 }
 
+/* The revocation cache from the store (a failure keeps the old one: the
+ * next refresh tries again). */
+static void refresh_revocations(server *srv)
+{
+    usher_err e = revocation_cache_refresh(&srv->revoked, srv->st, &srv->cfg, clock_now_ms());
+    if (e != USHER_ERR_OK)
+        log_msg(&srv->log, LOG_WARN, "revocations: cannot refresh: %s", usher_err_name(e));
+}
+
+static void on_revocation_refresh(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)revents;
+    refresh_revocations(w->data);
+}
+
 /* Loop thread: a write request (or the housekeeping job) came back. */
 static void on_write_done(void *ctx, request *req)
 {
     server *srv = ctx;
     conn *cn = req->conn;
     log_write_figures(srv, req);
+    /* This process refuses the revoked tokens before anyone hears OK. */
+    if (req->method && req->method->id == USHER_METHOD_ADMIN_SESSION_REVOKE &&
+        req->err == USHER_ERR_OK)
+        refresh_revocations(srv);
     srv->writes_in_flight--;
     if (!req->method) {
         srv->tick_in_flight = false;
@@ -380,6 +399,9 @@ static void start_watchers(server *srv)
     ev_timer_init(&srv->reader_check_timer, on_reader_check, READER_CHECK_INTERVAL_S,
                   READER_CHECK_INTERVAL_S);
     ev_timer_init(&srv->shutdown_timer, on_deadline, SHUTDOWN_DEADLINE_S, 0.0);
+    ev_timer_init(&srv->revocation_timer, on_revocation_refresh, REVOCATION_REFRESH_MS / 1000.0,
+                  REVOCATION_REFRESH_MS / 1000.0);
+    srv->revocation_timer.data = srv;
     ev_signal_init(&srv->sigint_watcher, on_signal, SIGINT);
     ev_signal_init(&srv->sigterm_watcher, on_signal, SIGTERM);
     ev_prepare_init(&srv->flush_watcher, on_flush);
@@ -389,6 +411,7 @@ static void start_watchers(server *srv)
     ev_io_start(loop, &srv->accept_watcher);
     ev_timer_start(loop, &srv->tick_timer);
     ev_timer_start(loop, &srv->reader_check_timer);
+    ev_timer_start(loop, &srv->revocation_timer);
     ev_signal_start(loop, &srv->sigint_watcher);
     ev_signal_start(loop, &srv->sigterm_watcher);
     ev_prepare_start(loop, &srv->flush_watcher);
@@ -508,6 +531,11 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     if (!reader_proc_inspect((int)getpid(), srv->own_comm, &own_state))
         srv->own_comm[0] = '\0';   /* no /proc: no reader is taken for a usherd, none is killed */
     srv->tokens = token_cache_new(cfg->token_cache_tokens);
+    revocation_cache_init(&srv->revoked);
+    if (revocation_cache_refresh(&srv->revoked, srv->st, &srv->cfg, clock_now_ms()) != USHER_ERR_OK) {
+        log_msg(&srv->log, LOG_ERROR, "cannot read the revocations in %s", cfg->data_dir);
+        goto out;
+    }
     srv->loop = ev_default_loop(EVFLAG_AUTO);
     srv->listen_fd = open_listener(srv);
     if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
@@ -554,6 +582,7 @@ out:
     if (srv->spare_fd >= 0) close(srv->spare_fd);
     if (srv->st) store_close(srv->st);
     token_cache_free(srv->tokens);
+    revocation_cache_free(&srv->revoked);
     msgpack_sbuffer_destroy(&srv->scratch);
     sodium_memzero(&srv->keys, sizeof srv->keys);
     free(srv);

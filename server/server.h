@@ -11,6 +11,7 @@
 #include "log.h"
 #include "method.h"
 #include "reader_watch.h"
+#include "revocation_cache.h"
 #include "store.h"
 #include "token.h"
 
@@ -34,6 +35,8 @@ typedef struct server {
     store *st;
     token_keys keys;
     token_cache *tokens;          /* loop thread only */
+    revocation_cache revoked;     /* loop thread only: what the token filter refuses */
+    ev_timer revocation_timer;    /* refreshes it every REVOCATION_REFRESH_MS */
     call_env env;
     logger log;
     char instance[96];            /* "host:pid" */

@@ -27,6 +27,7 @@ const cli_command cli_commands[] = {
     { "admin token",    "TOKEN",                          "use TOKEN for admin commands (usher-admin prints one)",  NULL,                    1, 1,  cmd_admin_token },
     { "admin concert",  "TITLE [VENUE]",                  "create a concert",                                       "admin.concert.create",  1, 2,  cmd_admin_concert },
     { "admin schedule", "CONCERT STARTS_AT PRICE [SEATS]", "create a performance (STARTS_AT: epoch ms or +2d, +3h)", "admin.schedule.create", 3, 4,  cmd_admin_schedule },
+    { "admin revoke",   "USER_ID",                        "end every session and queue token of a user",            "admin.session.revoke",  1, 1,  cmd_admin_revoke },
     { "stats",          "[-i SECONDS]",                   "server figures as tables (admin; -i redraws until Ctrl-C)", "sys.stats",            0, 2,  cmd_stats },
     { "call",           "METHOD [JSON]",                  "send any method with JSON params as given",              NULL,                    1, -1, cmd_call },
     { "send-hex",       "HEX",                            "send raw bytes frame by frame, show each reply",         NULL,                    1, -1, cmd_send_hex },
