@@ -184,6 +184,7 @@ $(BUILD)/tests/shims/%.so: tests/integration/shims/%.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC $(OPT) -g -Wall -Wextra -o $@ $< -ldl
 $(BUILD)/tests/test_server_disk_full: | $(BUILD)/tests/shims/fail_meta_write.so
+$(BUILD)/tests/test_server_admission_health: | $(BUILD)/tests/shims/slow_sync.so
 
 $(CRASH_BINS): $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(CRASH_SRC) $(HARNESS_SRC)) $(TEST_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)

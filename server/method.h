@@ -39,6 +39,8 @@ typedef struct call_env {
     const char *instance;        /* this process's instance name */
     const char *version;
     const struct metrics_block *metrics; /* every worker's figures (sys.stats); may be NULL */
+    const bool *admission_throttled; /* this process's admission is halved now (health.h);
+                                        loop thread only (reads, e.g. admin.queue.get); may be NULL */
 } call_env;
 
 typedef struct call call;

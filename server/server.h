@@ -8,6 +8,7 @@
 #include <msgpack.h>
 #include <stdbool.h>
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "method.h"
 #include "reader_watch.h"
@@ -37,6 +38,8 @@ typedef struct server {
     token_cache *tokens;          /* loop thread only */
     revocation_cache revoked;     /* loop thread only: what the token filter refuses */
     ev_timer revocation_timer;    /* refreshes it every REVOCATION_REFRESH_MS */
+    health health;                /* loop thread: commit p99 and the admission throttle */
+    ev_timer health_timer;        /* samples it once a second */
     call_env env;
     logger log;
     char instance[96];            /* "host:pid" */
