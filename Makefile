@@ -138,7 +138,7 @@ $(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
 # ---- programs ----
 $(USHERD): $(call obj,server/main.c) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(TOOL_COMMON)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
+$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(wildcard tools/admin/*.c) $(TOOL_COMMON)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 $(USHER_CHECK): $(call obj,tools/usher-check.c $(TOOL_COMMON)) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
