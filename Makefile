@@ -27,6 +27,7 @@ SERVER_SRC  = $(filter-out server/main.c,$(wildcard server/*.c server/methods/*.
 CLIENT_SRC  = $(wildcard client/*.c)
 CLI_SRC     = $(wildcard tools/cli/*.c)
 TOOL_COMMON = tools/common/tool_args.c
+QUEUE_CONTROLS = tools/common/queue_controls.c
 UNIT_SRC    = $(wildcard tests/unit/test_*.c)
 INTEG_SRC   = $(wildcard tests/integration/test_*.c)
 HARNESS_SRC = $(wildcard tests/integration/harness*.c)
@@ -138,11 +139,11 @@ $(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
 # ---- programs ----
 $(USHERD): $(call obj,server/main.c) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(wildcard tools/admin/*.c) $(TOOL_COMMON)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
+$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(wildcard tools/admin/*.c) $(TOOL_COMMON) $(QUEUE_CONTROLS)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 $(USHER_CHECK): $(call obj,tools/usher-check.c $(TOOL_COMMON)) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
+$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC) $(QUEUE_CONTROLS) $(TOOL_COMMON)) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
 $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)

@@ -14,8 +14,6 @@
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
-#define MAX_ACTIVE_MAX 100000
-#define RATE_MAX 1000000
 
 const char control_usage[] =
 "  queue get CONCERT_ID                         a concert's waiting room: waiting, active,\n"
@@ -53,51 +51,6 @@ static int parse_concert(const char *text, control_request *req)
     return 0;
 }
 
-static int parse_bool(const char *flag, const char *text, bool *out)
-{
-    if (strcmp(text, "true") == 0) *out = true;
-    else if (strcmp(text, "false") == 0) *out = false;
-    else {
-        fprintf(stderr, "usher-admin: %s must be true or false, not '%s' (see --help)\n", flag, text);
-        return EXIT_USAGE;
-    }
-    return 0;
-}
-
-/* queue set's options, argv[0] being the first of them. */
-static int parse_set_options(int argc, char **argv, control_request *req)
-{
-    for (int i = 0; i < argc; i += 2) {
-        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        long long v;
-        bool known = strcmp(flag, "--max-active") == 0 || strcmp(flag, "--rate") == 0 ||
-                     strcmp(flag, "--paused") == 0;
-        if (!known)
-            return usage_error("queue set: unknown option '%s' (--max-active, --rate, --paused)", flag);
-        if (!value)
-            return usage_error("queue set: %s needs a value", flag);
-        if (strcmp(flag, "--max-active") == 0) {
-            if (!tool_parse_range(value, 0, MAX_ACTIVE_MAX, &v))
-                return usage_error("queue set: --max-active must be 0..100000 (0: usherd's "
-                                   "--max-active), not '%s'", value);
-            req->has_max_active = true;
-            req->max_active = v;
-        } else if (strcmp(flag, "--rate") == 0) {
-            if (!tool_parse_range(value, 0, RATE_MAX, &v))
-                return usage_error("queue set: --rate must be 0..1000000 admissions a minute "
-                                   "(0: no limit), not '%s'", value);
-            req->has_rate = true;
-            req->admit_rate_per_min = v;
-        } else {
-            if (parse_bool("queue set: --paused", value, &req->paused)) return EXIT_USAGE;
-            req->has_paused = true;
-        }
-    }
-    if (!req->has_max_active && !req->has_rate && !req->has_paused)
-        return usage_error("queue set: give --max-active N, --rate PER_MIN or --paused true|false%s", "");
-    return 0;
-}
-
 static int parse_queue(int argc, char **argv, int64_t now_ms, control_request *req)
 {
     const char *sub = argc >= 2 ? argv[1] : "";
@@ -105,8 +58,8 @@ static int parse_queue(int argc, char **argv, int64_t now_ms, control_request *r
     if (strcmp(sub, "get") == 0 || pause || resume) {
         if (argc != 3) return usage_error("usage: queue %s CONCERT_ID", sub);
         req->kind = pause || resume ? CONTROL_QUEUE_SET : CONTROL_QUEUE_GET;
-        req->has_paused = pause || resume;
-        req->paused = pause;
+        req->set.has_paused = pause || resume;
+        req->set.paused = pause;
         return parse_concert(argv[2], req);
     }
     if (strcmp(sub, "set") == 0) {
@@ -115,7 +68,10 @@ static int parse_queue(int argc, char **argv, int64_t now_ms, control_request *r
                                "[--paused true|false]%s", "");
         req->kind = CONTROL_QUEUE_SET;
         if (parse_concert(argv[2], req)) return EXIT_USAGE;
-        return parse_set_options(argc - 3, argv + 3, req);
+        char why[160];
+        if (!queue_controls_parse(argc - 3, argv + 3, &req->set, why, sizeof why))
+            return usage_error("queue set: %s", why);
+        return 0;
     }
     if (strcmp(sub, "open") == 0) {
         if (argc != 4) return usage_error("usage: queue open CONCERT_ID OPENS_AT%s", "");
@@ -163,8 +119,7 @@ static const char *method_of(control_kind kind)
 static void pack_params(msgpack_packer *pk, const char *admin, const control_request *req)
 {
     uint32_t pairs = 2 + (req->kind == CONTROL_QUEUE_OPEN) +
-                     (req->kind == CONTROL_QUEUE_SET) *
-                     ((uint32_t)req->has_max_active + req->has_rate + req->has_paused);
+                     (req->kind == CONTROL_QUEUE_SET ? queue_controls_count(&req->set) : 0);
     msgpack_pack_map(pk, pairs);
     pack_str(pk, "admin");
     pack_str(pk, admin);
@@ -179,16 +134,7 @@ static void pack_params(msgpack_packer *pk, const char *admin, const control_req
         pack_str(pk, "opens_at");
         msgpack_pack_int64(pk, req->opens_at_ms);
     }
-    if (req->kind != CONTROL_QUEUE_SET) return;
-    if (req->has_max_active) { pack_str(pk, "max_active"); msgpack_pack_int64(pk, req->max_active); }
-    if (req->has_rate) {
-        pack_str(pk, "admit_rate_per_min");
-        msgpack_pack_int64(pk, req->admit_rate_per_min);
-    }
-    if (req->has_paused) {
-        pack_str(pk, "paused");
-        if (req->paused) msgpack_pack_true(pk); else msgpack_pack_false(pk);
-    }
+    if (req->kind == CONTROL_QUEUE_SET) queue_controls_pack(pk, &req->set);
 }
 
 static bool key_is(const msgpack_object_kv *kv, const char *name)

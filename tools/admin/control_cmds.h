@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "../../client/usher.h"
+#include "../common/queue_controls.h"
 
 typedef enum control_kind {
     CONTROL_QUEUE_GET, CONTROL_QUEUE_SET, CONTROL_QUEUE_OPEN, CONTROL_REVOKE
@@ -17,10 +18,7 @@ typedef enum control_kind {
 typedef struct control_request {
     control_kind kind;
     uint64_t concert_id;            /* queue commands */
-    bool has_max_active, has_rate, has_paused;
-    int64_t max_active;             /* 0..100000: 0 = back to usherd's --max-active */
-    int64_t admit_rate_per_min;     /* 0..1000000: 0 = no limit */
-    bool paused;
+    queue_controls set;             /* queue set, pause, resume */
     int64_t opens_at_ms;            /* queue open */
     const char *user_id;            /* revoke */
 } control_request;
