@@ -169,12 +169,56 @@ static void test_a_revocation_reaches_another_process_in_bounded_time_and_lasts(
     assert_int_equal(balance_err(cb, fresh), USHER_ERR_OK);
 }
 
+/* A tool (usher-admin or usher-cli, by env_name/program) with args against
+ * hs; out gets stdout and stderr. Returns the exit status. */
+static int run_tool(char *out, size_t cap, const char *env_name, const char *program,
+                    const char *args)
+{
+    char bin[512];
+    harness_program_path(env_name, program, bin, sizeof bin);
+    return harness_shell(out, cap, "env -u USHER_ADMIN %s %s </dev/null 2>&1", bin, args);
+}
+
+static void test_usher_admin_and_usher_cli_revoke_end_to_end(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, NULL);
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    harness_user u, w;
+    harness_register(c, &u);
+    harness_register(c, &w);
+    char out[4096], args[1024];
+
+    snprintf(args, sizeof args, "--data %s --port %u revoke %s", hs->data_dir, (unsigned)hs->port,
+             u.user_id);
+    assert_int_equal(run_tool(out, sizeof out, "USHER_ADMIN_BIN", "usher-admin", args), 0);
+    char line[128];
+    snprintf(line, sizeof line, "%-20s %s\n", "user_id", u.user_id);
+    assert_non_null(strstr(out, line));
+    assert_non_null(strstr(out, "revoked_at"));
+    assert_non_null(strstr(out, " UTC)"));
+    assert_int_equal(balance_err(c, u.session), USHER_ERR_UNAUTHENTICATED);
+    assert_int_equal(balance_err(c, w.session), USHER_ERR_OK);
+
+    snprintf(args, sizeof args, "--data %s --port %u revoke 00000000-0000-4000-8000-000000000000",
+             hs->data_dir, (unsigned)hs->port);
+    assert_int_equal(run_tool(out, sizeof out, "USHER_ADMIN_BIN", "usher-admin", args), 1);
+    assert_non_null(strstr(out, "NOT_FOUND"));
+
+    snprintf(args, sizeof args, "--port %u --admin %s -c 'admin revoke %s'", (unsigned)hs->port,
+             harness_admin_token(hs), w.user_id);
+    assert_int_equal(run_tool(out, sizeof out, "USHER_CLI_BIN", "usher-cli", args), 0);
+    assert_non_null(strstr(out, "revoked_at"));
+    assert_int_equal(balance_err(c, w.session), USHER_ERR_UNAUTHENTICATED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         HARNESS_TEST(test_revoked_tokens_are_refused_at_once_and_a_new_login_works),
         HARNESS_TEST(test_revoke_refusals),
         HARNESS_TEST(test_a_revocation_reaches_another_process_in_bounded_time_and_lasts),
+        HARNESS_TEST(test_usher_admin_and_usher_cli_revoke_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
