@@ -181,7 +181,7 @@ $(BUILD)/tests/test_abi_collide: | $(ABI_APPS)
 
 # LD_PRELOAD shims some integration tests load into usherd to inject faults
 # (built beside the tests, found by the test through /proc/self/exe).
-$(BUILD)/tests/shims/%.so: tests/integration/shims/%.c
+$(BUILD)/tests/shims/%.so: tests/integration/shims/%.c tests/integration/shims/shim_trigger.h
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC $(OPT) -g -Wall -Wextra -o $@ $< -ldl
 $(BUILD)/tests/test_server_disk_full: | $(BUILD)/tests/shims/fail_meta_write.so

@@ -20,25 +20,11 @@
 #define ENGAGE_DEADLINE_MS 20000   /* a 10 s window, sampled once a second, on a shared machine */
 #define THROTTLED_LINE "admission throttled: commit p99"
 
-/* The shim, built beside this test binary. */
-static void shim_path(char out[PATH_MAX])
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    assert_true(n > 0);
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(out, PATH_MAX, "%.*s/shims/slow_sync.so", PATH_MAX - 32, exe);
-    if (access(out, R_OK) != 0) fail_msg("%s is missing: make builds it", out);
-}
-
 /* usherd with the shim (its trigger beside the data dir, not yet made). */
 static harness_server *start_with_slow_disk(harness_fixture *fx, const char *args)
 {
     char shim[PATH_MAX];
-    shim_path(shim);
+    harness_shim_path("slow_sync", shim, sizeof shim);
     setenv("USHER_SLOW_SYNC", "../slow-sync", 1);
     setenv("USHER_SLOW_SYNC_MS", "120", 1);
     setenv("LD_PRELOAD", shim, 1);

@@ -13,32 +13,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "shim_trigger.h"
 
-#define DATA_FILE "/data.mdb"
 
 typedef int (*sync_fn)(int);
 
-/* True when fd is a data.mdb and the trigger beside it exists. */
-static bool trigger_set(int fd)
-{
-    const char *trigger = getenv("USHER_SLOW_SYNC");
-    if (!trigger) return false;
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    size_t tail = strlen(DATA_FILE);
-    if (n < (ssize_t)tail) return false;
-    path[n] = '\0';
-    if (strcmp(path + n - tail, DATA_FILE) != 0) return false;
-    path[n - tail + 1] = '\0';               /* keep the directory's slash */
-    if (strlen(path) + strlen(trigger) >= sizeof path) return false;
-    strcat(path, trigger);
-    return access(path, F_OK) == 0;
-}
-
 static void delay_if_triggered(int fd)
 {
-    if (!trigger_set(fd)) return;
+    if (!shim_trigger_set(fd, "USHER_SLOW_SYNC")) return;
     const char *text = getenv("USHER_SLOW_SYNC_MS");
     long ms = text ? strtol(text, NULL, 10) : 100;
     if (ms <= 0) return;
