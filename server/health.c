@@ -57,7 +57,7 @@ void health_init(health *h, const struct metrics_slot *slot, int64_t slow_ms)
     health_window_init(&h->window);
     h->commits_of = slot;
     h->slow_ms = slow_ms;
-    h->throttled = false;
+    atomic_init(&h->throttled, false);
     health_sample(h);   /* the baseline the first second is measured from */
 }
 
@@ -69,12 +69,12 @@ bool health_sample(health *h)
         now[b] = atomic_load_explicit(&h->commits_of->commit_buckets[b], memory_order_relaxed);
     health_window_push(&h->window, now);
     bool slow = health_window_slow(&h->window, h->slow_ms);
-    bool changed = slow != h->throttled;
-    h->throttled = slow;
+    bool changed = slow != atomic_load(&h->throttled);
+    atomic_store(&h->throttled, slow);
     return changed;
 }
 
 bool health_admission_throttled(const struct server *srv)
 {
-    return srv->health.throttled;
+    return atomic_load(&srv->health.throttled);
 }

@@ -6,10 +6,11 @@
  * older, so nothing is locked and the writer thread is not involved.
  * Above --admit-slow-ms (0: never) admission is throttled: the housekeeping
  * tick admits at half rate (store_tick_opts.throttled) and admin.queue.get
- * says so. Loop thread only. */
+ * says so. Loop thread only, but for reading the throttled flag. */
 #ifndef USHER_SERVER_HEALTH_H
 #define USHER_SERVER_HEALTH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "metrics.h"
@@ -45,7 +46,9 @@ typedef struct health {
     health_window window;
     const struct metrics_slot *commits_of;
     int64_t slow_ms;                 /* --admit-slow-ms */
-    bool throttled;                  /* admission halved now */
+    atomic_bool throttled;           /* admission halved now: written by the loop thread
+                                        only, read by any (admin.queue.set/open run on
+                                        the writer thread and report it too) */
 } health;
 
 /* A health reading slot's commits, with --admit-slow-ms slow_ms. */

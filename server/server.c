@@ -260,8 +260,9 @@ static void on_health_sample(struct ev_loop *loop, ev_timer *w, int revents)
     if (!health_sample(&srv->health)) return;
     uint64_t commits, p99_us;
     health_window_p99(&srv->health.window, &commits, &p99_us);
-    metrics_note_admission_throttled(srv->metrics, srv->health.throttled);
-    if (srv->health.throttled)
+    bool throttled = health_admission_throttled(srv);
+    metrics_note_admission_throttled(srv->metrics, throttled);
+    if (throttled)
         log_msg(&srv->log, LOG_WARN, "admission throttled: commit p99 %.1f ms over the last %d s "
                 "(%llu commits) is above --admit-slow-ms %lld; admitting at half rate",
                 (double)p99_us / 1000.0, HEALTH_WINDOW_S, (unsigned long long)commits,
@@ -302,7 +303,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     if (srv->tick_in_flight || srv->stopping) return;
     request *job = request_new(&srv->env, NULL);
     if (!job) return;
-    job->throttled = srv->health.throttled;
+    job->throttled = health_admission_throttled(srv);
     srv->tick_in_flight = true;
     srv->writes_in_flight++;
     writer_submit(srv->writer, job);
