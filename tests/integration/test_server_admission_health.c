@@ -1,7 +1,7 @@
 /* End to end, --admit-slow-ms: usherd with an LD_PRELOAD shim that slows
  * its data syncs (tests/integration/shims/slow_sync.c) sees its own commit
  * p99 rise above the threshold and throttles admission, saying so in the
- * log; with --admit-slow-ms 0 the same slow disk throttles nothing. */
+ * log and in the usher_admission_throttled gauge of --metrics; with --admit-slow-ms 0 the same slow disk throttles nothing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -55,20 +55,38 @@ static bool write_until_logged(harness_server *hs, harness_conn *c, const char *
     return false;
 }
 
+/* The --metrics scrape of port (bash's /dev/tcp: no HTTP client needed). */
+static void scrape(uint16_t port, char *out, size_t cap)
+{
+    int rc = harness_shell(out, cap, "bash -c 'exec 3<>/dev/tcp/127.0.0.1/%u; "
+                           "printf \"GET /metrics HTTP/1.0\\r\\n\\r\\n\" >&3; cat <&3'",
+                           (unsigned)port);
+    assert_int_equal(rc, 0);
+}
+
 static void test_slow_commits_throttle_admission(void **state)
 {
     harness_fixture *fx = *state;
-    harness_server *hs = start_with_slow_disk(fx, "--admit-slow-ms 50 --admit-interval 200ms");
+    uint16_t mport = harness_free_port();
+    char args[128], text[65536];
+    snprintf(args, sizeof args, "--admit-slow-ms 50 --admit-interval 200ms --metrics 127.0.0.1:%u",
+             (unsigned)mport);
+    harness_server *hs = start_with_slow_disk(fx, args);
     harness_conn *c = harness_fx_connect(fx, hs->port);
     harness_user u;
     harness_register(c, &u);
     assert_int_equal(harness_log_count(hs, THROTTLED_LINE), 0);   /* fast disk: no throttle */
+    scrape(mport, text, sizeof text);
+    assert_non_null(strstr(text, "\nusher_admission_throttled 0\n"));
     make_disk_slow(hs);
     int64_t began = harness_mono_ms();
     assert_true(write_until_logged(hs, c, u.session, THROTTLED_LINE, began + ENGAGE_DEADLINE_MS));
     printf("# admission throttled %lld ms after the disk turned slow\n",
            (long long)(harness_mono_ms() - began));
     assert_true(harness_log_count(hs, "above --admit-slow-ms 50") > 0);
+    scrape(mport, text, sizeof text);
+    if (!strstr(text, "\nusher_admission_throttled 1\n"))
+        fail_msg("the scrape does not count the throttled process:\n%s", text);
 }
 
 static void test_admit_slow_ms_0_never_throttles(void **state)
