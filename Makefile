@@ -27,6 +27,7 @@ SERVER_SRC  = $(filter-out server/main.c,$(wildcard server/*.c server/methods/*.
 CLIENT_SRC  = $(wildcard client/*.c)
 CLI_SRC     = $(wildcard tools/cli/*.c)
 TOOL_COMMON = tools/common/tool_args.c
+QUEUE_CONTROLS = tools/common/queue_controls.c
 UNIT_SRC    = $(wildcard tests/unit/test_*.c)
 INTEG_SRC   = $(wildcard tests/integration/test_*.c)
 HARNESS_SRC = $(wildcard tests/integration/harness*.c)
@@ -138,11 +139,11 @@ $(CLIENT_SO): $(call obj,$(CLIENT_SRC) $(PROTO_SRC)) client/libusher.map
 # ---- programs ----
 $(USHERD): $(call obj,server/main.c) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(TOOL_COMMON)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
+$(USHER_ADMIN): $(call obj,tools/usher-admin.c $(wildcard tools/admin/*.c) $(TOOL_COMMON) $(QUEUE_CONTROLS)) $(SERVER_LIB) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER) $(LDLIBS_CLIENT)
 $(USHER_CHECK): $(call obj,tools/usher-check.c $(TOOL_COMMON)) $(SERVER_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_SERVER)
-$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC)) $(CLIENT_LIB) $(PROTO_LIB)
+$(USHER_CLI): $(call obj,tools/usher-cli.c $(CLI_SRC) $(QUEUE_CONTROLS) $(TOOL_COMMON)) $(CLIENT_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT) $(LDLIBS_CLI)
 $(KIOSK): $(call obj,examples/kiosk.c) $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CLIENT)
@@ -180,10 +181,11 @@ $(BUILD)/tests/test_abi_collide: | $(ABI_APPS)
 
 # LD_PRELOAD shims some integration tests load into usherd to inject faults
 # (built beside the tests, found by the test through /proc/self/exe).
-$(BUILD)/tests/shims/%.so: tests/integration/shims/%.c
+$(BUILD)/tests/shims/%.so: tests/integration/shims/%.c tests/integration/shims/shim_trigger.h
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC $(OPT) -g -Wall -Wextra -o $@ $< -ldl
 $(BUILD)/tests/test_server_disk_full: | $(BUILD)/tests/shims/fail_meta_write.so
+$(BUILD)/tests/test_server_admission_health: | $(BUILD)/tests/shims/slow_sync.so
 
 $(CRASH_BINS): $(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(call obj,$(CRASH_SRC) $(HARNESS_SRC)) $(TEST_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_TEST) $(LDLIBS_SERVER) $(LDLIBS_CLIENT)

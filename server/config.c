@@ -38,6 +38,7 @@
 #define FRAME_TIMEOUT_MIN_MS 100
 #define FRAME_TIMEOUT_MAX_MS (10 * MS_PER_M)
 #define MAX_INFLIGHT_MAX 65536
+#define ADMIT_SLOW_MS_MAX 5000   /* below the commit histogram's last bound (10 s) */
 
 void config_defaults(usher_config *cfg)
 {
@@ -51,6 +52,7 @@ void config_defaults(usher_config *cfg)
     cfg->max_active = 100;
     cfg->max_holds = 4;
     cfg->admit_interval_ms = 1 * MS_PER_S;
+    cfg->admit_slow_ms = 50;
     cfg->session_ttl_ms = 24 * MS_PER_H;
     cfg->queue_token_ttl_ms = 24 * MS_PER_H;
     cfg->admin_token_ttl_ms = 30 * MS_PER_DAY;
@@ -297,7 +299,7 @@ enum {
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
     OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT, OPT_CONFIG,
-    OPT_METRICS,
+    OPT_METRICS, OPT_ADMIT_SLOW_MS,
     OPT_HELP = 'h',
 };
 
@@ -310,6 +312,7 @@ static const struct option long_options[] = {
     { "max-active",     required_argument, NULL, OPT_MAX_ACTIVE },
     { "max-holds",      required_argument, NULL, OPT_MAX_HOLDS },
     { "admit-interval", required_argument, NULL, OPT_ADMIT_INTERVAL },
+    { "admit-slow-ms",  required_argument, NULL, OPT_ADMIT_SLOW_MS },
     { "session-ttl",    required_argument, NULL, OPT_SESSION_TTL },
     { "max-frame",      required_argument, NULL, OPT_MAX_FRAME },
     { "sync",           required_argument, NULL, OPT_SYNC },
@@ -351,6 +354,7 @@ static const struct int_option_range {
     { OPT_MAP_SIZE,   MAP_SIZE_MIN_MB, MAP_SIZE_MAX_MB },
     { OPT_TOKEN_CACHE, 0,              TOKEN_CACHE_MAX },
     { OPT_MAX_INFLIGHT, 1,             MAX_INFLIGHT_MAX },
+    { OPT_ADMIT_SLOW_MS, 0,            ADMIT_SLOW_MS_MAX },
 };
 
 static const struct int_option_range *int_range_of(int opt)
@@ -403,6 +407,7 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, const usage
     case OPT_MAX_CONNS:      cfg->max_conns = (size_t)n; return 0;
     case OPT_TOKEN_CACHE:    cfg->token_cache_tokens = (size_t)n; return 0;
     case OPT_MAX_INFLIGHT:   cfg->max_inflight = (size_t)n; return 0;
+    case OPT_ADMIT_SLOW_MS:  cfg->admit_slow_ms = (int64_t)n; return 0;
     case OPT_MAP_SIZE:
         if (n > SIZE_MAX / MIB)
             return usage_error(err, "--map-size: '%s' MiB does not fit this machine", arg);
@@ -604,6 +609,9 @@ void config_usage(FILE *out)
 "  --max-holds N          live holds per user per performance, 1..16\n"
 "                         (default 4); also the most seats in one payment\n"
 "  --admit-interval D     how often waiting users are admitted (default 1s)\n"
+"  --admit-slow-ms N      admit at half rate while this process's commit p99\n"
+"                         over the last 10 s is above N ms, 0..5000, 0 = never\n"
+"                         (default 50)\n"
 "  --session-ttl D        lifetime of a session token (default 24h)\n"
 "  --demo                 create a demo concert with future dates of 50 seats\n"
 "                         when the data directory is empty; when its dates have\n"

@@ -180,7 +180,7 @@ bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len)
     req->call.method = req->method;
     req->call.params = req->envelope.params;
     req->call.now_ms = clock_now_ms();
-    req->err = filter_tokens(&req->call, srv->tokens);
+    req->err = filter_tokens(&req->call, srv->tokens, &srv->revoked);
     if (req->err != USHER_ERR_OK) dispatch_finish(srv, req);
     else if (req->method->flags & METHOD_WRITE) run_write(srv, cn, req);
     else run_read(srv, req);

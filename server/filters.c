@@ -27,7 +27,7 @@ static bool check_token(call *c, token_cache *cache, const char *name, token_kin
     return out->kind == kind;
 }
 
-usher_err filter_tokens(call *c, token_cache *cache)
+usher_err filter_tokens(call *c, token_cache *cache, const revocation_cache *revoked)
 {
     unsigned flags = c->method->flags;
     token_claims claims;
@@ -37,13 +37,16 @@ usher_err filter_tokens(call *c, token_cache *cache)
     }
     if (flags & METHOD_NEEDS_SESSION) {
         if (!check_token(c, cache, "session", TOKEN_SESSION, &claims) ||
-            claims.expires_at_ms <= c->now_ms)
+            claims.expires_at_ms <= c->now_ms ||
+            (revoked && revocation_cache_revokes(revoked, c->env->cfg, &claims)))
             return USHER_ERR_UNAUTHENTICATED;
         c->has_user = true;
         c->user = claims.user;
     }
     if (flags & (METHOD_NEEDS_QUEUE_TOKEN | METHOD_NEEDS_ACTIVE_QUEUE)) {
-        if (!check_token(c, cache, "token", TOKEN_QUEUE, &claims)) return USHER_ERR_TOKEN_INVALID;
+        if (!check_token(c, cache, "token", TOKEN_QUEUE, &claims) ||
+            (revoked && revocation_cache_revokes(revoked, c->env->cfg, &claims)))
+            return USHER_ERR_TOKEN_INVALID;
         c->has_queue = true;
         c->queue = claims;
         c->has_user = true;

@@ -1,6 +1,7 @@
 /* The pipeline's interceptors, driven by the method table's flags:
- * - filter_tokens (loop thread, stateless): session, queue and admin token
- *   signatures and expiry, filling c->user / c->queue.
+ * - filter_tokens (loop thread): session, queue and admin token signatures,
+ *   expiry and revocation (the loop's revocation cache), filling c->user /
+ *   c->queue.
  * - filter_replay and filter_remember (in the request's transaction):
  *   request_id replay of a first success, and recording it.
  * - filter_queue_active (in the request's transaction): the queue entry named
@@ -11,10 +12,14 @@
 
 #include <stdbool.h>
 #include "method.h"
+#include "revocation_cache.h"
 
 /* Checks the tokens a method's flags ask for. UNAUTHENTICATED (session),
- * TOKEN_INVALID / TOKEN_EXPIRED (queue), FORBIDDEN (admin). */
-usher_err filter_tokens(call *c, token_cache *cache);
+ * TOKEN_INVALID / TOKEN_EXPIRED (queue), FORBIDDEN (admin). A session or
+ * queue token that revoked (may be NULL: none) says was revoked is refused
+ * like a forged one, after its signature was checked: the token cache only
+ * spares the signature check, never this one. */
+usher_err filter_tokens(call *c, token_cache *cache, const revocation_cache *revoked);
 
 /* For METHOD_IDEMPOTENT with a request_id: OK with *replayed = true and the
  * stored result copied to c->out when this is a repeat; INVALID_ARGUMENT

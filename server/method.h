@@ -11,6 +11,7 @@
 #define USHER_SERVER_METHOD_H
 
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "../protocol/errors.h"
@@ -39,6 +40,8 @@ typedef struct call_env {
     const char *instance;        /* this process's instance name */
     const char *version;
     const struct metrics_block *metrics; /* every worker's figures (sys.stats); may be NULL */
+    const atomic_bool *admission_throttled; /* this process's admission is halved now
+                                        (health.h); any thread may read *it; may be NULL */
 } call_env;
 
 typedef struct call call;

@@ -35,6 +35,7 @@ static const method_def table[] = {
     { USHER_METHOD_PAYMENT_LIST,          payment_list,          SESSION,             NULL },
     { USHER_METHOD_ADMIN_CONCERT_CREATE,  admin_concert_create,  W | ADMIN,           NULL },
     { USHER_METHOD_ADMIN_SCHEDULE_CREATE, admin_schedule_create, W | ADMIN,           NULL },
+    { USHER_METHOD_ADMIN_SESSION_REVOKE,  admin_session_revoke,  W | ADMIN,           NULL },
 };
 
 const method_def *method_lookup(const char *name, size_t len)

@@ -56,6 +56,7 @@ metrics_slot *metrics_slot_claim(metrics_block *b, unsigned i)
     if (!b || i >= b->n_slots) return NULL;
     metrics_slot *s = &b->slot[i];
     atomic_store_explicit(&s->conns_open, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->admission_throttled, 0, memory_order_relaxed);
     return s;
 }
 
@@ -101,6 +102,11 @@ void metrics_note_conn_open(metrics_slot *s, size_t open)
 void metrics_note_conn_accepted(metrics_slot *s) { if (s) bump(&s->conns_accepted, 1); }
 void metrics_note_conn_refused(metrics_slot *s) { if (s) bump(&s->conns_refused, 1); }
 
+void metrics_note_admission_throttled(metrics_slot *s, bool throttled)
+{
+    if (s) atomic_store_explicit(&s->admission_throttled, throttled ? 1 : 0, memory_order_relaxed);
+}
+
 static void add_all(uint64_t *to, const metrics_counter *from, size_t n)
 {
     for (size_t i = 0; i < n; i++) to[i] += get(&from[i]);
@@ -128,6 +134,7 @@ void metrics_sum(const metrics_block *b, int64_t now_mono_us, metrics_totals *ou
         out->conns_open += get(&s->conns_open);
         out->conns_accepted += get(&s->conns_accepted);
         out->conns_refused += get(&s->conns_refused);
+        out->admission_throttled += get(&s->admission_throttled);
     }
 }
 

@@ -11,6 +11,7 @@
 #define USHER_SERVER_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "../protocol/errors.h"
@@ -45,6 +46,7 @@ typedef struct metrics_slot {
     metrics_counter conns_open;        /* a gauge */
     metrics_counter conns_accepted;
     metrics_counter conns_refused;     /* answered OVERLOADED: --max-conns or no descriptor */
+    metrics_counter admission_throttled; /* a gauge: 1 while this process admits at half rate */
 } metrics_slot;
 
 /* The mapping: a header and n_slots slots. */
@@ -63,6 +65,7 @@ typedef struct metrics_totals {
     uint64_t writes_buckets[METRICS_WRITES_BOUNDS + 1];
     uint64_t commit_buckets[METRICS_COMMIT_BOUNDS + 1];
     uint64_t conns_open, conns_accepted, conns_refused;
+    uint64_t admission_throttled;      /* processes admitting at half rate (health.h) */
     unsigned processes;
     uint64_t uptime_s;
 } metrics_totals;
@@ -84,6 +87,7 @@ void metrics_note_commit(metrics_slot *s, uint64_t writes, int64_t us);
 void metrics_note_conn_open(metrics_slot *s, size_t open);      /* sets the gauge */
 void metrics_note_conn_accepted(metrics_slot *s);
 void metrics_note_conn_refused(metrics_slot *s);
+void metrics_note_admission_throttled(metrics_slot *s, bool throttled); /* sets the gauge */
 
 /* Sums every slot into *out, with processes = n_slots and the uptime as of
  * now_mono_us. b may be NULL: all zeros. */

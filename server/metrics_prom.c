@@ -122,6 +122,9 @@ static void connections(prom_buf *b, const metrics_totals *t)
     family(b, "usher_connections_refused_total", "counter",
            "Protocol connections refused with OVERLOADED (--max-conns or no descriptor).");
     put(b, "usher_connections_refused_total %" PRIu64 "\n", t->conns_refused);
+    gauge(b, "usher_admission_throttled",
+          "Processes admitting at half rate because their commit p99 is above --admit-slow-ms.",
+          t->admission_throttled);
 }
 
 static void stored(prom_buf *b, const store_stats *s)

@@ -104,6 +104,17 @@ usher_err param_str(call *c, const char *name, size_t min, size_t max,
     return param_str_opt(c, name, min, max, s, len);
 }
 
+usher_err param_user_id(call *c, const char *name, user_id *out)
+{
+    const char *text;
+    size_t len;
+    usher_err e = param_str(c, name, 1, 64, &text, &len);
+    if (e != USHER_ERR_OK) return e;
+    if (!user_id_parse(text, len, out))
+        return param_fail(c, name, "must be a lowercase UUID (8-4-4-4-12)");
+    return USHER_ERR_OK;
+}
+
 usher_err param_id_array(call *c, const char *name, size_t min, size_t max,
                          uint64_t *out, size_t *n)
 {

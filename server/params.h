@@ -34,6 +34,9 @@ usher_err param_str(call *c, const char *name, size_t min, size_t max,
 usher_err param_str_opt(call *c, const char *name, size_t min, size_t max,
                         const char **s, size_t *len);
 
+/* A required user id: a lowercase UUID string (8-4-4-4-12). */
+usher_err param_user_id(call *c, const char *name, user_id *out);
+
 /* A required array of min..max positive ids, copied into out. */
 usher_err param_id_array(call *c, const char *name, size_t min, size_t max,
                          uint64_t *out, size_t *n);

@@ -32,6 +32,7 @@ typedef struct request {
     int64_t batch_commit_us;     /* ...and the time its commit took (with its fsync) */
     store_admitted admitted;     /* housekeeping: who the queue tick admitted */
     int64_t tick_us;             /* housekeeping: how long the queue tick took */
+    bool throttled;              /* housekeeping: admit at half rate (health.h), set by the loop */
 } request;
 
 /* A request for a decoded frame (body copied into the request's zone).

@@ -230,10 +230,46 @@ static void log_write_figures(server *srv, const request *req)
         log_msg(&srv->log, LOG_DEBUG, "group commit: %u writes, commit %lld us",
                 (unsigned)req->batch_writes, (long long)req->batch_commit_us);
     for (size_t i = 0; !req->method && i < req->admitted.n; i++)
-        log_msg(&srv->log, LOG_DEBUG, "admission tick: concert %llu admitted %u (%u in all, tick %lld us)",
+        log_msg(&srv->log, LOG_DEBUG, "admission tick: concert %llu admitted %u (%u in all, tick %lld us%s)",
                 (unsigned long long)req->admitted.concert[i].concert_id,
                 (unsigned)req->admitted.concert[i].admitted, (unsigned)req->admitted.total,
-                (long long)req->tick_us);
+                (long long)req->tick_us, req->throttled ? ", throttled: half rate" : "");
+}
+
+/* The revocation cache from the store (a failure keeps the old one: the
+ * next refresh tries again). */
+static void refresh_revocations(server *srv)
+{
+    usher_err e = revocation_cache_refresh(&srv->revoked, srv->st, &srv->cfg, clock_now_ms());
+    if (e != USHER_ERR_OK)
+        log_msg(&srv->log, LOG_WARN, "revocations: cannot refresh: %s", usher_err_name(e));
+}
+
+static void on_revocation_refresh(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)revents;
+    refresh_revocations(w->data);
+}
+
+/* Once a second: this process's commit p99 over the window, and whether
+ * admission is throttled because of it (said in the log when it changes). */
+static void on_health_sample(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop; (void)revents;
+    server *srv = w->data;
+    if (!health_sample(&srv->health)) return;
+    uint64_t commits, p99_us;
+    health_window_p99(&srv->health.window, &commits, &p99_us);
+    bool throttled = health_admission_throttled(srv);
+    metrics_note_admission_throttled(srv->metrics, throttled);
+    if (throttled)
+        log_msg(&srv->log, LOG_WARN, "admission throttled: commit p99 %.1f ms over the last %d s "
+                "(%llu commits) is above --admit-slow-ms %lld; admitting at half rate",
+                (double)p99_us / 1000.0, HEALTH_WINDOW_S, (unsigned long long)commits,
+                (long long)srv->cfg.admit_slow_ms);
+    else
+        log_msg(&srv->log, LOG_INFO, "admission at full rate again: commit p99 %.1f ms over the "
+                "last %d s", (double)p99_us / 1000.0, HEALTH_WINDOW_S);
 }
 
 /* Loop thread: a write request (or the housekeeping job) came back. */
@@ -242,6 +278,10 @@ static void on_write_done(void *ctx, request *req)
     server *srv = ctx;
     conn *cn = req->conn;
     log_write_figures(srv, req);
+    /* This process refuses the revoked tokens before anyone hears OK. */
+    if (req->method && req->method->id == USHER_METHOD_ADMIN_SESSION_REVOKE &&
+        req->err == USHER_ERR_OK)
+        refresh_revocations(srv);
     srv->writes_in_flight--;
     if (!req->method) {
         srv->tick_in_flight = false;
@@ -263,6 +303,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     if (srv->tick_in_flight || srv->stopping) return;
     request *job = request_new(&srv->env, NULL);
     if (!job) return;
+    job->throttled = health_admission_throttled(srv);
     srv->tick_in_flight = true;
     srv->writes_in_flight++;
     writer_submit(srv->writer, job);
@@ -380,6 +421,11 @@ static void start_watchers(server *srv)
     ev_timer_init(&srv->reader_check_timer, on_reader_check, READER_CHECK_INTERVAL_S,
                   READER_CHECK_INTERVAL_S);
     ev_timer_init(&srv->shutdown_timer, on_deadline, SHUTDOWN_DEADLINE_S, 0.0);
+    ev_timer_init(&srv->revocation_timer, on_revocation_refresh, REVOCATION_REFRESH_MS / 1000.0,
+                  REVOCATION_REFRESH_MS / 1000.0);
+    srv->revocation_timer.data = srv;
+    ev_timer_init(&srv->health_timer, on_health_sample, 1.0, 1.0);
+    srv->health_timer.data = srv;
     ev_signal_init(&srv->sigint_watcher, on_signal, SIGINT);
     ev_signal_init(&srv->sigterm_watcher, on_signal, SIGTERM);
     ev_prepare_init(&srv->flush_watcher, on_flush);
@@ -389,6 +435,8 @@ static void start_watchers(server *srv)
     ev_io_start(loop, &srv->accept_watcher);
     ev_timer_start(loop, &srv->tick_timer);
     ev_timer_start(loop, &srv->reader_check_timer);
+    ev_timer_start(loop, &srv->revocation_timer);
+    ev_timer_start(loop, &srv->health_timer);
     ev_signal_start(loop, &srv->sigint_watcher);
     ev_signal_start(loop, &srv->sigterm_watcher);
     ev_prepare_start(loop, &srv->flush_watcher);
@@ -484,7 +532,9 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     srv->metrics_all = sh->metrics;
     srv->metrics = metrics_slot_claim(sh->metrics, sh->slot);
     srv->env = (call_env){ .cfg = &srv->cfg, .keys = &srv->keys, .instance = srv->instance,
-                           .version = USHERD_VERSION, .metrics = sh->metrics };
+                           .version = USHERD_VERSION, .metrics = sh->metrics,
+                           .admission_throttled = &srv->health.throttled };
+    health_init(&srv->health, srv->metrics, cfg->admit_slow_ms);
     msgpack_sbuffer_init(&srv->scratch);
 
     bool key_created = false;
@@ -508,6 +558,11 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     if (!reader_proc_inspect((int)getpid(), srv->own_comm, &own_state))
         srv->own_comm[0] = '\0';   /* no /proc: no reader is taken for a usherd, none is killed */
     srv->tokens = token_cache_new(cfg->token_cache_tokens);
+    revocation_cache_init(&srv->revoked);
+    if (revocation_cache_refresh(&srv->revoked, srv->st, &srv->cfg, clock_now_ms()) != USHER_ERR_OK) {
+        log_msg(&srv->log, LOG_ERROR, "cannot read the revocations in %s", cfg->data_dir);
+        goto out;
+    }
     srv->loop = ev_default_loop(EVFLAG_AUTO);
     srv->listen_fd = open_listener(srv);
     if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
@@ -554,6 +609,7 @@ out:
     if (srv->spare_fd >= 0) close(srv->spare_fd);
     if (srv->st) store_close(srv->st);
     token_cache_free(srv->tokens);
+    revocation_cache_free(&srv->revoked);
     msgpack_sbuffer_destroy(&srv->scratch);
     sodium_memzero(&srv->keys, sizeof srv->keys);
     free(srv);

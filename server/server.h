@@ -8,9 +8,11 @@
 #include <msgpack.h>
 #include <stdbool.h>
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "method.h"
 #include "reader_watch.h"
+#include "revocation_cache.h"
 #include "store.h"
 #include "token.h"
 
@@ -34,6 +36,10 @@ typedef struct server {
     store *st;
     token_keys keys;
     token_cache *tokens;          /* loop thread only */
+    revocation_cache revoked;     /* loop thread only: what the token filter refuses */
+    ev_timer revocation_timer;    /* refreshes it every REVOCATION_REFRESH_MS */
+    health health;                /* loop thread: commit p99 and the admission throttle */
+    ev_timer health_timer;        /* samples it once a second */
     call_env env;
     logger log;
     char instance[96];            /* "host:pid" */

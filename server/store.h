@@ -174,6 +174,28 @@ usher_err store_user_create(store_txn *txn, const user_id *user,
 usher_err store_user_secret_hash(store_txn *txn, const user_id *user,
                                  uint8_t out[STORE_SECRET_HASH_BYTES]);
 
+/* ---- session revocation (store_revoke.c) ---- */
+
+/* Revokes the user's sessions and queue tokens: every one issued at or
+ * before *revoked_at_ms (may be NULL) stops working. That instant is now_ms,
+ * or a later one already recorded (a revocation never moves back in time).
+ * Changes store_revocations_version. NOT_FOUND for an unknown user. */
+usher_err store_user_revoke(store_txn *txn, const user_id *user, int64_t now_ms,
+                            int64_t *revoked_at_ms);
+
+/* A number that changes on every store_user_revoke (0 before the first), so
+ * a process learns from one read whether its copy of the revocations is stale. */
+usher_err store_revocations_version(store_txn *txn, uint64_t *version);
+
+/* When the user's tokens were last revoked; NOT_FOUND when never. */
+usher_err store_revocation_get(store_txn *txn, const user_id *user, int64_t *revoked_at_ms);
+
+/* Calls fn for every revocation at or after since_ms (older ones outlive
+ * every token they could stop), in user order, until fn returns false. */
+typedef bool (*store_revocation_fn)(void *ctx, const user_id *user, int64_t revoked_at_ms);
+usher_err store_revocations_each(store_txn *txn, int64_t since_ms, store_revocation_fn fn,
+                                 void *ctx);
+
 /* ---- wallet (a ledger: the balance is the sum of the entries) ---- */
 
 typedef enum store_ledger_kind { STORE_LEDGER_CHARGE = 1, STORE_LEDGER_PAYMENT = 2 } store_ledger_kind;

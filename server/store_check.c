@@ -62,6 +62,8 @@ static const store_check_info check_table[] = {
     { "ids.counter", "every id (concert, schedule, reservation, payment, ledger entry) is at "
                      "most the counter that issued it" },
     { "ids.unique", "no ledger entry_id appears under two users" },
+    { "revocation.user", "every revocation names an existing user, and the revocations' version "
+                         "counts at least every revoked user" },
 };
 
 #define CHECK_COUNT (sizeof check_table / sizeof check_table[0])
@@ -127,6 +129,7 @@ const char *check_user_str(const user_id *user, char buf[CHECK_USER_STR])
 static void walk_everything(check_run *r)
 {
     for (int db = 0; db < DB_COUNT && !r->stop; db++) {
+        if (db == DB_REVOCATIONS && r->t->st->revocations_absent) continue;
         check_iter it;
         check_iter_init(&it, (enum store_db)db, NULL, 0);
         while (check_iter_next(r, &it))
@@ -183,6 +186,7 @@ usher_err store_check_run(store *st, const store_check_limits *lim, int64_t now_
         store_check_idem(&r);
         store_check_queue(&r);
         store_check_index(&r);
+        store_check_revoke(&r);
         if (!r.stop)
             out->checks = (unsigned)CHECK_COUNT;
     }

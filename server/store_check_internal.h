@@ -106,5 +106,6 @@ void store_check_queue(check_run *r);     /* per-concert FIFO queues */
 void store_check_index(check_run *r);     /* secondary indexes agree with primaries */
 void store_check_index_queue(check_run *r); /* the queue's indexes (run by store_check_index) */
 void store_check_ids(check_run *r);       /* counters, id reuse, meta */
+void store_check_revoke(check_run *r);    /* revocations name users */
 
 #endif

@@ -37,6 +37,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_QUEUE_USERS] = "queue_users",
     [DB_QUEUE_ACTIVE] = "queue_active",
     [DB_QUEUE_BUSY] = "queue_busy",
+    [DB_REVOCATIONS] = "revocations",
 };
 
 static const char *const counter_keys[] = {
@@ -284,7 +285,12 @@ static usher_err open_databases_read_only(store *st, const char *dir)
     const char *missing = NULL;
     for (int i = 0; i < DB_COUNT && !missing; i++) {
         rc = mdb_dbi_open(txn, db_names[i], 0, &st->dbi[i]);
-        if (rc == MDB_NOTFOUND)
+        if (rc == MDB_NOTFOUND && i == DB_REVOCATIONS) {
+            /* Added without a schema change: usherd creates it on open, a
+             * dir it has not opened since simply has no revocations. */
+            st->revocations_absent = true;
+            rc = 0;
+        } else if (rc == MDB_NOTFOUND)
             missing = db_names[i];
         else if (rc)
             goto fail;

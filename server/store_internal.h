@@ -37,6 +37,7 @@ enum store_db {
     DB_QUEUE_USERS,      /* concert_id | user -> u64 seq (the latest entry) */
     DB_QUEUE_ACTIVE,     /* concert_id | seq -> int64 active_until (admitted, not yet expired) */
     DB_QUEUE_BUSY,       /* concert_id -> empty (queues with waiting or active entries) */
+    DB_REVOCATIONS,      /* user -> int64 revoked_at; "version" -> u64 (store_revoke.c) */
     DB_COUNT
 };
 
@@ -65,6 +66,7 @@ struct store {
     bool log_json;                /* as opened: how its stderr lines look (store_say) */
     bool log_plain_tool;          /* read-only and no instance: "store: ..." as it is */
     char log_instance[96];        /* "" when none */
+    bool revocations_absent;      /* read-only open of a dir made before DB_REVOCATIONS: none */
 };
 
 /* One error line of the store on stderr ("store: ..."; no newline in fmt),

@@ -37,7 +37,8 @@ static void list_append(request **head, request **tail, request *first, request 
 static usher_err run_housekeeping(store_txn *txn, request *job)
 {
     int64_t now = clock_now_ms(), began_us = clock_mono_us();
-    usher_err e = store_queue_tick(txn, now, NULL, &job->admitted);
+    store_tick_opts opts = { .throttled = job->throttled };
+    usher_err e = store_queue_tick(txn, now, &opts, &job->admitted);
     job->tick_us = clock_mono_us() - began_us;
     if (e == USHER_ERR_OK) e = store_holds_tick(txn, now, HOUSEKEEPING_MAX, NULL);
     if (e == USHER_ERR_OK) e = store_idem_tick(txn, now, HOUSEKEEPING_MAX, NULL);

@@ -1,6 +1,7 @@
 /* usher-admin: the operator's tool. Prints admin tokens (signed locally with
  * the deployment's key in DATA/keys, so it must run where the data dir is),
- * creates concerts and performances over the protocol through libusher, and
+ * creates concerts and performances over the protocol through libusher,
+ * controls waiting rooms and revokes sessions (admin/control_cmds.c), and
  * lists them from the data dir's store (read-only, beside a running usherd:
  * LMDB readers never block its writer; past performances are listed too,
  * which the protocol's concert.dates does not). */
@@ -16,6 +17,7 @@
 #include "../server/store.h"
 #include "../server/token.h"
 #include "cli/starts_at.h"
+#include "admin/control_cmds.h"
 
 #define USHER_ADMIN_VERSION "1.0.0"
 #define EXIT_FAILED 1
@@ -23,7 +25,7 @@
 
 static void usage(FILE *out)
 {
-    fputs(
+    fprintf(out,
 "usage: usher-admin [OPTIONS] COMMAND\n"
 "\n"
 "commands:\n"
@@ -39,6 +41,7 @@ static void usage(FILE *out)
 "                                               starts_at (UTC), seats, prices, sold, free\n"
 "      The list commands read DIR's store directly (--data DIR, read-only; safe\n"
 "      while usherd runs there), not over the protocol.\n"
+"%s"
 "\n"
 "options (before the command):\n"
 "  --data DIR      the server's data dir: signs admin tokens with DIR/keys, and\n"
@@ -49,15 +52,16 @@ static void usage(FILE *out)
 "  --ttl D         a token signed with --data lasts D instead: a whole number with\n"
 "                  ms, s, m, h or d (1500ms, 5s, 10m, 24h, 2d), above 0, at most 30 days\n"
 "                  (also accepted after token)\n"
-"  --token TOKEN   admin token for create commands (else one is signed with --data)\n"
-"  --host HOST     server host for create commands (default $USHER_HOST, else 127.0.0.1)\n"
+"  --token TOKEN   admin token for the commands over the protocol (create, queue,\n"
+"                  revoke; else one is signed with --data)\n"
+"  --host HOST     server host for those commands (default $USHER_HOST, else 127.0.0.1)\n"
 "  --port PORT     server port (default $USHER_PORT, else 7700)\n"
 "  --timeout MS    connect and call timeout in ms (default 5000)\n"
 "  --help          print this help and exit\n"
 "  --version       print the version and exit\n"
 "\n"
 "exit status: 0 on success, 1 when the server or the key store refused or failed\n"
-"(the error goes to stderr), 2 for bad usage.\n", out);
+"(the error goes to stderr), 2 for bad usage.\n", control_usage);
 }
 
 typedef struct admin_options {
@@ -363,6 +367,39 @@ static int run_list(const admin_options *o, int argc, char **argv)
     return concerts ? list_concerts(o->data_dir) : list_schedules(o->data_dir, (uint64_t)v);
 }
 
+/* o->token, or one signed with --data into token (o->token then points at
+ * it), for a command over the protocol; 0, EXIT_FAILED or EXIT_USAGE. */
+static int admin_token_of(admin_options *o, const char *command, char *token, size_t cap)
+{
+    if (!o->token && !o->data_dir)
+        return usage_error("%s needs --token TOKEN or --data DIR", command);
+    if (o->token && o->ttl_ms)
+        return usage_error("--ttl applies to a token signed with --data, not to --token%s", "");
+    if (o->token)
+        return 0;
+    int rc = sign_admin_token(o->data_dir, o->ttl_ms, token, cap);
+    if (rc == 0)
+        o->token = token;
+    return rc;
+}
+
+/* queue ... | revoke USER_ID (argv at the command): over the protocol. */
+static int run_control(admin_options *o, int argc, char **argv, char *token, size_t cap)
+{
+    control_request req;
+    if (control_parse(argc, argv, wall_clock_ms(), &req) != 0)
+        return EXIT_USAGE;
+    int rc = admin_token_of(o, argv[0], token, cap);
+    if (rc)
+        return rc;
+    usher_client *c = connect_or_say(o);
+    if (!c)
+        return EXIT_FAILED;
+    rc = control_run(c, o->token, &req);
+    usher_close(c);
+    return rc;
+}
+
 /* The defaults, then $USHER_HOST and $USHER_PORT; 0, or 2 on a bad value. */
 static int options_defaults(admin_options *o)
 {
@@ -458,6 +495,8 @@ int main(int argc, char **argv)
             printf("%s\n", token);
         return rc;
     }
+    if (control_is_command(argv[0]))
+        return run_control(&o, argc, argv, token, sizeof token);
     bool object = strcmp(argv[0], "concert") == 0 || strcmp(argv[0], "schedule") == 0;
     if (object && argc >= 2 && strcmp(argv[1], "list") == 0)
         return run_list(&o, argc, argv);
@@ -467,15 +506,6 @@ int main(int argc, char **argv)
     create_request req;
     if (parse_create(argc, argv, &req) != 0)
         return EXIT_USAGE;
-    if (!o.token && !o.data_dir)
-        return usage_error("%s create needs --token TOKEN or --data DIR", argv[0]);
-    if (o.token && o.ttl_ms)
-        return usage_error("--ttl applies to a token signed with --data, not to --token%s", "");
-    if (!o.token) {
-        int rc = sign_admin_token(o.data_dir, o.ttl_ms, token, sizeof token);
-        if (rc)
-            return rc;
-        o.token = token;
-    }
-    return run_create(&o, o.token, &req);
+    int rc = admin_token_of(&o, argv[0], token, sizeof token);
+    return rc ? rc : run_create(&o, o.token, &req);
 }

@@ -19,9 +19,12 @@ static void hash_secret(const char *secret, size_t len, uint8_t out[STORE_SECRET
 /* Signs a session for the user and packs {session, session_expires_at}. */
 static usher_err pack_session(call *c, const user_id *user)
 {
+    int64_t issued_at;
+    usher_err e = handler_issued_at(c, user, &issued_at);
+    if (e != USHER_ERR_OK) return e;
     token_claims claims = { .kind = TOKEN_SESSION, .user = *user,
-                            .expires_at_ms = c->now_ms + c->env->cfg->session_ttl_ms };
-    usher_err e = token_reply_pack(c, "session", &claims);
+                            .expires_at_ms = issued_at + c->env->cfg->session_ttl_ms };
+    e = token_reply_pack(c, "session", &claims);
     if (e == USHER_ERR_OK) pack_kv_i64(c->out, "session_expires_at", claims.expires_at_ms);
     return e;
 }
@@ -50,15 +53,13 @@ usher_err user_register(call *c)
 
 usher_err auth_login(call *c)
 {
-    const char *id_text, *secret;
-    size_t id_len, secret_len;
+    const char *secret;
+    size_t secret_len;
     user_id user;
     uint8_t stored[STORE_SECRET_HASH_BYTES], given[STORE_SECRET_HASH_BYTES];
 
-    usher_err e = param_str(c, "user_id", 1, 64, &id_text, &id_len);
+    usher_err e = param_user_id(c, "user_id", &user);
     if (e != USHER_ERR_OK) return e;
-    if (!user_id_parse(id_text, id_len, &user))
-        return param_fail(c, "user_id", "must be a lowercase UUID (8-4-4-4-12)");
     e = param_str(c, "secret", 1, TOKEN_MAX_LEN, &secret, &secret_len);
     if (e != USHER_ERR_OK) return e;
     c->has_user = true;

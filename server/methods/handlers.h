@@ -37,6 +37,14 @@ usher_err payment_list(call *c);
 /* admin.c */
 usher_err admin_concert_create(call *c);
 usher_err admin_schedule_create(call *c);
+/* admin_session.c */
+usher_err admin_session_revoke(call *c);
+/* When a session or queue token made for user now counts as issued: now,
+ * or just after the user's last revocation when that is not earlier (the
+ * same millisecond), so a token issued after a revocation is never taken
+ * for a revoked one (tokens carry no issue time: see revocation_cache.h).
+ * Its expiry is this plus the kind's lifetime. */
+usher_err handler_issued_at(call *c, const user_id *user, int64_t *issued_at_ms);
 
 /* The byte budget of a list inside one reply frame. */
 size_t handler_page_budget(const call *c);

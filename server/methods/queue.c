@@ -31,10 +31,12 @@ usher_err queue_enter(call *c)
     if (e == USHER_ERR_OK) e = store_queue_enter(c->txn, &c->user, concert_id, c->now_ms, &entry);
     if (e == USHER_ERR_NOT_FOUND)
         return call_fail(c, e, "concert %llu not found", (unsigned long long)concert_id);
+    int64_t issued_at;
+    if (e == USHER_ERR_OK) e = handler_issued_at(c, &c->user, &issued_at);
     if (e != USHER_ERR_OK) return e;
     token_claims claims = { .kind = TOKEN_QUEUE, .user = c->user, .concert_id = concert_id,
                             .seq = entry.seq,
-                            .expires_at_ms = c->now_ms + c->env->cfg->queue_token_ttl_ms };
+                            .expires_at_ms = issued_at + c->env->cfg->queue_token_ttl_ms };
     pack_entry_state(c, &entry, 1);
     return token_reply_pack(c, "token", &claims);
 }

@@ -328,7 +328,7 @@ static bool handle_frame(dispatch_world *w, store_txn *txn, const uint8_t *body,
     req->call.method = req->method;
     req->call.params = req->envelope.params;
     req->call.now_ms = clock_now_ms();
-    req->err = filter_tokens(&req->call, w->cache);
+    req->err = filter_tokens(&req->call, w->cache, NULL);
     if (req->err == USHER_ERR_OK) {
         if (req->method->flags & METHOD_WRITE) run_write(w, txn, req, conn_writes);
         else run_read(req);

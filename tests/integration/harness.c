@@ -103,6 +103,19 @@ void harness_program_path(const char *env_name, const char *name, char *out, siz
     snprintf(out, cap, "build/%s", name);
 }
 
+void harness_shim_path(const char *name, char *out, size_t cap)
+{
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(out, cap, "%s/shims/%s.so", exe, name);
+    if (access(out, R_OK) != 0) fail_msg("%s is missing: make builds it", out);
+}
+
 void harness_print_log_tail(const harness_server *hs, int lines)
 {
     FILE *f = fopen(hs->log_path, "r");

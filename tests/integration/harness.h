@@ -100,6 +100,11 @@ uint16_t harness_free_port(void);
  * else name beside the build folder holding this test binary, else build/name. */
 void harness_program_path(const char *env_name, const char *name, char *out, size_t cap);
 
+/* Path of an LD_PRELOAD test shim, NAME.so in the shims/ folder beside the
+ * running test binary (tests/integration/shims/NAME.c, built by make);
+ * fails the test when it is missing. */
+void harness_shim_path(const char *name, char *out, size_t cap);
+
 /* Runs a shell command line (printf format) and captures its stdout into
  * out[cap] (add 2>&1 or </dev/null in the line as needed). Returns the exit
  * status, or -1 when the command was killed by a signal. */

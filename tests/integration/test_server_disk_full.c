@@ -296,20 +296,6 @@ static void test_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_re
     expect_acknowledged(c, &v);
 }
 
-/* The shim, built beside this test binary. */
-static void shim_path(char out[PATH_MAX])
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    assert_true(n > 0);
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(out, PATH_MAX, "%.*s/shims/fail_meta_write.so", PATH_MAX - 32, exe);
-    if (access(out, R_OK) != 0) fail_msg("%s is missing: make builds it", out);
-}
-
 static usher_err charge_with_id(harness_conn *c, const char *session, int64_t amount,
                                 const char *request_id, int64_t *balance)
 {
@@ -326,7 +312,7 @@ static void test_failed_meta_write_stops_the_process_and_a_restart_keeps_acknowl
 {
     harness_fixture *fx = *state;
     char shim[PATH_MAX];
-    shim_path(shim);
+    harness_shim_path("fail_meta_write", shim, sizeof shim);
     /* Only this usherd gets the shim; the long admit interval keeps the
      * housekeeping job from being the write that meets the fault. */
     setenv("USHER_FAIL_META_WRITE", "../fail-meta-write", 1);

@@ -106,6 +106,7 @@ static void test_defaults_match_documentation(void **state)
     assert_int_equal(c.max_active, 100);
     assert_int_equal(c.max_holds, 4);
     assert_int_equal(c.admit_interval_ms, 1000);
+    assert_int_equal(c.admit_slow_ms, 50);
     assert_int_equal(c.session_ttl_ms, 24LL * 3600 * 1000);
     assert_int_equal(c.queue_token_ttl_ms, 24LL * 3600 * 1000);
     assert_int_equal(c.admin_token_ttl_ms, 30LL * 24 * 3600 * 1000);
@@ -167,6 +168,11 @@ static void test_every_flag_parses(void **state)
     assert_int_equal(r->cfg.max_frame, 16777216);
     assert_int_equal(r->cfg.sync, STORE_SYNC_META);
     assert_true(r->cfg.demo);
+    run_free(r);
+
+    r = run_args("--admit-slow-ms", "0", NULL);
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.admit_slow_ms, 0);
     run_free(r);
 
     r = run_args("--log-level", "debug", "--log-json", "--max-conns", "5", "--map-size", "64",
@@ -382,6 +388,7 @@ static void test_integer_flags_at_and_past_limits(void **state)
         { "--map-size",   "64",    "1048576",  "63",    "1048577" },
         { "--token-cache", "0",    "268435456", "-1",   "268435457" },
         { "--max-inflight", "1",   "65536",    "0",     "65537" },
+        { "--admit-slow-ms", "0",  "5000",     "-1",    "5001" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         parse_run *r = run_args(rows[i].flag, rows[i].ok_lo, NULL);
@@ -483,7 +490,7 @@ static void test_help_lists_every_flag(void **state)
                             "--max-active", "--max-holds", "--admit-interval", "--session-ttl",
                             "--max-frame", "--sync", "--demo", "--log-level", "--log-json",
                             "--max-conns", "--map-size", "--reader-timeout", "--token-cache", "--idle-timeout",
-                            "--frame-timeout", "--max-inflight", "--config", "--help", "--version",
+                            "--frame-timeout", "--max-inflight", "--admit-slow-ms", "--config", "--help", "--version",
                             "EXAMPLES", "SIGNALS", "SIGTERM", "SIGINT" };
     const char *args[] = { "--help", "-h" };
     for (size_t a = 0; a < 2; a++) {

@@ -576,6 +576,19 @@ static void test_entry_id_under_two_users_is_ids_unique(void **state)
     expect(fx, "ids.unique");
 }
 
+/* ---- revocations ---- */
+
+static void test_revocation_of_an_unknown_user_is_revocation_user(void **state)
+{
+    store_fixture *fx = *state;
+    user_id nobody = fx_user(77);
+    int64_t at = FX_T0;
+    uint64_t version = 1;
+    ck_put(fx, DB_REVOCATIONS, nobody.bytes, sizeof nobody.bytes, &at, sizeof at);
+    ck_put(fx, DB_REVOCATIONS, "version", 7, &version, sizeof version);
+    expect(fx, "revocation.user");
+}
+
 /* ---- coverage ---- */
 
 static void test_every_check_was_asserted_above(void **state)
@@ -596,6 +609,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         CK_TEST(test_zeroed_page_is_storage_damaged),
+        CK_TEST(test_revocation_of_an_unknown_user_is_revocation_user),
         CK_TEST(test_short_seat_record_is_record_format),
         CK_TEST(test_other_schema_stamp_is_meta_schema),
         CK_TEST(test_seat_outside_its_performance_is_seat_schedule),

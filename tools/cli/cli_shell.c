@@ -33,30 +33,36 @@ void cli_free(cli *st)
     memset(st, 0, sizeof *st);
 }
 
-/* Number of words in a table name ("admin concert" is 2). */
+/* Number of words in a table name ("admin concert" is 2, "admin queue get" 3);
+ * the suggestions treat every name of more than one word as grouped. */
 static int name_words(const char *name)
 {
-    return strchr(name, ' ') ? 2 : 1;
+    int n = 1;
+    for (const char *p = name; (p = strchr(p, ' ')); p++) n++;
+    return n > 2 ? 2 : n;
+}
+
+/* True when the words of name are the first words of w; *used gets how many. */
+static bool name_matches(const char *name, const cmdline_words *w, int *used)
+{
+    int i = 0;
+    for (const char *p = name;; i++) {
+        const char *space = strchr(p, ' ');
+        size_t len = space ? (size_t)(space - p) : strlen(p);
+        if (i >= w->count || strlen(w->word[i]) != len || strncmp(p, w->word[i], len) != 0)
+            return false;
+        if (!space) break;
+        p = space + 1;
+    }
+    *used = i + 1;
+    return true;
 }
 
 /* The row matching the first words of w; *used gets how many words it took. */
 static const cli_command *find_command(const cmdline_words *w, int *used)
 {
-    for (const cli_command *c = cli_commands; c->name; c++) {
-        int n = name_words(c->name);
-        if (n == 1 && strcmp(c->name, w->word[0]) == 0) {
-            *used = 1;
-            return c;
-        }
-        if (n == 2 && w->count >= 2) {
-            size_t first = (size_t)(strchr(c->name, ' ') - c->name);
-            if (strlen(w->word[0]) == first && strncmp(c->name, w->word[0], first) == 0 &&
-                strcmp(c->name + first + 1, w->word[1]) == 0) {
-                *used = 2;
-                return c;
-            }
-        }
-    }
+    for (const cli_command *c = cli_commands; c->name; c++)
+        if (name_matches(c->name, w, used)) return c;
     return NULL;
 }
 

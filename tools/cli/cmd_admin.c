@@ -63,3 +63,20 @@ int cmd_admin_schedule(cli *st, const cli_args *a)
     usher_reply_free(reply);
     return CLI_OK;
 }
+
+int cmd_admin_revoke(cli *st, const cli_args *a)
+{
+    if (!cli_need_admin_token(st))
+        return CLI_FAILED;
+    cli_params p;
+    cli_params_begin(&p, 2);
+    cli_params_str(&p, "admin", st->admin_token);
+    cli_params_str(&p, "user_id", a->argv[0]);
+    cli_asking(st, "user %s", a->argv[0]);
+    usher_reply *reply;
+    int rc = cli_call(st, "admin.session.revoke", &p, &reply);
+    cli_params_free(&p);
+    if (rc == CLI_OK)
+        usher_reply_free(reply);
+    return rc;
+}

@@ -3,6 +3,7 @@
 #include "completion.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -66,16 +67,23 @@ static int words_before(const char *line, int start, char *first, char *second, 
     return count;
 }
 
-static void add_command_words(candidates *c, const char *text, const char *after)
+/* Offers word number `before` of every command name whose first `before`
+ * words are words[0..before) ("admin" then "queue" offers get, set, ...). */
+static void add_command_words(candidates *c, const char *text, const char *const *words, int before)
 {
     for (const cli_command *cmd = cli_commands; cmd->name; cmd++) {
-        const char *space = strchr(cmd->name, ' ');
-        if (!after) {
-            add_candidate(c, cmd->name, space ? (size_t)(space - cmd->name) : strlen(cmd->name), text);
-        } else if (space && strlen(after) == (size_t)(space - cmd->name) &&
-                   strncmp(cmd->name, after, strlen(after)) == 0) {
-            add_candidate(c, space + 1, strlen(space + 1), text);
+        const char *p = cmd->name;
+        bool same = true;
+        for (int i = 0; i < before && same; i++) {
+            const char *space = strchr(p, ' ');
+            size_t len = strlen(words[i]);
+            same = space && (size_t)(space - p) == len && strncmp(p, words[i], len) == 0;
+            if (same) p = space + 1;
         }
+        if (!same)
+            continue;
+        const char *end = strchr(p, ' ');
+        add_candidate(c, p, end ? (size_t)(end - p) : strlen(p), text);
     }
 }
 
@@ -106,14 +114,13 @@ char **completion_candidates(const char *line, int start, const char *text)
     char first[32], second[32];
     int before = words_before(line, start, first, second, sizeof first);
     candidates c = { 0 };
-    if (before == 0)
-        add_command_words(&c, text, NULL);
-    else if (before == 1 && strcmp(first, "call") == 0)
+    const char *const words[2] = { first, second };
+    if (before == 1 && strcmp(first, "call") == 0)
         add_method_names(&c, text);
     else if (before == 1 && strcmp(first, "help") == 0)
-        add_command_words(&c, text, NULL);
-    else if (before == 1)
-        add_command_words(&c, text, first);
+        add_command_words(&c, text, words, 0);
+    else if (before <= 2)
+        add_command_words(&c, text, words, before);
     if (c.count == 0) {
         free(c.items);
         return NULL;

@@ -48,10 +48,12 @@ typedef struct fuzz_ctx {
     char admin[FUZZ_TOKEN_CAP];   /* "" without --admin */
     char session[FUZZ_TOKEN_CAP], user_id[64], secret[FUZZ_TOKEN_CAP];
     char token[FUZZ_TOKEN_CAP];   /* queue token ("" when none was got) */
+    char bystander_id[64];        /* a second user, whom admin.session.revoke names: revoking
+                                     the first would end the polite client's session */
     uint64_t concert_id, schedule_id, reservation_id;
 } fuzz_ctx;
 
-/* Registers a user and, with an admin token, creates a concert and a performance, enters its queue and
+/* Registers a user (and a bystander) and, with an admin token, creates a concert and a performance, enters its queue and
  * holds a seat. Prints what failed to stderr; returns false only when the server cannot be used at all. */
 bool fuzz_setup(int fd, fuzz_ctx *ctx);
 

@@ -153,6 +153,8 @@ static void pack_params(msgpack_packer *pk, const fuzz_ctx *ctx, size_t i, fuzz_
         pack_str(pk, names[k].text);
         if (mutate_one_in && fuzz_rng_below(r, mutate_one_in) == 0)
             pack_random_value(pk, r, 1);
+        else if (!strcmp(names[k].text, "user_id") && !strcmp(METHODS[i].name, "admin.session.revoke"))
+            pack_str(pk, ctx->bystander_id);
         else
             pack_valid_param(pk, ctx, names[k].text, r);
     }

@@ -75,6 +75,11 @@ bool fuzz_setup(int fd, fuzz_ctx *ctx)
         fprintf(stderr, "usher-fuzz: setup: user.register: unexpected result\n");
         return false;
     }
+    snprintf(ctx->bystander_id, sizeof ctx->bystander_id, "%s", ctx->user_id);
+    if (step(fd, &msgid, "user.register", "{}", &r)) {
+        fuzz_reply_str(&r, "user_id", ctx->bystander_id, sizeof ctx->bystander_id);
+        fuzz_reply_free(&r);
+    }
     char params[1024];
     snprintf(params, sizeof params, "{\"session\":\"%s\",\"amount\":1000000}", ctx->session);
     if (step(fd, &msgid, "wallet.charge", params, &r))

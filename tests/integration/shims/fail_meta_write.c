@@ -15,34 +15,16 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "shim_trigger.h"
 
 #define META_AREA_BYTES (2 * 4096)   /* LMDB's two meta pages at the default page size */
-#define DATA_FILE "/data.mdb"
 
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
-
-/* True when fd is a data.mdb and the trigger beside it exists. */
-static bool trigger_set(int fd)
-{
-    const char *trigger = getenv("USHER_FAIL_META_WRITE");
-    if (!trigger) return false;
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    size_t tail = strlen(DATA_FILE);
-    if (n < (ssize_t)tail) return false;
-    path[n] = '\0';
-    if (strcmp(path + n - tail, DATA_FILE) != 0) return false;
-    path[n - tail + 1] = '\0';               /* keep the directory's slash */
-    if (strlen(path) + strlen(trigger) >= sizeof path) return false;
-    strcat(path, trigger);
-    return access(path, F_OK) == 0;
-}
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     pwrite_fn real = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite");
-    if (off < META_AREA_BYTES && n < META_AREA_BYTES && trigger_set(fd)) {
+    if (off < META_AREA_BYTES && n < META_AREA_BYTES && shim_trigger_set(fd, "USHER_FAIL_META_WRITE")) {
         errno = EIO;
         return -1;
     }
