@@ -32,6 +32,8 @@ typedef struct request {
     int64_t batch_commit_us;     /* ...and the time its commit took (with its fsync) */
     store_admitted admitted;     /* housekeeping: who the queue tick admitted */
     int64_t tick_us;             /* housekeeping: how long the queue tick took */
+    uint64_t *touch;             /* a queue_seen job: touch_n (concert_id, seq) pairs, owned; else NULL */
+    size_t touch_n;
 } request;
 
 /* A request for a decoded frame (body copied into the request's zone).
