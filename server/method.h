@@ -39,6 +39,7 @@ typedef struct call_env {
     const char *instance;        /* this process's instance name */
     const char *version;
     const struct metrics_block *metrics; /* every worker's figures (sys.stats); may be NULL */
+    const bool *admission_throttled;     /* admission halved now (admin.queue.get); NULL: never */
 } call_env;
 
 typedef struct call call;

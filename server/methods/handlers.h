@@ -38,6 +38,11 @@ usher_err payment_list(call *c);
 usher_err admin_concert_create(call *c);
 usher_err admin_schedule_create(call *c);
 
+/* admin_queue.c */
+usher_err admin_queue_get(call *c);
+usher_err admin_queue_set(call *c);
+usher_err admin_queue_open(call *c);
+
 /* The byte budget of a list inside one reply frame. */
 size_t handler_page_budget(const call *c);
 
