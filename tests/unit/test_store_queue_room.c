@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 #include "store_check_fixture.h"
 
@@ -454,6 +455,23 @@ static void test_positions_exact_at_a_million_with_drops(void **state)
         assert_int_equal(e.state, STORE_QUEUE_WAITING);
         assert_int_equal(e.position, seq - FX_MAX_ACTIVE - ahead_dropped);
     }
+    /* A figure, not an assertion: the cost of one position read at this size. */
+    struct timespec t0, t1;
+    store_txn *t = fx_read(fx);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t sum = 0;
+    enum { READS = 100000 };
+    for (unsigned i = 0; i < READS; i++) {
+        store_queue_entry e;
+        uint64_t seq = 3 + (uint64_t)i * 7919 % (N - 2);
+        assert_int_equal(store_queue_get(t, c, seq, FX_T0 + 6000, &e), USHER_ERR_OK);
+        sum += e.position;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    store_txn_end(t);
+    double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / READS;
+    print_message("store_queue_get at %u waiting with %llu drops: %.2f us per read (sum %llu)\n",
+                  (unsigned)N, (unsigned long long)dropped, us, (unsigned long long)sum);
     assert_books_balance(fx, FX_T0 + 6000);
 }
 

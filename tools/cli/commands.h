@@ -13,6 +13,9 @@ cli_handler cmd_concerts, cmd_enter, cmd_status, cmd_watch;
 cli_handler cmd_dates, cmd_seats, cmd_reserve, cmd_cancel, cmd_reservations, cmd_pay, cmd_payments;
 /* cmd_admin.c */
 cli_handler cmd_admin_token, cmd_admin_concert, cmd_admin_schedule;
+
+/* cmd_admin_queue.c */
+cli_handler cmd_admin_queue_get, cmd_admin_queue_set, cmd_admin_queue_open;
 /* cmd_stats.c */
 cli_handler cmd_stats;
 /* cmd_raw.c */
