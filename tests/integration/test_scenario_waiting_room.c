@@ -234,6 +234,53 @@ static void test_abandoned_entries_are_dropped_and_positions_close_up(void **sta
     harness_usher_check(v.hs->data_dir, "--max-active 1");
 }
 
+/* The admin.queue.* refusals name what was wrong. */
+static void test_admin_queue_refusals_name_the_parameter(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_venue v;
+    harness_venue_open(fx, NULL, 10, PRICE, &v);
+    static const struct { const char *method, *params, *bad; } cases[] = {
+        { "admin.queue.set", "\"max_active\":100001", "max_active" },
+        { "admin.queue.set", "\"max_active\":-1", "max_active" },
+        { "admin.queue.set", "\"admit_rate_per_min\":1000001", "admit_rate_per_min" },
+        { "admin.queue.set", "\"paused\":1", "paused" },
+        { "admin.queue.open", "\"opens_at\":1", "opens_at" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness_reply r;
+        harness_callf(v.c, &r, cases[i].method, "{\"admin\":\"%s\",\"concert_id\":%llu,%s}",
+                      v.admin, (unsigned long long)v.concert_id, cases[i].params);
+        harness_expect(&r, INVALID_ARGUMENT);
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s: ", cases[i].bad);
+        harness_expect_message(&r, prefix);
+        harness_reply_free(&r);
+    }
+    harness_reply r;
+    harness_callf(v.c, &r, "admin.queue.get", "{\"admin\":\"%s\",\"concert_id\":%llu}", v.admin,
+                  (unsigned long long)(v.concert_id + 99));
+    harness_expect(&r, NOT_FOUND);
+    harness_reply_free(&r);
+    harness_callf(v.c, &r, "admin.queue.get", "{\"admin\":\"nope\",\"concert_id\":%llu}",
+                  (unsigned long long)v.concert_id);
+    harness_expect(&r, FORBIDDEN);
+    harness_reply_free(&r);
+    /* A fresh queue's report: zeros, the defaults, no pre-queue. */
+    harness_callf(v.c, &r, "admin.queue.get", "{\"admin\":\"%s\",\"concert_id\":%llu}", v.admin,
+                  (unsigned long long)v.concert_id);
+    harness_expect(&r, OK);
+    assert_int_equal(harness_get_u64(&r, "waiting"), 0);
+    assert_int_equal(harness_get_u64(&r, "max_active"), 100);
+    const msgpack_object *opens = harness_get_obj(&r, "opens_at");
+    assert_non_null(opens);
+    assert_int_equal(opens->type, MSGPACK_OBJECT_NIL);
+    const msgpack_object *paused = harness_get_obj(&r, "paused");
+    assert_non_null(paused);
+    assert_int_equal(paused->type, MSGPACK_OBJECT_BOOLEAN);
+    harness_reply_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +288,7 @@ int main(void)
         HARNESS_TEST(test_rate_limit_holds_within_ten_percent),
         HARNESS_TEST(test_pre_queue_draws_the_early_arrivals_then_stays_fifo),
         HARNESS_TEST(test_abandoned_entries_are_dropped_and_positions_close_up),
+        HARNESS_TEST(test_admin_queue_refusals_name_the_parameter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
