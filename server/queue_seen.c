@@ -15,7 +15,7 @@
 
 typedef struct seen_slot {
     uint64_t concert_id, seq;     /* seq 0: empty */
-    int64_t sent_ms;              /* last handed to the store; 0 never */
+    int64_t sent_ms;              /* last handed to the store (monotonic ms) */
     bool pending;
 } seen_slot;
 
@@ -78,8 +78,8 @@ void queue_seen_note(struct server *srv, uint64_t concert_id, uint64_t seq)
         (qs->cap >= SEEN_TABLE_MAX || !rebuild(qs, qs->cap * 2, INT64_MIN)))
         return;   /* full until the next flush forgets the old ones */
     seen_slot *s = slot_find(qs->slots, qs->cap, concert_id, seq);
-    if (s->seq == 0) {
-        *s = (seen_slot){ .concert_id = concert_id, .seq = seq };
+    if (s->seq == 0) {   /* never sent: due at once */
+        *s = (seen_slot){ .concert_id = concert_id, .seq = seq, .sent_ms = INT64_MIN / 2 };
         qs->used++;
     }
     if (s->pending || clock_mono_us() / 1000 - s->sent_ms < qs->resend_ms) return;

@@ -411,6 +411,10 @@ usher_err queue_drops_below(store_txn *t, uint64_t concert_id, uint64_t order, u
 usher_err queue_drop_is_set(store_txn *t, uint64_t concert_id, uint64_t order, bool *set);
 /* Marks order dropped (block bit, block count, Fenwick sums). */
 usher_err queue_drop_mark(store_txn *t, uint64_t concert_id, uint64_t order);
+/* The first order in [from, limit) not dropped, else limit: one block read
+ * per 1024 orders at most, so a long run of drops is passed quickly. */
+usher_err queue_next_kept(store_txn *t, uint64_t concert_id, uint64_t from, uint64_t limit,
+                          uint64_t *order);
 /* Forgets every dropped order of the concert (the draw re-marks them). */
 usher_err queue_drops_clear(store_txn *t, uint64_t concert_id);
 /* The Fenwick node indexes: blocks b (0-based) live at node b + 1, and

@@ -133,8 +133,15 @@ usher_err admit_all(store_txn *t, uint64_t concert_id, int64_t now_ms, bool thro
     while (free > 0 && q->admit_next < q->next_seq && q->waiting > 0) {
         if (interval_us && q->next_admit_us > now_us)
             break;
-        uint64_t seq;
+        uint64_t seq, kept;
         rec_queue_entry e;
+        if (q->dropped_total > 0) {   /* pass a run of drops a block at a time */
+            if ((err = queue_next_kept(t, concert_id, q->admit_next, q->next_seq, &kept)) != USHER_ERR_OK)
+                return err;
+            q->admit_next = kept;
+            if (kept == q->next_seq)
+                break;
+        }
         if ((err = queue_seq_at(t, concert_id, q, q->admit_next, &seq)) != USHER_ERR_OK)
             return err;
         if ((err = entry_load(t, concert_id, seq, &e)) != USHER_ERR_OK)

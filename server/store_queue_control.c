@@ -80,6 +80,11 @@ static usher_err oldest_wait(store_txn *t, uint64_t concert_id, const rec_queue 
         return USHER_ERR_OK;
     bool by_seq = queue_undrawn(q);   /* before the draw: earliest arrival */
     uint64_t from = by_seq ? 1 : q->admit_next;
+    if (!by_seq && q->dropped_total > 0) {   /* the first order not dropped */
+        usher_err err = queue_next_kept(t, concert_id, from, q->next_seq, &from);
+        if (err != USHER_ERR_OK)
+            return err;
+    }
     for (uint64_t o = from; o < q->next_seq && o < from + OLDEST_SCAN_MAX; o++) {
         uint64_t seq = o;
         rec_queue_entry e;

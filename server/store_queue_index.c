@@ -95,6 +95,28 @@ usher_err queue_drop_mark(store_txn *t, uint64_t concert_id, uint64_t order)
     return USHER_ERR_OK;
 }
 
+usher_err queue_next_kept(store_txn *t, uint64_t concert_id, uint64_t from, uint64_t limit,
+                          uint64_t *order)
+{
+    uint64_t o = from;
+    while (o < limit) {
+        uint64_t block = o / QUEUE_DROP_BLOCK;
+        rec_queue_drops b;
+        usher_err err = block_load(t, concert_id, block, &b);
+        if (err == USHER_ERR_NOT_FOUND) break;   /* nothing dropped here */
+        if (err != USHER_ERR_OK) return err;
+        if (b.count < QUEUE_DROP_BLOCK)
+            for (uint64_t bit = o % QUEUE_DROP_BLOCK; bit < QUEUE_DROP_BLOCK; bit++, o++)
+                if (!((b.bits[bit / 64] >> (bit % 64)) & 1)) {
+                    *order = o < limit ? o : limit;
+                    return USHER_ERR_OK;
+                }
+        o = (block + 1) * QUEUE_DROP_BLOCK;
+    }
+    *order = o < limit ? o : limit;
+    return USHER_ERR_OK;
+}
+
 static usher_err clear_prefix(store_txn *t, enum store_db db, uint64_t concert_id)
 {
     MDB_cursor *cur;

@@ -281,6 +281,30 @@ static void test_admin_queue_refusals_name_the_parameter(void **state)
     harness_reply_free(&r);
 }
 
+/* usher-cli's admin queue commands reach the handlers: pause, then read it back. */
+static void test_cli_admin_queue_commands(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_venue v;
+    harness_venue_open(fx, NULL, 10, PRICE, &v);
+    char bin[512], out[8192];
+    harness_program_path("USHER_CLI_BIN", "usher-cli", bin, sizeof bin);
+    int rc = harness_shell(out, sizeof out,
+                           "%s --port %u --json --admin '%s' -c 'admin queue-set %llu paused=true "
+                           "rate=120; admin queue %llu; admin queue-open %llu +1h' </dev/null 2>&1",
+                           bin, (unsigned)v.hs->port, v.admin, (unsigned long long)v.concert_id,
+                           (unsigned long long)v.concert_id, (unsigned long long)v.concert_id);
+    if (rc != 0) fail_msg("usher-cli failed (%d):\n%s", rc, out);
+    assert_non_null(strstr(out, "\"paused\":true"));
+    assert_non_null(strstr(out, "\"admit_rate_per_min\":120"));
+    harness_reply r;
+    harness_callf(v.c, &r, "admin.queue.get", "{\"admin\":\"%s\",\"concert_id\":%llu}", v.admin,
+                  (unsigned long long)v.concert_id);
+    harness_expect(&r, OK);
+    assert_true(harness_get_i64(&r, "opens_at") > harness_now_ms());
+    harness_reply_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +313,7 @@ int main(void)
         HARNESS_TEST(test_pre_queue_draws_the_early_arrivals_then_stays_fifo),
         HARNESS_TEST(test_abandoned_entries_are_dropped_and_positions_close_up),
         HARNESS_TEST(test_admin_queue_refusals_name_the_parameter),
+        HARNESS_TEST(test_cli_admin_queue_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -475,6 +475,40 @@ static void test_positions_exact_at_a_million_with_drops(void **state)
     assert_books_balance(fx, FX_T0 + 6000);
 }
 
+/* A run of drops longer than a block: the report's oldest wait and the next
+ * admission both find the first entry still there. */
+static void test_long_run_of_drops_is_passed(void **state)
+{
+    store_fixture *fx = *state;
+    reopen(fx, WAIT_IDLE_MS, 0, 1000);
+    uint64_t c = new_concert(fx);
+    enum { N = 3000, GONE = 2500 };
+    store_txn *t = fx_write(fx);
+    for (unsigned seq = 1; seq <= N; seq++) {
+        user_id u = fx_user(seq);
+        store_queue_entry e;
+        int64_t at = seq <= FX_MAX_ACTIVE + GONE ? FX_T0 : FX_T0 + 1500;
+        assert_int_equal(store_queue_enter(t, &u, c, at, &e), USHER_ERR_OK);
+    }
+    fx_commit(t);
+    tick(fx, FX_T0 + 1200);   /* drops seqs 3..2502 */
+    uint64_t first = FX_MAX_ACTIVE + GONE + 1;
+    assert_int_equal(get(fx, c, first, FX_T0 + 1200).position, 1);
+    store_queue_report r;
+    t = fx_read(fx);
+    assert_int_equal(store_queue_control_get(t, c, FX_T0 + 2000, &r), USHER_ERR_OK);
+    store_txn_end(t);
+    assert_int_equal(r.waiting, N - FX_MAX_ACTIVE - GONE);
+    assert_int_equal(r.oldest_wait_ms, 500);
+    int64_t later = FX_T0 + FX_ACTIVE_TTL_MS;
+    for (uint64_t seq = first; seq <= N; seq++) touch(fx, c, seq, later - 100);
+    assert_int_equal(tick(fx, later), 2);
+    assert_int_equal(get(fx, c, first, later).state, STORE_QUEUE_ACTIVE);
+    assert_int_equal(get(fx, c, first + 1, later).state, STORE_QUEUE_ACTIVE);
+    assert_int_equal(get(fx, c, first + 2, later).position, 1);
+    assert_books_balance(fx, later);
+}
+
 /* A schema 2 dir's queue (16-byte records, 32-byte entries) opened by a
  * writer: rewritten, stamped 3, positions and states as before, the books
  * balance. */
@@ -536,6 +570,7 @@ int main(void)
         FX_TEST(test_control_report),
         FX_TEST(test_positions_exact_at_a_million_with_drops),
         FX_TEST(test_schema_2_queue_is_upgraded_on_open),
+        FX_TEST(test_long_run_of_drops_is_passed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

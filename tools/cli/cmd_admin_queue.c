@@ -28,7 +28,7 @@ static int call_queue(cli *st, const char *method, cli_params *p)
 int cmd_admin_queue_get(cli *st, const cli_args *a)
 {
     uint64_t concert_id;
-    if (!concert_arg(st, "admin queue get", a->argv[0], &concert_id))
+    if (!concert_arg(st, "admin queue", a->argv[0], &concert_id))
         return CLI_FAILED;
     if (!cli_need_admin_token(st))
         return CLI_FAILED;
@@ -43,7 +43,7 @@ int cmd_admin_queue_get(cli *st, const cli_args *a)
 int cmd_admin_queue_set(cli *st, const cli_args *a)
 {
     uint64_t concert_id;
-    if (!concert_arg(st, "admin queue set", a->argv[0], &concert_id))
+    if (!concert_arg(st, "admin queue-set", a->argv[0], &concert_id))
         return CLI_FAILED;
     int64_t max_active = -1, rate = -1;
     int paused = -1;
@@ -53,7 +53,7 @@ int cmd_admin_queue_set(cli *st, const cli_args *a)
         if (strncmp(w, "rate=", 5) == 0 && cli_parse_i64(w + 5, &rate)) continue;
         if (strcmp(w, "paused=true") == 0) { paused = 1; continue; }
         if (strcmp(w, "paused=false") == 0) { paused = 0; continue; }
-        return cli_usage_error(st, "admin queue set: '%s' is not max_active=N, rate=N or "
+        return cli_usage_error(st, "admin queue-set: '%s' is not max_active=N, rate=N or "
                                    "paused=true|false", w);
     }
     if (!cli_need_admin_token(st))
@@ -75,10 +75,10 @@ int cmd_admin_queue_open(cli *st, const cli_args *a)
 {
     uint64_t concert_id;
     int64_t opens_at;
-    if (!concert_arg(st, "admin queue open", a->argv[0], &concert_id))
+    if (!concert_arg(st, "admin queue-open", a->argv[0], &concert_id))
         return CLI_FAILED;
     if (!starts_at_parse(a->argv[1], cli_wall_clock_ms(), &opens_at))
-        return cli_usage_error(st, "admin queue open: OPENS_AT must be epoch ms or +N with ms, s, "
+        return cli_usage_error(st, "admin queue-open: OPENS_AT must be epoch ms or +N with ms, s, "
                                    "m, h or d (like +10m), not '%s'", a->argv[1]);
     if (!cli_need_admin_token(st))
         return CLI_FAILED;
