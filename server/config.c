@@ -53,6 +53,8 @@ void config_defaults(usher_config *cfg)
     cfg->max_holds = 4;
     cfg->admit_interval_ms = 1 * MS_PER_S;
     cfg->admit_slow_ms = 50;
+    cfg->wait_idle_ms = 2 * MS_PER_M;
+    cfg->active_idle_ms = 3 * MS_PER_M;
     cfg->session_ttl_ms = 24 * MS_PER_H;
     cfg->queue_token_ttl_ms = 24 * MS_PER_H;
     cfg->admin_token_ttl_ms = 30 * MS_PER_DAY;
@@ -231,6 +233,16 @@ static int parse_bounded_duration(const usage_sink *err, const char *flag, const
     return 0;
 }
 
+/* A duration, or 0 for off (--wait-idle, --active-idle). */
+static int parse_idle_flag(const usage_sink *err, const char *flag, const char *text, int64_t *out)
+{
+    if (strcmp(text, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return parse_duration_flag(err, flag, text, out);
+}
+
 /* HOST:PORT with an IPv4 literal or "localhost" (stored as 127.0.0.1), for
  * --listen and --metrics. */
 static int parse_host_port(const usage_sink *err, const char *flag, const char *text, char *host_out,
@@ -299,7 +311,7 @@ enum {
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
     OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT, OPT_CONFIG,
-    OPT_METRICS, OPT_ADMIT_SLOW_MS,
+    OPT_METRICS, OPT_ADMIT_SLOW_MS, OPT_WAIT_IDLE, OPT_ACTIVE_IDLE,
     OPT_HELP = 'h',
 };
 
@@ -313,6 +325,8 @@ static const struct option long_options[] = {
     { "max-holds",      required_argument, NULL, OPT_MAX_HOLDS },
     { "admit-interval", required_argument, NULL, OPT_ADMIT_INTERVAL },
     { "admit-slow-ms",  required_argument, NULL, OPT_ADMIT_SLOW_MS },
+    { "wait-idle",      required_argument, NULL, OPT_WAIT_IDLE },
+    { "active-idle",    required_argument, NULL, OPT_ACTIVE_IDLE },
     { "session-ttl",    required_argument, NULL, OPT_SESSION_TTL },
     { "max-frame",      required_argument, NULL, OPT_MAX_FRAME },
     { "sync",           required_argument, NULL, OPT_SYNC },
@@ -386,6 +400,8 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, const usage
     case OPT_HOLD_TTL:       return parse_duration_flag(err, flag, arg, &cfg->hold_ttl_ms);
     case OPT_ACTIVE_TTL:     return parse_duration_flag(err, flag, arg, &cfg->active_ttl_ms);
     case OPT_ADMIT_INTERVAL: return parse_duration_flag(err, flag, arg, &cfg->admit_interval_ms);
+    case OPT_WAIT_IDLE:      return parse_idle_flag(err, flag, arg, &cfg->wait_idle_ms);
+    case OPT_ACTIVE_IDLE:    return parse_idle_flag(err, flag, arg, &cfg->active_idle_ms);
     case OPT_SESSION_TTL:    return parse_duration_flag(err, flag, arg, &cfg->session_ttl_ms);
     case OPT_READER_TIMEOUT:
         return parse_bounded_duration(err, flag, arg, READER_TIMEOUT_MIN_MS, READER_TIMEOUT_MAX_MS,
@@ -612,6 +628,10 @@ void config_usage(FILE *out)
 "  --admit-slow-ms N      admit at half rate while this process's commit p99\n"
 "                         over the last 10 s is above N ms, 0..5000, 0 = never\n"
 "                         (default 50)\n"
+"  --wait-idle D          drop a WAITING queue entry whose holder neither polled\n"
+"                         nor watched for D (ABANDONED; default 2m, 0 = never)\n"
+"  --active-idle D        expire an ACTIVE queue entry unused for D early, so\n"
+"                         its slot goes to the next in line (default 3m, 0 = never)\n"
 "  --session-ttl D        lifetime of a session token (default 24h)\n"
 "  --demo                 create a demo concert with future dates of 50 seats\n"
 "                         when the data directory is empty; when its dates have\n"
@@ -675,5 +695,8 @@ store_options config_store_options(const usher_config *cfg)
     opt.policy.max_charge_krw = cfg->max_charge_krw;
     opt.policy.balance_limit_krw = cfg->balance_limit_krw;
     opt.policy.request_id_ttl_ms = cfg->request_id_ttl_ms;
+    opt.policy.wait_idle_ms = cfg->wait_idle_ms;
+    opt.policy.active_idle_ms = cfg->active_idle_ms;
+    opt.policy.admit_interval_ms = cfg->admit_interval_ms;
     return opt;
 }

@@ -26,6 +26,8 @@ typedef struct usher_config {
     uint32_t max_holds;         /* --max-holds, 1..16, default 4 */
     int64_t admit_interval_ms;  /* --admit-interval, default 1s */
     int64_t admit_slow_ms;      /* --admit-slow-ms, 0..5000, default 50: commit p99 that halves admission */
+    int64_t wait_idle_ms;       /* --wait-idle, default 2m, 0 = off */
+    int64_t active_idle_ms;     /* --active-idle, default 3m, 0 = off */
     int64_t session_ttl_ms;     /* --session-ttl, default 24h */
     int64_t queue_token_ttl_ms; /* signed expiry of queue tokens: 24h */
     int64_t admin_token_ttl_ms; /* usher-admin tokens: 30 days */

@@ -5,6 +5,7 @@
 #include "errmap.h"
 #include "filters.h"
 #include "metrics.h"
+#include "queue_seen.h"
 #include "writer.h"
 #include "../protocol/msg.h"
 
@@ -181,6 +182,8 @@ bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len)
     req->call.params = req->envelope.params;
     req->call.now_ms = clock_now_ms();
     req->err = filter_tokens(&req->call, srv->tokens, &srv->revoked);
+    if (req->err == USHER_ERR_OK && req->call.has_queue)   /* its holder is still there */
+        queue_seen_note(srv, req->call.queue.concert_id, req->call.queue.seq);
     if (req->err != USHER_ERR_OK) dispatch_finish(srv, req);
     else if (req->method->flags & METHOD_WRITE) run_write(srv, cn, req);
     else run_read(srv, req);

@@ -35,6 +35,9 @@ static const method_def table[] = {
     { USHER_METHOD_PAYMENT_LIST,          payment_list,          SESSION,             NULL },
     { USHER_METHOD_ADMIN_CONCERT_CREATE,  admin_concert_create,  W | ADMIN,           NULL },
     { USHER_METHOD_ADMIN_SCHEDULE_CREATE, admin_schedule_create, W | ADMIN,           NULL },
+    { USHER_METHOD_ADMIN_QUEUE_GET,       admin_queue_get,       ADMIN,               NULL },
+    { USHER_METHOD_ADMIN_QUEUE_SET,       admin_queue_set,       W | ADMIN,           NULL },
+    { USHER_METHOD_ADMIN_QUEUE_OPEN,      admin_queue_open,      W | ADMIN,           NULL },
     { USHER_METHOD_ADMIN_SESSION_REVOKE,  admin_session_revoke,  W | ADMIN,           NULL },
 };
 

@@ -25,6 +25,7 @@ void request_free(request *req)
     if (!req) return;
     msgpack_zone_destroy(&req->zone);
     msgpack_sbuffer_destroy(&req->result);
+    free(req->touch);
     free(req);
 }
 

@@ -33,6 +33,8 @@ typedef struct request {
     store_admitted admitted;     /* housekeeping: who the queue tick admitted */
     int64_t tick_us;             /* housekeeping: how long the queue tick took */
     bool throttled;              /* housekeeping: admit at half rate (health.h), set by the loop */
+    uint64_t *touch;             /* a queue_seen job: touch_n (concert_id, seq) pairs, owned; else NULL */
+    size_t touch_n;
 } request;
 
 /* A request for a decoded frame (body copied into the request's zone).

@@ -19,6 +19,7 @@
 #include "demo.h"
 #include "dispatch.h"
 #include "notify.h"
+#include "queue_seen.h"
 #include "http_metrics.h"
 #include "metrics.h"
 #include "metrics_prom.h"
@@ -283,7 +284,9 @@ static void on_write_done(void *ctx, request *req)
         req->err == USHER_ERR_OK)
         refresh_revocations(srv);
     srv->writes_in_flight--;
-    if (!req->method) {
+    if (!req->method && queue_seen_job_done(srv, req)) {
+        /* seen times stored (or not: the next notes retry) */
+    } else if (!req->method) {
         srv->tick_in_flight = false;
         if (req->err != USHER_ERR_OK)
             log_msg(&srv->log, LOG_WARN, "housekeeping failed: %s", usher_err_name(req->err));
@@ -573,6 +576,7 @@ int server_run(const usher_config *cfg, const server_shared *sh)
         !(srv->http = http_metrics_start(srv->loop, sh->metrics_fd, scrape, srv))) goto out;
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     start_watchers(srv);
+    srv->seen = queue_seen_start(srv);   /* none on OOM: entries then only age */
     cap_max_conns(srv);
     log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, data %s", USHERD_VERSION,
             cfg->listen_host, cfg->listen_port, cfg->data_dir);
@@ -603,6 +607,7 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     log_msg(&srv->log, LOG_INFO, "stopped");
     status = srv->store_broken ? 1 : 0;
 out:
+    queue_seen_free(srv->seen);
     http_metrics_stop(srv->http);
     if (srv->writer) writer_stop(srv->writer);
     if (srv->listen_fd >= 0) close(srv->listen_fd);

@@ -63,6 +63,7 @@ typedef struct server {
     uint64_t next_conn_id;
     size_t writes_in_flight;      /* submitted to the writer, not yet answered */
     bool tick_in_flight;          /* a housekeeping job is at the writer */
+    struct queue_seen *seen;      /* queue entries seen here, for the idle limits (queue_seen.h) */
     msgpack_sbuffer scratch;      /* reply frames are built here */
     bool stopping;
     bool store_broken;            /* stopping because the store is unusable: exit 1 */

@@ -48,6 +48,9 @@ typedef struct store_policy {
     int64_t max_charge_krw;     /* one wallet.charge */
     int64_t balance_limit_krw;  /* a wallet never holds more */
     int64_t request_id_ttl_ms;  /* idempotency records live at least this long */
+    int64_t wait_idle_ms;       /* a WAITING entry unseen this long is dropped (ABANDONED); 0 = never */
+    int64_t active_idle_ms;     /* an ACTIVE entry unseen this long expires early; 0 = never */
+    int64_t admit_interval_ms;  /* how often the tick runs (the rate limit's credit); 0 = 1 s */
 } store_policy;
 
 typedef struct store_options {
@@ -316,10 +319,13 @@ typedef struct store_queue_entry {
     store_queue_state state;      /* as of now_ms */
     uint64_t position;            /* WAITING: 1 + WAITING entries ahead; else 0 */
     int64_t active_until_ms;      /* ACTIVE and EXPIRED-after-ACTIVE; else 0 */
+    bool position_known;          /* false while WAITING before the pre-queue draw */
 } store_queue_entry;
 
-/* Joins the concert's queue, or returns the user's WAITING/ACTIVE entry.
- * Admits at once when a slot is free and nobody waits ahead.
+/* Joins the concert's queue, or returns the user's WAITING/ACTIVE entry
+ * (an ABANDONED one is left: the user goes to the back). Admits at once
+ * when a slot is free and nobody waits ahead. Draws the pre-queue first
+ * when it is due (so this arrival is not an early one).
  * NOT_FOUND for an unknown concert. */
 usher_err store_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_id,
                             int64_t now_ms, store_queue_entry *out);
@@ -327,6 +333,62 @@ usher_err store_queue_enter(store_txn *txn, const user_id *user, uint64_t concer
 /* The entry (concert_id, seq) as of now_ms. NOT_FOUND when absent. */
 usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
                           int64_t now_ms, store_queue_entry *out);
+
+/* Marks the live (WAITING or ACTIVE) entry (concert_id, seq) seen at
+ * now_ms, for --wait-idle and --active-idle; moves its key in the idle
+ * index. OK and nothing written for an entry not live or seen later
+ * already; NOT_FOUND when absent. */
+usher_err store_queue_touch(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms);
+
+/* A queue's operator controls, as stored (the tick reads them). */
+typedef struct store_queue_controls {
+    uint32_t max_active;          /* override; 0 = the policy's --max-active */
+    uint32_t admit_rate_per_min;  /* admissions per minute, 0 = no limit */
+    bool paused;                  /* nobody new is admitted */
+    int64_t opens_at_ms;          /* pre-queue opening time; 0 = none */
+} store_queue_controls;
+
+#define STORE_QUEUE_MAX_ACTIVE_MAX 100000
+#define STORE_QUEUE_RATE_MAX 1000000
+
+/* What admin.queue.get reports (one snapshot). */
+typedef struct store_queue_report {
+    uint64_t concert_id;
+    uint64_t waiting;             /* WAITING entries */
+    uint64_t active;              /* ACTIVE entries live at now_ms */
+    uint64_t admitted_total;
+    uint32_t max_active;          /* effective: the override, else the policy's */
+    store_queue_controls controls;
+    int64_t oldest_wait_ms;       /* how long the first WAITING entry has waited; 0 when none */
+} store_queue_report;
+
+/* The report of concert_id's queue (a concert without a queue yet reports
+ * zeros and the defaults). NOT_FOUND for an unknown concert. */
+usher_err store_queue_control_get(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+                                  store_queue_report *out);
+
+/* Which controls to change (the others stay). */
+typedef struct store_queue_control_change {
+    bool set_max_active, set_rate, set_paused;
+    uint32_t max_active;          /* 1..STORE_QUEUE_MAX_ACTIVE_MAX, or 0 = back to the policy's */
+    uint32_t admit_rate_per_min;  /* 0..STORE_QUEUE_RATE_MAX */
+    bool paused;
+} store_queue_control_change;
+
+/* Stores the changes (creating the queue record if need be) and reports
+ * the queue after them. INVALID_ARGUMENT with *bad_param (may be NULL) for
+ * a value out of range; NOT_FOUND for an unknown concert. */
+usher_err store_queue_control_set(store_txn *txn, uint64_t concert_id,
+                                  const store_queue_control_change *change, int64_t now_ms,
+                                  store_queue_report *out, const char **bad_param);
+
+/* Opens a pre-queue: entries made before opens_at_ms are ranked by a
+ * random draw at the first write at or after it; nobody is admitted
+ * before. INVALID_ARGUMENT (*bad_param = "opens_at") when opens_at_ms is
+ * not in the future, the queue has admitted anyone or was opened before;
+ * NOT_FOUND for an unknown concert. *out: the report after the change. */
+usher_err store_queue_open(store_txn *txn, uint64_t concert_id, int64_t opens_at_ms,
+                           int64_t now_ms, store_queue_report *out, const char **bad_param);
 
 /* Who one queue tick admitted: the total, and per concert that admitted
  * anyone (the first STORE_ADMITTED_CONCERTS_MAX of them, by concert id). */
@@ -342,9 +404,13 @@ typedef struct store_tick_opts {
     bool throttled;               /* the server is struggling (slow commits): admit at half rate */
 } store_tick_opts;
 
-/* Marks ACTIVE entries past active_until EXPIRED and fills every free slot of
- * every concert in sequence order. opts may be NULL (defaults). *admitted
- * (may be NULL) gets who. */
+/* Drops WAITING entries unseen for wait_idle (ABANDONED) and expires ACTIVE
+ * ones unseen for active_idle, visiting only those (the idle index); marks
+ * ACTIVE entries past active_until EXPIRED; draws due pre-queues; and fills
+ * free slots of every concert in order, within each queue's controls
+ * (paused, max_active, admit_rate_per_min). Throttled: at most half the
+ * free slots (rounded up) per tick and half the rate. opts may be NULL
+ * (defaults). *admitted (may be NULL) gets who. */
 usher_err store_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts,
                            store_admitted *admitted);
 

@@ -14,8 +14,7 @@ static const store_check_info check_table[] = {
     { "storage.damaged", "data.mdb is as long as its metadata needs, every page of the snapshot "
                          "is well formed, and every record reads back without an LMDB error" },
     { "record.format", "every key and value has its database's length and shape" },
-    { "meta.schema", "meta holds the schema stamp (version 2, or 1 before a writer upgraded "
-                     "it) and 8-byte id counters" },
+    { "meta.schema", "meta holds the schema stamp (version 3) and 8-byte id counters" },
     { "seat.schedule", "a seat record names an existing performance and a seat within it" },
     { "seat.sold_owner", "a sold seat names a CONFIRMED reservation of that seat and user, and "
                          "every CONFIRMED reservation's seat is sold to it (never sold twice)" },
@@ -42,8 +41,12 @@ static const store_check_info check_table[] = {
     { "queue.record", "a queue belongs to an existing concert with 1 <= admit_next <= next_seq, "
                       "and every entry belongs to a queue" },
     { "queue.seq_gapless", "a concert's queue entries are exactly seqs 1..next_seq-1" },
-    { "queue.order", "entries below admit_next were admitted and entries at or above it never "
-                     "were: every admitted seq is below every waiting seq" },
+    { "queue.order", "entries ordered below admit_next were admitted or dropped and entries at "
+                     "or above it never were admitted: admission follows the order" },
+    { "queue.counters", "a queue's waiting, admitted_total and dropped_total equal its entries' "
+                        "states" },
+    { "queue.draw", "after a pre-queue draw the early arrivals' ranks are a permutation named in "
+                    "queue_order; every other entry's order is its seq (0 before the draw)" },
     { "queue.max_active", "no concert has more than max_active live ACTIVE entries" },
     { "queue.user_unique", "a user has at most one live (WAITING or ACTIVE) entry per concert" },
     { "concert.schedules", "a concert's schedule count equals its performances, and every "
@@ -57,6 +60,10 @@ static const store_check_info check_table[] = {
                            "user with an entry has one" },
     { "index.queue_active", "queue_active lists exactly the admitted, unexpired entries, with "
                             "their active_until" },
+    { "index.queue_idle", "queue_idle lists exactly the live entries, each under its kind and "
+                          "seen_at" },
+    { "index.queue_drops", "queue_drops marks exactly the dropped entries' orders with true "
+                           "counts, and every Fenwick sum equals the blocks it covers" },
     { "index.queue_busy", "every concert with waiting or unexpired admitted entries is in "
                           "queue_busy, and queue_busy names only queues" },
     { "ids.counter", "every id (concert, schedule, reservation, payment, ledger entry) is at "

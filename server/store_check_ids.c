@@ -24,9 +24,9 @@ static void check_meta(check_run *r)
         memcpy(&version, v.mv_data, sizeof version);
     if (rc != MDB_NOTFOUND && r->stop)
         return;
-    if (version != 2 && version != 1)   /* 1: not yet opened by a writer of version 2 */
+    if (version != 3)   /* older dirs are refused by the read-only open before this */
         check_report(r, "meta.schema", "meta: the schema stamp is %s",
-                     rc == MDB_NOTFOUND ? "missing" : "not version 2 (or 1)");
+                     rc == MDB_NOTFOUND ? "missing" : "not version 3");
     for (int c = COUNTER_CONCERT; c <= COUNTER_LEDGER; c++) {
         const char *name = store_counter_key((enum store_counter)c);
         rc = check_get(r, DB_META, name, strlen(name), &v);

@@ -54,7 +54,7 @@ static void check_entries_to_indexes(check_run *r)
         check_vec_push(r, &latest, &us);
         if (!have_queue)
             continue;   /* reported as queue.record */
-        bool should = seq < q.admit_next && !e.expired;
+        bool should = e.active_until_ms != 0 && !e.expired;
         MDB_val v;
         int64_t until = 0;
         bool listed = check_has_key(r, DB_QUEUE_ACTIVE, it.k.mv_data, QKEY_LEN, &v);
@@ -65,7 +65,7 @@ static void check_entries_to_indexes(check_run *r)
                          "concert %llu: entry %llu (user %s, %s, active until %lld) is %s in "
                          "queue_active",
                          (unsigned long long)c, (unsigned long long)seq, check_user_str(&e.user, u),
-                         seq >= q.admit_next ? "waiting" : e.expired ? "expired" : "admitted",
+                         e.active_until_ms == 0 ? "waiting" : e.expired ? "expired" : "admitted",
                          (long long)e.active_until_ms,
                          !listed ? "not listed" : should ? "listed with another time" : "listed");
     }
@@ -156,12 +156,11 @@ static void check_queue_busy(check_run *r)
         if (it.k.mv_size != 8 || it.v.mv_size != sizeof q)
             continue;
         memcpy(&q, it.v.mv_data, sizeof q);
-        if (q.admit_next < q.next_seq && !check_has_key(r, DB_QUEUE_BUSY, it.k.mv_data, 8, NULL) &&
-            !r->stop)
+        if (q.waiting > 0 && !check_has_key(r, DB_QUEUE_BUSY, it.k.mv_data, 8, NULL) && !r->stop)
             check_report(r, "index.queue_busy",
-                         "concert %llu has waiting entries (%llu..%llu) but is not in queue_busy",
+                         "concert %llu has %llu waiting entries but is not in queue_busy",
                          (unsigned long long)key_get_u64(it.k.mv_data),
-                         (unsigned long long)q.admit_next, (unsigned long long)(q.next_seq - 1));
+                         (unsigned long long)q.waiting);
     }
     check_iter_end(&it);
     check_iter_init(&it, DB_QUEUE_BUSY, NULL, 0);
@@ -180,4 +179,6 @@ void store_check_index_queue(check_run *r)
     check_entries_to_indexes(r);
     check_queue_users(r);
     check_queue_busy(r);
+    store_check_queue_idle(r);
+    store_check_queue_drops(r);
 }

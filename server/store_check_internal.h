@@ -105,6 +105,8 @@ void store_check_idem(check_run *r);      /* remembered request_id results */
 void store_check_queue(check_run *r);     /* per-concert FIFO queues */
 void store_check_index(check_run *r);     /* secondary indexes agree with primaries */
 void store_check_index_queue(check_run *r); /* the queue's indexes (run by store_check_index) */
+void store_check_queue_idle(check_run *r);  /* queue_idle (run by store_check_index_queue) */
+void store_check_queue_drops(check_run *r); /* queue_drops and its sums (likewise) */
 void store_check_ids(check_run *r);       /* counters, id reuse, meta */
 void store_check_revoke(check_run *r);    /* revocations name users */
 

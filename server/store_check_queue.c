@@ -1,9 +1,11 @@
-/* Checks of the waiting queues. A queue is two counters plus entries:
- * WAITING entries are exactly seqs in [admit_next, next_seq), so the FIFO
- * promise becomes "every entry below admit_next was admitted and none at or
- * above it was", and gapless numbering "entries are exactly 1..next_seq-1".
- * Admission stops at max_active live entries and live entries only age out,
- * so judged at a time no earlier than any write, live ACTIVE <= max_active. */
+/* Checks of the waiting queues. A queue is counters plus entries, each with
+ * an order (its seq, or its drawn rank): admission takes orders
+ * admit_next, admit_next+1, ... skipping dropped ones, so the FIFO promise
+ * becomes "every entry below admit_next was admitted or dropped and none at
+ * or above it was admitted", and gapless numbering "entries are exactly
+ * 1..next_seq-1". Admission stops at the cap in force (max_active_peak
+ * records the largest) and live entries only age out, so judged at a time
+ * no earlier than any write, live ACTIVE <= that cap. */
 #include <stdlib.h>
 #include "store_check_internal.h"
 
@@ -23,12 +25,44 @@ static int by_user_seq(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The entry's order against the draw: ranked early arrivals name their
+ * seq in queue_order, everyone else has order = seq (0 before the draw). */
+static void check_order(check_run *r, uint64_t concert_id, const rec_queue *q, uint64_t seq,
+                        const rec_queue_entry *e)
+{
+    bool drawn = (q->flags & QUEUE_DRAWN) != 0;
+    if (drawn && seq <= q->drawn_n) {
+        unsigned char key[QKEY_LEN];
+        key_put_u64(key, concert_id);
+        key_put_u64(key + 8, e->order);
+        MDB_val v;
+        uint64_t named = 0;
+        if (e->order >= 1 && e->order <= q->drawn_n &&
+            check_has_key(r, DB_QUEUE_ORDER, key, sizeof key, &v) && v.mv_size == sizeof named)
+            memcpy(&named, v.mv_data, sizeof named);
+        if (!r->stop && named != seq)
+            check_report(r, "queue.draw",
+                         "concert %llu: early arrival %llu has rank %llu, which queue_order "
+                         "gives to %llu (drawn %llu)",
+                         (unsigned long long)concert_id, (unsigned long long)seq,
+                         (unsigned long long)e->order, (unsigned long long)named,
+                         (unsigned long long)q->drawn_n);
+        return;
+    }
+    bool ok = e->order == seq || (!drawn && q->opens_at_ms != 0 && e->order == 0);
+    if (!ok)
+        check_report(r, "queue.draw", "concert %llu: entry %llu has order %llu, not its seq",
+                     (unsigned long long)concert_id, (unsigned long long)seq,
+                     (unsigned long long)e->order);
+}
+
 /* Walks one concert's entries against its queue record. */
 static void check_entries(check_run *r, uint64_t concert_id, const rec_queue *q, check_vec *live)
 {
     unsigned char prefix[8];
     key_put_u64(prefix, concert_id);
-    uint64_t expect = 1, active = 0;
+    uint64_t expect = 1, active = 0, waiting = 0, admitted_n = 0, dropped_n = 0;
+    bool undrawn = q->opens_at_ms != 0 && !(q->flags & QUEUE_DRAWN);
     char u[CHECK_USER_STR];
     check_iter it;
     check_iter_init(&it, DB_QUEUE_ENTRIES, prefix, sizeof prefix);
@@ -44,15 +78,24 @@ static void check_entries(check_run *r, uint64_t concert_id, const rec_queue *q,
                          (unsigned long long)concert_id, (unsigned long long)seq,
                          (unsigned long long)expect, (unsigned long long)q->next_seq);
         expect = seq + 1;
-        bool admitted = seq < q->admit_next;
-        if (admitted != (e.active_until_ms != 0) || (!admitted && e.expired))
+        check_order(r, concert_id, q, seq, &e);
+        bool admitted = e.active_until_ms != 0;
+        bool behind = !undrawn && e.order != 0 && e.order < q->admit_next;
+        bool bad = admitted ? (undrawn || !behind || e.dropped)
+                            : (e.expired || (behind && !e.dropped));
+        if (bad)
             check_report(r, "queue.order",
-                         "concert %llu: entry %llu (user %s) is %s admit_next %llu but %s",
+                         "concert %llu: entry %llu (user %s, order %llu) is %s admit_next %llu "
+                         "but %s",
                          (unsigned long long)concert_id, (unsigned long long)seq,
-                         check_user_str(&e.user, u), admitted ? "below" : "at or above",
-                         (unsigned long long)q->admit_next,
-                         admitted ? "was never admitted" : "carries an admission");
-        bool is_live = !admitted || (!e.expired && e.active_until_ms > r->now_ms);
+                         check_user_str(&e.user, u), (unsigned long long)e.order,
+                         behind ? "below" : "at or above", (unsigned long long)q->admit_next,
+                         admitted ? "carries an admission" : e.expired ? "is marked expired"
+                                                                      : "was never admitted");
+        admitted_n += admitted;
+        dropped_n += e.dropped != 0;
+        waiting += !admitted && !e.dropped;
+        bool is_live = !e.dropped && (!admitted || (!e.expired && e.active_until_ms > r->now_ms));
         if (admitted && is_live)
             active++;
         if (is_live) {
@@ -66,11 +109,20 @@ static void check_entries(check_run *r, uint64_t concert_id, const rec_queue *q,
                      "concert %llu: queue entries end at %llu but next_seq is %llu",
                      (unsigned long long)concert_id, (unsigned long long)(expect - 1),
                      (unsigned long long)q->next_seq);
-    if (active > r->lim.max_active)
+    if (!r->stop && (waiting != q->waiting || admitted_n != q->admitted_total ||
+                     dropped_n != q->dropped_total))
+        check_report(r, "queue.counters",
+                     "concert %llu: entries say %llu waiting, %llu admitted, %llu dropped; the "
+                     "queue record %llu, %llu, %llu",
+                     (unsigned long long)concert_id, (unsigned long long)waiting,
+                     (unsigned long long)admitted_n, (unsigned long long)dropped_n,
+                     (unsigned long long)q->waiting, (unsigned long long)q->admitted_total,
+                     (unsigned long long)q->dropped_total);
+    uint32_t cap = r->lim.max_active > q->max_active_peak ? r->lim.max_active : q->max_active_peak;
+    if (active > cap)
         check_report(r, "queue.max_active",
                      "concert %llu has %llu live ACTIVE entries, more than max_active %u",
-                     (unsigned long long)concert_id, (unsigned long long)active,
-                     r->lim.max_active);
+                     (unsigned long long)concert_id, (unsigned long long)active, cap);
 }
 
 static void check_live_users(check_run *r, uint64_t concert_id, check_vec *live)
@@ -141,8 +193,32 @@ static void check_orphans(check_run *r)
     check_iter_end(&it);
 }
 
+/* Every queue_order key is a rank of its queue's draw (the entry side
+ * checked that the rank names an entry that has it). */
+static void check_order_keys(check_run *r)
+{
+    check_iter it;
+    check_iter_init(&it, DB_QUEUE_ORDER, NULL, 0);
+    while (check_iter_next(r, &it)) {
+        if (!check_shape(r, &it, QKEY_LEN, sizeof(uint64_t)))
+            continue;
+        uint64_t concert_id = key_get_u64(it.k.mv_data);
+        uint64_t rank = key_get_u64((const unsigned char *)it.k.mv_data + 8);
+        MDB_val v;
+        rec_queue q;
+        bool found = check_get(r, DB_QUEUES, it.k.mv_data, 8, &v) == 0 && v.mv_size == sizeof q;
+        if (found)
+            memcpy(&q, v.mv_data, sizeof q);
+        if (!r->stop && (!found || !(q.flags & QUEUE_DRAWN) || rank < 1 || rank > q.drawn_n))
+            check_report(r, "queue.draw", "concert %llu: queue_order has rank %llu outside its draw",
+                         (unsigned long long)concert_id, (unsigned long long)rank);
+    }
+    check_iter_end(&it);
+}
+
 void store_check_queue(check_run *r)
 {
     check_queues(r);
     check_orphans(r);
+    check_order_keys(r);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include "clock.h"
 #include "log.h"
 #include "store_internal.h"
 #include "store_pages.h"
@@ -38,6 +39,10 @@ static const char *const db_names[DB_COUNT] = {
     [DB_QUEUE_ACTIVE] = "queue_active",
     [DB_QUEUE_BUSY] = "queue_busy",
     [DB_REVOCATIONS] = "revocations",
+    [DB_QUEUE_DROPS] = "queue_drops",
+    [DB_QUEUE_DROP_SUMS] = "queue_drop_sums",
+    [DB_QUEUE_ORDER] = "queue_order",
+    [DB_QUEUE_IDLE] = "queue_idle",
 };
 
 static const char *const counter_keys[] = {
@@ -61,8 +66,12 @@ const char *store_counter_key(enum store_counter counter)
 static const char schema_key[] = "schema";
 /* Version 2 dropped the "balances" database (a balance is the newest ledger
  * entry's balance_after); a version 1 dir is upgraded when a writer opens it
- * (its balances always equalled the ledger: usher-check checked that). */
-static const uint32_t schema_version = 2;
+ * (its balances always equalled the ledger: usher-check checked that).
+ * Version 3 grew the queue records (the waiting room: drops, controls, the
+ * draw, seen times); a version 1 or 2 dir's queues are rewritten by the
+ * first writer that opens it (store_queue_upgrade_v2). */
+static const uint32_t schema_version = 3;
+static const uint32_t schema_version_v2 = 2;
 static const uint32_t schema_version_v1 = 1;
 static const char v1_balances_db[] = "balances";
 
@@ -80,6 +89,8 @@ store_options store_options_default(void)
             .max_charge_krw = 10000000,
             .balance_limit_krw = INT64_C(1000000000000),
             .request_id_ttl_ms = INT64_C(24) * 60 * 60 * 1000,
+            .wait_idle_ms = 2 * 60 * 1000,
+            .active_idle_ms = 3 * 60 * 1000,
         },
     };
     return o;
@@ -226,7 +237,8 @@ static bool options_valid(const store_options *opt)
     return opt->map_size_bytes >= ((size_t)1 << 20) && opt->max_readers > 0 &&
            p->hold_ttl_ms > 0 && p->active_ttl_ms > 0 && p->max_active > 0 &&
            p->max_holds >= 1 && p->max_holds <= STORE_HOLDS_MAX &&
-           p->max_charge_krw > 0 && p->balance_limit_krw > 0 && p->request_id_ttl_ms > 0;
+           p->max_charge_krw > 0 && p->balance_limit_krw > 0 && p->request_id_ttl_ms > 0 &&
+           p->wait_idle_ms >= 0 && p->active_idle_ms >= 0;
 }
 
 /* Opens every named database and stamps the schema version, in one txn. */
@@ -252,6 +264,12 @@ static usher_err open_databases(store *st)
         if (rc == 0)
             rc = mdb_drop(txn, old, 1);
         if (rc != 0 && rc != MDB_NOTFOUND)
+            goto fail;
+        rc = 0;
+        found = schema_version_v2;   /* and on: its queues are version 2's */
+    }
+    if (rc == 0 && found == schema_version_v2) {
+        if ((rc = store_queue_upgrade_v2(txn, st->dbi, clock_now_ms())) != 0)
             goto fail;
         rc = MDB_NOTFOUND;   /* stamp the current version below */
     } else if (rc == 0 && found != schema_version) {
@@ -308,8 +326,11 @@ static usher_err open_databases_read_only(store *st, const char *dir)
     uint32_t found = 0;
     if (v.mv_size == sizeof found)
         memcpy(&found, v.mv_data, sizeof found);
-    if (found != schema_version && found != schema_version_v1) {   /* v1 reads the same */
-        fprintf(stderr, "store: %s has another schema version\n", dir);
+    if (found != schema_version) {   /* older queue layouts read differently */
+        fprintf(stderr, found == schema_version_v1 || found == schema_version_v2
+                            ? "store: %s has an older schema version: open it with usherd once "
+                              "to upgrade it\n"
+                            : "store: %s has another schema version\n", dir);
         mdb_txn_abort(txn);
         return USHER_ERR_INTERNAL;
     }

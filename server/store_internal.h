@@ -38,6 +38,10 @@ enum store_db {
     DB_QUEUE_ACTIVE,     /* concert_id | seq -> int64 active_until (admitted, not yet expired) */
     DB_QUEUE_BUSY,       /* concert_id -> empty (queues with waiting or active entries) */
     DB_REVOCATIONS,      /* user -> int64 revoked_at; "version" -> u64 (store_revoke.c) */
+    DB_QUEUE_DROPS,      /* concert_id | block -> rec_queue_drops (dropped orders, 1024 a block) */
+    DB_QUEUE_DROP_SUMS,  /* concert_id | node -> u64 (Fenwick tree over the blocks' counts) */
+    DB_QUEUE_ORDER,      /* concert_id | rank -> u64 seq (the pre-queue draw) */
+    DB_QUEUE_IDLE,       /* kind | seen_at | concert_id | seq -> empty (live entries by last seen) */
     DB_COUNT
 };
 
@@ -159,17 +163,50 @@ typedef struct rec_payment {      /* followed by uint64 reservation_ids[n] */
     uint32_t pad;
 } rec_payment;
 
+/* Queue records (schema 3). Admission runs in "order": an entry's place in
+ * line, its seq unless the pre-queue draw gave it a drawn rank. */
+enum rec_queue_flags {
+    QUEUE_PAUSED = 1u << 0,       /* admin.queue.set paused: the tick admits nobody */
+    QUEUE_DRAWN = 1u << 1,        /* the pre-queue draw happened (orders 1..drawn_n ranked) */
+};
+
 typedef struct rec_queue {
     uint64_t next_seq;            /* seq the next arrival gets (starts at 1) */
-    uint64_t admit_next;          /* lowest seq not yet admitted */
+    uint64_t admit_next;          /* lowest order neither admitted nor skipped as dropped */
+    uint64_t waiting;             /* WAITING entries: not admitted, not dropped */
+    uint64_t admitted_total;      /* entries ever admitted */
+    uint64_t dropped_total;       /* entries ever dropped (ABANDONED) */
+    uint64_t version;             /* +1 on every admission, drop, draw and control change */
+    int64_t opens_at_ms;          /* pre-queue opening time; 0 = none */
+    int64_t next_admit_us;        /* rate limit: earliest time (us) of the next admission */
+    uint64_t drawn_n;             /* early arrivals the draw ranked (seqs 1..drawn_n) */
+    uint32_t max_active;          /* operator override; 0 = --max-active */
+    uint32_t admit_rate_per_min;  /* 0 = no limit */
+    uint32_t flags;               /* rec_queue_flags */
+    uint32_t max_active_peak;     /* largest cap any admission used (usher-check's bound) */
 } rec_queue;
 
 typedef struct rec_queue_entry {
     user_id user;
     int64_t active_until_ms;      /* 0 until admitted */
-    uint32_t expired;             /* set by payment, or when met past active_until */
-    uint32_t pad;
+    int64_t entered_at_ms;
+    int64_t seen_at_ms;           /* enter, admission and store_queue_touch */
+    uint64_t order;               /* place in admission order; 0 before the pre-queue draw */
+    uint32_t expired;             /* set by payment, active-idle, or when met past active_until */
+    uint32_t dropped;             /* ABANDONED while WAITING */
 } rec_queue_entry;
+
+#define QUEUE_DROP_BLOCK 1024     /* orders per rec_queue_drops */
+typedef struct rec_queue_drops {
+    uint32_t count;               /* bits set */
+    uint32_t pad;
+    uint64_t bits[QUEUE_DROP_BLOCK / 64];  /* bit i: order block * 1024 + i was dropped */
+} rec_queue_drops;
+
+/* DB_QUEUE_IDLE's first key byte: which walk the entry is in. */
+#define QUEUE_IDLE_WAITING 'W'
+#define QUEUE_IDLE_ACTIVE 'A'
+#define QUEUE_IDLE_KEY_LEN (1 + 8 + 8 + 8)
 
 _Static_assert(sizeof(rec_user) == 40, "rec_user layout");
 _Static_assert(sizeof(rec_ledger) == 40, "rec_ledger layout");
@@ -179,8 +216,9 @@ _Static_assert(sizeof(rec_schedule) == 24, "rec_schedule layout");
 _Static_assert(sizeof(rec_seat) == 40, "rec_seat layout");
 _Static_assert(sizeof(rec_reservation) == 64, "rec_reservation layout");
 _Static_assert(sizeof(rec_payment) == 48, "rec_payment layout");
-_Static_assert(sizeof(rec_queue) == 16, "rec_queue layout");
-_Static_assert(sizeof(rec_queue_entry) == 32, "rec_queue_entry layout");
+_Static_assert(sizeof(rec_queue) == 88, "rec_queue layout");
+_Static_assert(sizeof(rec_queue_entry) == 56, "rec_queue_entry layout");
+_Static_assert(sizeof(rec_queue_drops) == 136, "rec_queue_drops layout");
 
 /* A seat is taken while sold or under a live hold; an expired hold frees it
  * at once, and a cancelled hold has no seat record at all. */
@@ -362,5 +400,27 @@ usher_err store_queue_expire_entry(store_txn *t, const user_id *user, uint64_t c
 /* Expires overdue ACTIVE entries of one concert and fills its free slots in
  * sequence order; *admitted (may be NULL) gets the count added. */
 usher_err store_queue_admit(store_txn *t, uint64_t concert_id, int64_t now_ms, uint32_t *admitted);
+
+/* Rewrites a schema 2 dir's queue records and entries in the schema 3
+ * layout and indexes live entries as seen at now_ms (store_queue_upgrade.c;
+ * the raw txn of store_open, databases open). */
+int store_queue_upgrade_v2(MDB_txn *txn, const MDB_dbi *dbi, int64_t now_ms);
+
+/* Order space (store_queue_index.c): the dropped-order index and the draw. */
+/* Dropped orders below order (1-based orders; cost grows with log of the order). */
+usher_err queue_drops_below(store_txn *t, uint64_t concert_id, uint64_t order, uint64_t *n);
+/* Whether order was dropped. */
+usher_err queue_drop_is_set(store_txn *t, uint64_t concert_id, uint64_t order, bool *set);
+/* Marks order dropped (block bit, block count, Fenwick sums). */
+usher_err queue_drop_mark(store_txn *t, uint64_t concert_id, uint64_t order);
+/* The first order in [from, limit) not dropped, else limit: one block read
+ * per 1024 orders at most, so a long run of drops is passed quickly. */
+usher_err queue_next_kept(store_txn *t, uint64_t concert_id, uint64_t from, uint64_t limit,
+                          uint64_t *order);
+/* Forgets every dropped order of the concert (the draw re-marks them). */
+usher_err queue_drops_clear(store_txn *t, uint64_t concert_id);
+/* The Fenwick node indexes: blocks b (0-based) live at node b + 1, and
+ * node i sums blocks (i - lowbit(i), i]. QUEUE_DROP_NODES bounds i. */
+#define QUEUE_DROP_NODES (UINT64_C(1) << 32)
 
 #endif

@@ -99,7 +99,7 @@ static usher_err read_queues(store_txn *t, int64_t now_ms, size_t *budget, store
         memcpy(&q, v.mv_data, sizeof q);
         store_queue_stat *s = &out->queues[out->n_queues];
         s->concert_id = key_get_u64(k.mv_data);
-        s->waiting = q.next_seq > q.admit_next ? q.next_seq - q.admit_next : 0;
+        s->waiting = q.waiting;
         /* The cursor of DB_QUEUE_ACTIVE is another one: this walk goes on. */
         if ((e = count_active(t, s->concert_id, now_ms, budget, out, &s->active)) != USHER_ERR_OK)
             return e;

@@ -33,9 +33,22 @@ static void list_append(request **head, request **tail, request *first, request 
     *tail = last;
 }
 
+/* A queue_seen job: the entries its process saw, marked seen (an entry
+ * gone or ended is skipped). */
+static usher_err run_touches(store_txn *txn, const request *job)
+{
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < job->touch_n; i++) {
+        usher_err e = store_queue_touch(txn, job->touch[2 * i], job->touch[2 * i + 1], now);
+        if (e != USHER_ERR_OK && e != USHER_ERR_NOT_FOUND) return e;
+    }
+    return USHER_ERR_OK;
+}
+
 /* The timer's job: tidying only; correctness never waits for it. */
 static usher_err run_housekeeping(store_txn *txn, request *job)
 {
+    if (job->touch) return run_touches(txn, job);
     int64_t now = clock_now_ms(), began_us = clock_mono_us();
     store_tick_opts opts = { .throttled = job->throttled };
     usher_err e = store_queue_tick(txn, now, &opts, &job->admitted);

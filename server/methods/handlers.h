@@ -46,6 +46,11 @@ usher_err admin_session_revoke(call *c);
  * Its expiry is this plus the kind's lifetime. */
 usher_err handler_issued_at(call *c, const user_id *user, int64_t *issued_at_ms);
 
+/* admin_queue.c */
+usher_err admin_queue_get(call *c);
+usher_err admin_queue_set(call *c);
+usher_err admin_queue_open(call *c);
+
 /* The byte budget of a list inside one reply frame. */
 size_t handler_page_budget(const call *c);
 

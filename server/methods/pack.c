@@ -49,6 +49,7 @@ const char *pack_queue_state(store_queue_state s)
     switch (s) {
     case STORE_QUEUE_WAITING: return "WAITING";
     case STORE_QUEUE_ACTIVE: return "ACTIVE";
+    case STORE_QUEUE_ABANDONED: return "ABANDONED";
     default: return "EXPIRED";
     }
 }

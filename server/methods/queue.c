@@ -18,8 +18,15 @@ static void pack_entry_state(call *c, const store_queue_entry *entry, uint32_t e
     bool has_until = entry->active_until_ms > 0;
     msgpack_pack_map(c->out, 2 + extra_keys + (waiting ? 1 : 0) + (has_until ? 1 : 0));
     pack_kv_str(c->out, "status", pack_queue_state(entry->state));
-    pack_kv_u64(c->out, "position", entry->position);
-    if (waiting) pack_kv_i64(c->out, "eta_s", eta_seconds(c->env->cfg, entry->position));
+    msgpack_pack_str_with_body(c->out, "position", 8);
+    if (entry->position_known) msgpack_pack_uint64(c->out, entry->position);
+    else msgpack_pack_nil(c->out);   /* the pre-queue draw has not happened */
+    if (waiting && entry->position_known)
+        pack_kv_i64(c->out, "eta_s", eta_seconds(c->env->cfg, entry->position));
+    else if (waiting) {
+        msgpack_pack_str_with_body(c->out, "eta_s", 5);
+        msgpack_pack_nil(c->out);   /* no position yet: no estimate */
+    }
     if (has_until) pack_kv_i64(c->out, "active_until", entry->active_until_ms);
 }
 

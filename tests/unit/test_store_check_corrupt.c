@@ -75,7 +75,7 @@ static void test_short_seat_record_is_record_format(void **state)
 static void test_other_schema_stamp_is_meta_schema(void **state)
 {
     store_fixture *fx = *state;
-    uint32_t version = 3;
+    uint32_t version = 4;
     ck_put(fx, DB_META, "schema", 6, &version, sizeof version);
     expect(fx, "meta.schema");
 }
@@ -367,6 +367,15 @@ static void put_queue(store_fixture *fx, uint64_t concert, const rec_queue *q)
     ck_put(fx, DB_QUEUES, key, sizeof key, q, sizeof *q);
 }
 
+/* The queue_idle key of an entry as it is now. */
+static void idle_key_of(unsigned char key[QUEUE_IDLE_KEY_LEN], const rec_queue_entry *e,
+                        uint64_t concert, uint64_t seq)
+{
+    key[0] = e->active_until_ms ? QUEUE_IDLE_ACTIVE : QUEUE_IDLE_WAITING;
+    key_put_time(key + 1, e->seen_at_ms);
+    ck_queue_key(key + 9, concert, seq);
+}
+
 static void test_admit_next_past_next_seq_is_queue_record(void **state)
 {
     store_fixture *fx = *state;
@@ -410,11 +419,18 @@ static void test_third_active_entry_is_queue_max_active(void **state)
     ck_queue_key(key, s.concert, 4);
     rec_queue_entry e;
     ck_get(fx, DB_QUEUE_ENTRIES, key, sizeof key, &e, sizeof e);
+    unsigned char idle[QUEUE_IDLE_KEY_LEN];
+    idle_key_of(idle, &e, s.concert, 4);
+    ck_del(fx, DB_QUEUE_IDLE, idle, sizeof idle);
     e.active_until_ms = FX_T0 + FX_ACTIVE_TTL_MS;
     ck_put(fx, DB_QUEUE_ENTRIES, key, sizeof key, &e, sizeof e);
     ck_put(fx, DB_QUEUE_ACTIVE, key, sizeof key, &e.active_until_ms, sizeof e.active_until_ms);
+    idle_key_of(idle, &e, s.concert, 4);
+    ck_put(fx, DB_QUEUE_IDLE, idle, sizeof idle, "", 0);
     rec_queue q = get_queue(fx, s.concert);
     q.admit_next = 5;
+    q.waiting--;
+    q.admitted_total++;
     put_queue(fx, s.concert, &q);
     ck_reports r = ck_run(fx, CK_NOW, NULL);
     ck_print(&r);
@@ -429,10 +445,14 @@ static void test_second_live_entry_is_queue_user_unique(void **state)
     ck_sale s = sale(fx);
     rec_queue q = get_queue(fx, s.concert);
     uint64_t seq = q.next_seq++;
-    rec_queue_entry e = { .user = fx_user(2) };
-    unsigned char key[24];
+    q.waiting++;
+    rec_queue_entry e = { .user = fx_user(2), .order = seq, .entered_at_ms = FX_T0,
+                          .seen_at_ms = FX_T0 };
+    unsigned char key[24], idle[QUEUE_IDLE_KEY_LEN];
     ck_queue_key(key, s.concert, seq);
     ck_put(fx, DB_QUEUE_ENTRIES, key, 16, &e, sizeof e);
+    idle_key_of(idle, &e, s.concert, seq);
+    ck_put(fx, DB_QUEUE_IDLE, idle, sizeof idle, "", 0);
     put_queue(fx, s.concert, &q);
     key_put_u64(key, s.concert);
     memcpy(key + 8, e.user.bytes, 16);
@@ -589,6 +609,86 @@ static void test_revocation_of_an_unknown_user_is_revocation_user(void **state)
     expect(fx, "revocation.user");
 }
 
+static void test_waiting_count_off_by_one_is_queue_counters(void **state)
+{
+    store_fixture *fx = *state;
+    ck_sale s = sale(fx);
+    rec_queue q = get_queue(fx, s.concert);
+    q.waiting++;
+    put_queue(fx, s.concert, &q);
+    ck_reports r = ck_run(fx, CK_NOW, NULL);
+    ck_print(&r);
+    assert_int_equal(r.n, 1);
+    expect(fx, "queue.counters");
+}
+
+/* Seq 4 waits in a queue without a pre-queue, yet has no order. */
+static void test_entry_without_order_is_queue_draw(void **state)
+{
+    store_fixture *fx = *state;
+    ck_sale s = sale(fx);
+    unsigned char key[16];
+    ck_queue_key(key, s.concert, 4);
+    rec_queue_entry e;
+    ck_get(fx, DB_QUEUE_ENTRIES, key, sizeof key, &e, sizeof e);
+    assert_int_equal(e.order, 4);
+    e.order = 0;
+    ck_put(fx, DB_QUEUE_ENTRIES, key, sizeof key, &e, sizeof e);
+    ck_reports r = ck_run(fx, CK_NOW, NULL);
+    ck_print(&r);
+    assert_int_equal(r.n, 1);
+    expect(fx, "queue.draw");
+}
+
+static void test_waiting_entry_missing_from_idle_is_queue_idle(void **state)
+{
+    store_fixture *fx = *state;
+    ck_sale s = sale(fx);
+    unsigned char key[16], idle[QUEUE_IDLE_KEY_LEN];
+    ck_queue_key(key, s.concert, 4);
+    rec_queue_entry e;
+    ck_get(fx, DB_QUEUE_ENTRIES, key, sizeof key, &e, sizeof e);
+    idle_key_of(idle, &e, s.concert, 4);
+    ck_del(fx, DB_QUEUE_IDLE, idle, sizeof idle);
+    ck_reports r = ck_run(fx, CK_NOW, NULL);
+    ck_print(&r);
+    assert_int_equal(r.n, 1);
+    expect(fx, "index.queue_idle");
+}
+
+/* Order 4 marked dropped (with its Fenwick sums) though seq 4 still waits. */
+static void test_drop_mark_of_a_waiting_entry_is_queue_drops(void **state)
+{
+    store_fixture *fx = *state;
+    ck_sale s = sale(fx);
+    rec_queue_drops b = { .count = 1 };
+    b.bits[0] = UINT64_C(1) << 4;
+    unsigned char key[16];
+    ck_queue_key(key, s.concert, 0);
+    ck_put(fx, DB_QUEUE_DROPS, key, sizeof key, &b, sizeof b);
+    for (uint64_t node = 1; node <= QUEUE_DROP_NODES; node += node & (~node + 1)) {
+        uint64_t one = 1;
+        ck_queue_key(key, s.concert, node);
+        ck_put(fx, DB_QUEUE_DROP_SUMS, key, sizeof key, &one, sizeof one);
+    }
+    ck_reports r = ck_run(fx, CK_NOW, NULL);
+    ck_print(&r);
+    assert_int_equal(r.n, 1);
+    expect(fx, "index.queue_drops");
+}
+
+/* A Fenwick sum that disagrees with its blocks. */
+static void test_wrong_drop_sum_is_queue_drops(void **state)
+{
+    store_fixture *fx = *state;
+    ck_sale s = sale(fx);
+    uint64_t two = 2;
+    unsigned char key[16];
+    ck_queue_key(key, s.concert, 8);
+    ck_put(fx, DB_QUEUE_DROP_SUMS, key, sizeof key, &two, sizeof two);
+    expect(fx, "index.queue_drops");
+}
+
 /* ---- coverage ---- */
 
 static void test_every_check_was_asserted_above(void **state)
@@ -631,6 +731,11 @@ int main(void)
         CK_TEST(test_remembered_charge_not_in_the_ledger_is_idem_result_ref),
         CK_TEST(test_idem_without_age_entry_is_idem_age_index),
         CK_TEST(test_admit_next_past_next_seq_is_queue_record),
+        CK_TEST(test_waiting_count_off_by_one_is_queue_counters),
+        CK_TEST(test_entry_without_order_is_queue_draw),
+        CK_TEST(test_waiting_entry_missing_from_idle_is_queue_idle),
+        CK_TEST(test_drop_mark_of_a_waiting_entry_is_queue_drops),
+        CK_TEST(test_wrong_drop_sum_is_queue_drops),
         CK_TEST(test_missing_entry_is_queue_seq_gapless),
         CK_TEST(test_waiting_entry_with_an_admission_is_queue_order),
         CK_TEST(test_third_active_entry_is_queue_max_active),

@@ -166,7 +166,7 @@ static void test_store_lmdb_failure_in_a_child_breaks_the_parent(void **state)
 }
 
 /* A schema 1 dir (with its "balances" database) opened by a writer is
- * upgraded: stamped 2, balances dropped, and each balance read from the
+ * upgraded: stamped 3, balances dropped, and each balance read from the
  * ledger as before. */
 static void test_store_schema_1_dir_is_upgraded_on_open(void **state)
 {
@@ -192,7 +192,7 @@ static void test_store_schema_1_dir_is_upgraded_on_open(void **state)
     assert_int_equal(mdb_get(raw, fx->st->dbi[DB_META], &sk, &sv), 0);
     assert_int_equal(sv.mv_size, sizeof v1);
     memcpy(&v1, sv.mv_data, sizeof v1);
-    assert_int_equal(v1, 2);
+    assert_int_equal(v1, 3);
     mdb_txn_abort(raw);
     assert_int_equal(fx_balance(fx, 1), 4321);
     fx_charge(fx, 1, 9);
