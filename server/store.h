@@ -72,9 +72,9 @@ store_options store_options_default(void);
 
 /* Opens (creating when missing) the store in directory dir. Clears stale
  * reader slots left by dead processes. Before anything reads the map it
- * compares data.mdb's size with what the file's own metadata needs and
- * refuses a shorter (truncated) file: reading past its end would kill the
- * process with SIGBUS. INTERNAL with a log line on failure.
+ * walks the snapshot's pages with pread and refuses a file in which a page
+ * the trees reach lies past the end (truncated) or is malformed: reading
+ * it through the map would kill the process with SIGBUS or abort it. INTERNAL with a log line on failure.
  * With opt->read_only nothing is created or written (no dir, no database,
  * no schema stamp) and servers may keep running on the dir; write
  * transactions then fail. NOT_FOUND (with a stderr line) when dir holds no

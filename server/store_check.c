@@ -11,8 +11,8 @@
 
 
 static const store_check_info check_table[] = {
-    { "storage.damaged", "data.mdb is as long as its metadata needs, every page of the snapshot "
-                         "is well formed, and every record reads back without an LMDB error" },
+    { "storage.damaged", "every page the snapshot reaches lies within data.mdb and is well "
+                         "formed, and every record reads back without an LMDB error" },
     { "record.format", "every key and value has its database's length and shape" },
     { "meta.schema", "meta holds the schema stamp (version 3) and 8-byte id counters" },
     { "seat.schedule", "a seat record names an existing performance and a seat within it" },

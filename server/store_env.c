@@ -341,29 +341,29 @@ fail:
     return store_mdb_err(st, rc, "open databases");
 }
 
-/* A data.mdb shorter than its own metadata says it must be has lost pages
- * (cut by a failed copy or a full disk): the map would SIGBUS on the first
- * read past the end. Runs after mdb_env_open, which reads only the two
- * meta pages, and before anything else touches the map. why gets the
- * damage, or stays empty. */
+/* A data.mdb too short to hold its two meta pages is no data file. A file
+ * shorter than the snapshot's last page number is NOT damage by itself:
+ * LMDB does not write a page that was allocated and freed within one
+ * transaction (a "loose" page), so the highest page numbers may never reach
+ * the file. Whether a page the trees actually reach lies past the end is
+ * the page walk's question (check_pages, with pread: no SIGBUS), asked
+ * before LMDB reads the map. why gets the damage, or stays empty. */
 static usher_err check_file_size(store *st, const store_options *opt, char *why, size_t cap)
 {
-    MDB_envinfo info;
     MDB_stat stat;
     mdb_filehandle_t fd;
     struct stat file;
     int rc;
-    if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &stat)) ||
-        (rc = mdb_env_get_fd(st->env, &fd)))
+    if ((rc = mdb_env_stat(st->env, &stat)) || (rc = mdb_env_get_fd(st->env, &fd)))
         return store_mdb_err(st, rc, "env info");
     if (fstat(fd, &file) != 0) {
         opt_say(opt, "store: fstat data.mdb: %s", strerror(errno));
         return USHER_ERR_INTERNAL;
     }
-    unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * stat.ms_psize;
+    unsigned long long need = 2ull * stat.ms_psize;
     if ((unsigned long long)file.st_size < need)
-        snprintf(why, cap, "data.mdb is %lld bytes but its metadata needs %llu: the file is "
-                 "damaged (truncated)", (long long)file.st_size, need);
+        snprintf(why, cap, "data.mdb is %lld bytes, less than its two meta pages (%llu): the "
+                 "file is damaged (truncated)", (long long)file.st_size, need);
     return USHER_ERR_OK;
 }
 

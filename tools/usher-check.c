@@ -40,7 +40,7 @@ static void usage(FILE *out)
 "  --version            print the version and exit\n"
 "\n"
 "exit status: 0 every invariant holds; 1 violations were found, including\n"
-"storage.damaged (data.mdb is shorter than its own metadata says, or a page\n"
+"storage.damaged (a page the data reaches lies past the end of data.mdb, or\n"
 "is zeroed or overwritten: restore from a backup); 2 it cannot run (bad flags,\n"
 "no such dir, not a usher data dir, unreadable files, out of memory).\n", out);
 }
