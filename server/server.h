@@ -19,6 +19,8 @@ struct writer;
 struct metrics_block;
 struct metrics_slot;
 struct http_metrics;
+struct watch_registry;
+struct queue_eta;
 
 /* What one usherd shares across its processes, made before --workers fork
  * (server_shared_open) and inherited by every worker. */
@@ -34,6 +36,8 @@ typedef struct server {
     store *st;
     token_keys keys;
     token_cache *tokens;          /* loop thread only */
+    struct watch_registry *watch; /* queue.watch subscriptions and their timer; loop thread only */
+    struct queue_eta *eta;        /* the wait estimate's samples; loop thread only */
     call_env env;
     logger log;
     char instance[96];            /* "host:pid" */

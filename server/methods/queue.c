@@ -1,15 +1,8 @@
 #include "handlers.h"
 #include "pack.h"
 #include "../params.h"
+#include "../queue_eta.h"
 #include "../token_reply.h"
-
-/* Estimated wait: every ACTIVE slot turns over once per active-ttl, so
- * `position` users ahead take ceil(position * ttl / max_active). */
-static int64_t eta_seconds(const usher_config *cfg, uint64_t position)
-{
-    int64_t per_round_ms = (int64_t)cfg->max_active * 1000;
-    return ((int64_t)position * cfg->active_ttl_ms + per_round_ms - 1) / per_round_ms;
-}
 
 /* status, position, and eta_s / active_until when they apply. */
 static void pack_entry_state(call *c, const store_queue_entry *entry, uint32_t extra_keys)
@@ -19,7 +12,7 @@ static void pack_entry_state(call *c, const store_queue_entry *entry, uint32_t e
     msgpack_pack_map(c->out, 2 + extra_keys + (waiting ? 1 : 0) + (has_until ? 1 : 0));
     pack_kv_str(c->out, "status", pack_queue_state(entry->state));
     pack_kv_u64(c->out, "position", entry->position);
-    if (waiting) pack_kv_i64(c->out, "eta_s", eta_seconds(c->env->cfg, entry->position));
+    if (waiting) queue_eta_reply_pack(c, entry->concert_id, entry->position);
     if (has_until) pack_kv_i64(c->out, "active_until", entry->active_until_ms);
 }
 
