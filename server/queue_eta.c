@@ -5,6 +5,8 @@
 
 /* Kept samples: one a second over the window, and one more for its edge. */
 #define SAMPLES (QUEUE_ETA_WINDOW_MS / QUEUE_ETA_SAMPLE_MS + 2)
+/* Admissions seen (a sample whose total grew), to the tick's precision. */
+#define EVENTS 64
 
 typedef struct eta_sample { int64_t at_ms; uint64_t admitted_total; } eta_sample;
 
@@ -15,6 +17,8 @@ typedef struct eta_queue {
     unsigned first, n;
     eta_sample latest;             /* the newest sample, kept or not */
     bool has_latest;
+    eta_sample events[EVENTS];     /* samples whose total grew, oldest at `first_event` */
+    unsigned first_event, n_events;
 } eta_queue;
 
 struct queue_eta {
@@ -83,6 +87,11 @@ void queue_eta_sample(queue_eta *qe, uint64_t concert_id, int64_t now_ms, uint64
 {
     eta_queue *q = find(qe, concert_id);
     if (!q) return;
+    if (q->has_latest && admitted_total > q->latest.admitted_total) {
+        if (q->n_events == EVENTS) { q->first_event = (q->first_event + 1) % EVENTS; q->n_events--; }
+        q->events[(q->first_event + q->n_events) % EVENTS] = (eta_sample){ now_ms, admitted_total };
+        q->n_events++;
+    }
     q->latest = (eta_sample){ now_ms, admitted_total };
     q->has_latest = true;
     if (q->n > 0) {
@@ -92,6 +101,29 @@ void queue_eta_sample(queue_eta *qe, uint64_t concert_id, int64_t now_ms, uint64
     if (q->n == SAMPLES) { q->first = (q->first + 1) % SAMPLES; q->n--; }
     q->ring[(q->first + q->n) % SAMPLES] = q->latest;
     q->n++;
+}
+
+/* The rate from the admissions seen in the window: from the first to the
+ * last, over the time between them, and over the quiet time since the last
+ * once that is longer than the usual gap (so a queue that stopped slows
+ * down). False with fewer than two. */
+static bool rate_from_events(const eta_queue *q, int64_t now_ms, queue_eta_rate *rate)
+{
+    const eta_sample *first = NULL, *last = NULL;
+    unsigned n = 0;
+    for (unsigned i = 0; i < q->n_events; i++) {
+        const eta_sample *e = &q->events[(q->first_event + i) % EVENTS];
+        if (now_ms - e->at_ms > QUEUE_ETA_WINDOW_MS) continue;
+        if (!first) first = e;
+        last = e;
+        n++;
+    }
+    if (n < 2 || last->at_ms <= first->at_ms) return false;
+    int64_t gap_ms = (last->at_ms - first->at_ms) / (int64_t)(n - 1);
+    int64_t end_ms = now_ms - gap_ms > last->at_ms ? now_ms - gap_ms : last->at_ms;
+    rate->admitted = last->admitted_total - first->admitted_total;
+    rate->span_ms = end_ms - first->at_ms;
+    return true;
 }
 
 bool queue_eta_rate_get(const queue_eta *qe, uint64_t concert_id, int64_t now_ms, queue_eta_rate *rate)
@@ -107,6 +139,8 @@ bool queue_eta_rate_get(const queue_eta *qe, uint64_t concert_id, int64_t now_ms
     if (!from) return false;
     int64_t span_ms = q->latest.at_ms - from->at_ms;
     if (span_ms < QUEUE_ETA_MIN_SPAN_MS || q->latest.admitted_total <= from->admitted_total) return false;
+    if (rate_from_events(q, now_ms, rate)) return true;
+    /* one admission in the window: all there is to go by */
     rate->admitted = q->latest.admitted_total - from->admitted_total;
     rate->span_ms = span_ms;
     return true;

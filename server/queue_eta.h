@@ -1,7 +1,11 @@
 /* The wait estimate: per queue, samples of admitted_total over time (taken
- * by the watch timer, server/watch.c) give an admission rate over a sliding
- * window, and a WAITING entry at `position` is told ceil(position / rate)
- * seconds. There is no estimate (nil on the wire) until the window holds at
+ * by the watch timer, server/watch.c, every WATCH_TICK_MS) give an admission
+ * rate over a sliding window, and a WAITING entry at `position` is told
+ * ceil(position / rate) seconds. The rate runs from the first admission seen
+ * in the window to the last (timed to the sample), stretched by the quiet
+ * time since the last once that exceeds the usual gap between admissions;
+ * with a single admission in the window it is that one over the span
+ * sampled. There is no estimate (nil on the wire) until the window holds at
  * least QUEUE_ETA_MIN_SPAN_MS of samples and at least one admission.
  * Queues are sampled while watched or asked about (queue.enter, queue.status,
  * queue.watch) in the last QUEUE_ETA_WINDOW_MS. Loop thread only: the writer
