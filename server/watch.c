@@ -17,6 +17,7 @@
 #endif
 #endif
 #define WATCH_SEEN_EVERY_MS 10000    /* how often a watched entry is noted as seen */
+#define WATCH_ETA_SLACK_S 2          /* see eta_moved */
 
 typedef struct watch_sub {
     conn *cn;                    /* NULL once dropped (removed at the end of the pass) */
@@ -300,6 +301,17 @@ static bool eta_now(watch_registry *w, const watch_sub *s, int64_t *eta_s)
     return true;
 }
 
+/* Whether a new estimate alone is worth an update: it appeared or went, or
+ * moved by WATCH_ETA_SLACK_S and a tenth of what was told (the measured
+ * rate wobbles between admissions; a client counts down by itself). */
+static bool eta_moved(const watch_sub *s, bool known, int64_t eta_s)
+{
+    if (known != s->told_eta_known) return true;
+    if (!known) return false;
+    int64_t diff = eta_s > s->told_eta_s ? eta_s - s->told_eta_s : s->told_eta_s - eta_s;
+    return diff >= WATCH_ETA_SLACK_S && diff * 10 >= s->told_eta_s;
+}
+
 /* Once a second: time-driven changes no queue version shows. */
 static void sweep(watch_registry *w, watch_sub *s, store_txn *txn, int64_t now_ms)
 {
@@ -309,7 +321,7 @@ static void sweep(watch_registry *w, watch_sub *s, store_txn *txn, int64_t now_m
     if (s->state == STORE_QUEUE_WAITING) {
         int64_t eta_s = 0;
         bool known = eta_now(w, s, &eta_s);
-        if (known != s->told_eta_known || (known && eta_s != s->told_eta_s)) s->owed = true;
+        if (eta_moved(s, known, eta_s)) s->owed = true;
         if (now_ms - s->told_ms >= WATCH_KEEPALIVE_MS - WATCH_UPDATE_MIN_MS) s->owed = true;
     }
     if (now_ms - s->seen_ms >= WATCH_SEEN_EVERY_MS) note_seen(w, s, now_ms);
