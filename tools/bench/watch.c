@@ -87,6 +87,12 @@ static void on_watched(void *ctx, usher_status status, const usher_reply *reply)
         w->failed++;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* utime + stime of pid in clock ticks, or -1. */
 static long long cpu_ticks(int pid)
 {
@@ -189,20 +195,27 @@ bool watch_run(pool *p, const options *o, const crowd *cw, scenario_stats *ss)
     }
     ev_timer_stop(p->loop, &wake);
     bool ok = w->n_rounds > 0;
+    qsort(w->update_at, w->n_updates, sizeof *w->update_at, cmp_i64);
+    size_t still_waiting = n - w->failed;
     for (size_t i = 0; i < w->n_rounds && i < rounds; i++) {
         const watch_round *r = &w->rounds[i];
-        int64_t last_update = 0;
-        size_t updates = 0;
-        for (size_t k = 0; k < w->n_updates; k++)
-            if (w->update_at[k] >= r->commit_ms && w->update_at[k] < r->commit_ms + WATCH_ROUND_GRACE_MS) {
-                updates++;
-                if (w->update_at[k] > last_update)
-                    last_update = w->update_at[k];
-            }
+        still_waiting = still_waiting > r->admitted ? still_waiting - r->admitted : 0;
+        /* the round's updates, in arrival order */
+        size_t from = 0, to;
+        while (from < w->n_updates && w->update_at[from] < r->commit_ms)
+            from++;
+        for (to = from; to < w->n_updates && w->update_at[to] < r->commit_ms + WATCH_ROUND_GRACE_MS; to++)
+            continue;
+        size_t updates = to - from;
+        /* every watcher still waiting has been told its new position once: the still_waiting-th update */
+        long long all_told = updates >= still_waiting && still_waiting > 0
+                           ? (long long)(w->update_at[from + still_waiting - 1] - r->commit_ms) : -1LL;
         printf("# watch round %zu: %u admitted in one commit; commit -> first queue.admitted %lld ms, -> last "
-               "%lld ms; %zu queue.update within %d ms, commit -> last %lld ms\n",
+               "%lld ms; %zu still waiting, %zu queue.update within %d ms: commit -> the %zu-th %lld ms, "
+               "-> last %lld ms\n",
                i + 1, r->admitted, (long long)(r->first_ms - r->commit_ms), (long long)(r->last_ms - r->commit_ms),
-               updates, WATCH_ROUND_GRACE_MS, updates ? (long long)(last_update - r->commit_ms) : -1LL);
+               still_waiting, updates, WATCH_ROUND_GRACE_MS, still_waiting, all_told,
+               updates ? (long long)(w->update_at[to - 1] - r->commit_ms) : -1LL);
     }
     if (!ok)
         printf("# watch: no admission seen (is the server's --active-ttl %d ms?)\n", o->watch_ttl_ms);
