@@ -7,7 +7,7 @@
  * committed by any process on the data dir reach every process's watchers.
  * Once a second a sweep sends keep-alives, eta changes and ACTIVE entries
  * whose time ran out. What is owed to a watcher is only its entry's latest
- * state: a connection whose unsent output is above --out-buf-cap is skipped
+ * state: a connection whose unsent output is above its cap (out_buf_cap) is skipped
  * and told the newest state once it has read (coalescing), so a slow reader
  * costs one entry's worth of memory. Loop thread only. */
 #ifndef USHER_SERVER_WATCH_H
