@@ -20,6 +20,10 @@ typedef struct harness_note {
  * *out filled (free with harness_note_free), or TIMEOUT / CLOSED / ERROR. */
 harness_io harness_read_note(harness_conn *c, int timeout_ms, harness_note *out);
 
+/* harness_read_note that skips responses instead of failing (a connection
+ * that pipelined requests and reads their replies only now). */
+harness_io harness_read_note_skipping(harness_conn *c, int timeout_ms, harness_note *out);
+
 /* Reads notifications until one of method arrives (others are dropped)
  * within timeout_ms; fails the test otherwise. */
 void harness_expect_note(harness_conn *c, const char *method, int timeout_ms, harness_note *out);
