@@ -140,6 +140,47 @@ void usher_set_notify_cb(usher_client *c, usher_notify_cb *cb, void *privdata)
     c->notify_privdata = privdata;
 }
 
+void client_notify_get(const usher_client *c, usher_notify_cb **cb, void **privdata)
+{
+    *cb = c->notify;
+    *privdata = c->notify_privdata;
+}
+
+usher_status usher_wait_notify(usher_client *c, int timeout_ms)
+{
+    if (!c)
+        return USHER_EARG;
+    if (c->fd < 0)
+        return client_note_failure(c, USHER_ECLOSED, "not connected (usher_reconnect to try again)");
+    char detail[USHER_DETAIL_MAX] = "";
+    int64_t deadline = conn_deadline(timeout_ms);
+    for (;;) {
+        usher_reply *reply = NULL;
+        if (usher_reader_next(c->reader, &reply) != USHER_OK)
+            return kill_connection(c, USHER_EPROTO, "malformed or oversized reply frame");
+        if (reply) {
+            bool note = reply->kind == USHER_REPLY_NOTIFICATION;
+            if (note && c->notify)
+                c->notify(c, reply, c->notify_privdata);
+            usher_reply_free(reply);   /* a response now is stale: no call waits for it */
+            if (note) {
+                set_last(c, USHER_OK, NULL);
+                return USHER_OK;
+            }
+            continue;
+        }
+        size_t got = 0;
+        usher_status st = conn_recv_some(c->fd, c->in, sizeof c->in, deadline, &got, detail, sizeof detail);
+        if (st == USHER_ETIMEOUT)
+            return client_note_failure(c, st, "no notification within the timeout");
+        if (st != USHER_OK)
+            return kill_connection(c, st, detail);
+        st = usher_reader_feed(c->reader, c->in, got);
+        if (st != USHER_OK)
+            return kill_connection(c, st, "cannot buffer the reply");
+    }
+}
+
 void usher_close(usher_client *c)
 {
     if (!c)

@@ -383,6 +383,33 @@ usher_status usher_queue_status(usher_client *c, const char *token, usher_queue 
     return typed_call(c, &pb, METHOD(QUEUE_STATUS), decode_queue, out);
 }
 
+usher_status usher_queue_watch(usher_client *c, const char *token, usher_queue *out)
+{
+    params_builder pb;
+    usher_status st = begin(c, out, sizeof *out, &pb);
+    if (st != USHER_OK)
+        return st;
+    pb_str(&pb, "token", token);
+    return typed_call(c, &pb, METHOD(QUEUE_WATCH), decode_queue, out);
+}
+
+static void decode_unwatch(fields *f, const msgpack_object *r, void *dst)
+{
+    (void)dst;
+    f_bool(f, r, "watching");
+}
+
+usher_status usher_queue_unwatch(usher_client *c, const char *token)
+{
+    params_builder pb;
+    char unused;
+    usher_status st = begin(c, &unused, sizeof unused, &pb);
+    if (st != USHER_OK)
+        return st;
+    pb_str(&pb, "token", token);
+    return typed_call(c, &pb, METHOD(QUEUE_UNWATCH), decode_unwatch, &unused);
+}
+
 void usher_queue_free(usher_queue *q)
 {
     if (!q)

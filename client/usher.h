@@ -136,8 +136,16 @@ const char *usher_last_message(const usher_client *c);
 /* Callback for notifications the server pushes while a sync call waits; note is freed after it returns. */
 typedef void usher_notify_cb(usher_client *c, const usher_reply *note, void *privdata);
 
-/* Installs (or with NULL removes) the notification callback; without one, notifications are dropped. */
+/* Installs (or with NULL removes) the notification callback; without one, notifications are dropped.
+ * note->method is the notification's name ("queue.update"), note->result its params map. A notification
+ * that arrives during a sync call is handed to cb before the call returns; the call is not disturbed. */
 void usher_set_notify_cb(usher_client *c, usher_notify_cb *cb, void *privdata);
+
+/* Waits up to timeout_ms (<= 0: forever) for notifications outside a call: reads what arrives, hands
+ * every notification to the callback, and returns USHER_OK once at least one was handed over.
+ * USHER_ETIMEOUT when none came in time: unlike a call's timeout, the connection stays usable.
+ * Other transport codes (EIO, EPROTO, ECLOSED) drop the connection as a call's would. */
+usher_status usher_wait_notify(usher_client *c, int timeout_ms);
 
 /* Closes the connection and frees the client. NULL is a no-op. */
 void usher_close(usher_client *c);
@@ -278,6 +286,24 @@ usher_status usher_queue_enter(usher_client *c, const char *session, uint64_t co
 usher_status usher_queue_status(usher_client *c, const char *token, usher_queue *out);
 /* Frees an usher_queue's strings and zeroes it. */
 void usher_queue_free(usher_queue *q);
+/* queue.watch: queue.status of the token, and the server then pushes the entry's changes to this
+ * connection as notifications (queue.update / queue.admitted / queue.expired, see PROTOCOL.md) until
+ * usher_queue_unwatch, the entry's end or the connection's close. At most 4 entries per connection. */
+usher_status usher_queue_watch(usher_client *c, const char *token, usher_queue *out);
+/* queue.unwatch: no more notifications about the token's entry (OK when it was not watched). */
+usher_status usher_queue_unwatch(usher_client *c, const char *token);
+
+/* Progress of a waiting entry, for usher_queue_wait: q->state WAITING, position and eta_s (-1: the
+ * server has no estimate yet). Called once with the state at the start, then on every queue.update. */
+typedef void usher_queue_progress_cb(const usher_queue *q, void *privdata);
+
+/* Waits, without polling, until the token's entry is admitted: watches it and calls progress (may be
+ * NULL) on every update. USHER_OK when ACTIVE (out->active_until set); USHER_TOKEN_EXPIRED when the entry
+ * ended first (out->state EXPIRED, or UNKNOWN for a status this SDK does not name); USHER_ETIMEOUT after
+ * timeout_ms (<= 0: no limit) with the connection still usable; a call's codes otherwise. The watch is
+ * undone before it returns. Other notifications still reach the callback of usher_set_notify_cb. */
+usher_status usher_queue_wait(usher_client *c, const char *token, usher_queue_progress_cb *progress,
+                              void *privdata, int timeout_ms, usher_queue *out);
 
 typedef struct usher_date {
     uint64_t schedule_id;

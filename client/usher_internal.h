@@ -77,6 +77,11 @@ usher_status client_note_failure(usher_client *c, usher_status st, const char *d
  * as for any EPROTO; returns USHER_EPROTO. */
 usher_status client_fail_proto(usher_client *c, const char *detail);
 
+/* ---- sync.c ---- */
+
+/* The notification callback installed now (for one that is put in front of it for a while). */
+void client_notify_get(const usher_client *c, usher_notify_cb **cb, void **privdata);
+
 /* ---- typed_codec.c: params of typed calls out, result fields in ---- */
 
 /* Params map under construction: entries are counted as they are packed, so absent optional ones are omitted. */

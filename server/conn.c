@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "dispatch.h"
 #include "metrics.h"
+#include "watch.h"
 
 #define READ_CHUNK 65536   /* one recv: on the loop thread's stack, shared by every connection */
 #define OUT_FIRST_CAP 256u
@@ -80,6 +81,8 @@ conn *conn_open(server *srv, int fd, const char *peer)
 
 static size_t out_pending(const conn *c) { return c->out_len - c->out_off; }
 
+size_t conn_unsent(const conn *c) { return out_pending(c); }
+
 unsigned conn_writes_in_flight(const conn *c) { return c->refs - c->handlers; }
 
 static bool reading(const conn *c)
@@ -111,7 +114,7 @@ static deadline_kind next_deadline(const conn *c, ev_tstamp *due)
         ev_tstamp t = c->frame_since + ms_to_s(cfg->frame_timeout_ms);
         if (kind == DEADLINE_NONE || t < *due) { *due = t; kind = DEADLINE_FRAME; }
     }
-    if (!partial && conn_writes_in_flight(c) == 0) {
+    if (!partial && conn_writes_in_flight(c) == 0 && c->n_watches == 0) {
         ev_tstamp t = c->last_input + ms_to_s(cfg->idle_timeout_ms);
         if (kind == DEADLINE_NONE || t < *due) { *due = t; kind = DEADLINE_IDLE; }
     }
@@ -258,6 +261,7 @@ void conn_close(conn *c)
     server *srv = c->srv;
     if (c->state == CONN_CLOSED) return;
     c->state = CONN_CLOSED;
+    if (c->n_watches > 0) watch_conn_closed(srv->watch, c);
     ev_timer_stop(srv->loop, &c->timer);
     ev_io_stop(srv->loop, &c->read_watcher);
     ev_io_stop(srv->loop, &c->write_watcher);

@@ -16,8 +16,8 @@
  * Reading pauses (backpressure) while unsent output is above out_buf_cap or
  * the connection has dispatch_conn_write_cap writes at the writer.
  * One timer per connection holds its next deadline, re-armed lazily:
- *   idle   nothing received for --idle-timeout, no partial frame and no write
- *          in flight: closed
+ *   idle   nothing received for --idle-timeout, no partial frame, no write
+ *          in flight and no watched queue entry (queue.watch): closed
  *   frame  a partial frame not whole within --frame-timeout of its first
  *          byte: BAD_FRAME (msgid 0), then DRAINING
  *   output unsent output above out_buf_cap for --frame-timeout: closed
@@ -33,6 +33,9 @@
 typedef enum conn_state { CONN_OPEN, CONN_DRAINING, CONN_LINGERING, CONN_CLOSED } conn_state;
 
 #define CONN_LINGER_S 1.0
+#define CONN_WATCH_MAX 4         /* queue entries one connection may watch (queue.watch) */
+
+struct watch_sub;
 
 typedef struct conn {
     server *srv;
@@ -53,6 +56,8 @@ typedef struct conn {
     unsigned handlers;           /* read handlers running (0 or 1) */
     bool paused_output;          /* reading stopped: unsent output above out_buf_cap */
     bool paused_writes;          /* reading stopped: dispatch_conn_write_cap writes in flight */
+    struct watch_sub *watches[CONN_WATCH_MAX]; /* its queue.watch subscriptions (watch.c owns them) */
+    unsigned n_watches;
 } conn;
 
 /* Adopts an accepted non-blocking socket. */
@@ -66,6 +71,9 @@ void conn_drain(conn *c);
 
 /* Closes the socket now (output discarded). */
 void conn_close(conn *c);
+
+/* Bytes queued and not yet taken by the socket. */
+size_t conn_unsent(const conn *c);
 
 /* Writes of this connection submitted to the writer and not yet answered. */
 unsigned conn_writes_in_flight(const conn *c);

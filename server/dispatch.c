@@ -6,6 +6,8 @@
 #include "filters.h"
 #include "metrics.h"
 #include "queue_seen.h"
+#include "queue_eta.h"
+#include "watch.h"
 #include "writer.h"
 #include "../protocol/msg.h"
 
@@ -79,6 +81,11 @@ void dispatch_finish(server *srv, request *req)
     if (req->err == USHER_ERR_OK &&
         (req->err = token_reply_finish(&req->call, &req->result, srv->tokens)) != USHER_ERR_OK)
         msgpack_sbuffer_clear(&req->result);   /* a failed run cleared its result already */
+    /* After the token: the estimate may move the bytes behind it. */
+    if (req->err == USHER_ERR_OK && !queue_eta_reply_finish(&req->call, &req->result, srv->eta)) {
+        req->err = USHER_ERR_INTERNAL;
+        msgpack_sbuffer_clear(&req->result);
+    }
     /* Counted before the reply leaves: a client that hears it and asks
      * another worker for sys.stats must find it counted. */
     int64_t took_us = clock_mono_us() - req->started_us;
@@ -89,6 +96,7 @@ void dispatch_finish(server *srv, request *req)
         if (req->err != USHER_ERR_OK)
             errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
         send_reply(srv, cn, req->msgid, req->err, message, &req->result);
+        if (req->err == USHER_ERR_OK) watch_apply(srv->watch, cn, &req->call, &req->result);
     } else if (req->err == USHER_ERR_INTERNAL) {
         char message[ERR_MESSAGE_MAX];
         errmap_message(&srv->log, &req->call, method, req->err, message, sizeof message);
@@ -184,6 +192,8 @@ bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len)
     req->err = filter_tokens(&req->call, srv->tokens, &srv->revoked);
     if (req->err == USHER_ERR_OK && req->call.has_queue)   /* its holder is still there */
         queue_seen_note(srv, req->call.queue.concert_id, req->call.queue.seq);
+    if (req->call.has_queue)   /* queue.watch: refused past CONN_WATCH_MAX entries */
+        req->call.watch_full = watch_conn_full(cn, req->call.queue.concert_id, req->call.queue.seq);
     if (req->err != USHER_ERR_OK) dispatch_finish(srv, req);
     else if (req->method->flags & METHOD_WRITE) run_write(srv, cn, req);
     else run_read(srv, req);

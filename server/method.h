@@ -44,6 +44,10 @@ typedef struct call_env {
                                         (health.h); any thread may read *it; may be NULL */
 } call_env;
 
+/* What a queue.watch/unwatch call asks dispatch to do to its connection
+ * once the reply is built (a handler has no connection: server/watch.h). */
+typedef enum call_watch_op { CALL_WATCH_NONE = 0, CALL_WATCH_ADD, CALL_WATCH_REMOVE } call_watch_op;
+
 typedef struct call call;
 typedef usher_err (*method_handler)(call *c);
 /* Digest of the parameters that must match on a request_id replay. */
@@ -77,6 +81,12 @@ struct call {
     bool token_pending;          /* a token placeholder in the result waits for signing */
     size_t token_at;             /* its offset in the result bytes */
     token_claims token_claims;   /* what it will say (see token_reply.h) */
+    bool eta_pending;            /* an eta_s placeholder waits for the estimate (queue_eta.h) */
+    size_t eta_at;               /* its offset in the result bytes */
+    uint64_t eta_concert_id, eta_position;
+    call_watch_op watch_op;      /* queue.watch/unwatch: applied to the connection by dispatch */
+    bool watch_full;             /* set by dispatch: the connection watches the most it may,
+                                    and not this entry */
 };
 
 /* Name of a row's method ("seat.reserve"). */

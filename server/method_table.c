@@ -26,6 +26,8 @@ static const method_def table[] = {
     { USHER_METHOD_CONCERT_LIST,          concert_list,          0,                   NULL },
     { USHER_METHOD_QUEUE_ENTER,           queue_enter,           W | SESSION,         NULL },
     { USHER_METHOD_QUEUE_STATUS,          queue_status,          QUEUE,               NULL },
+    { USHER_METHOD_QUEUE_WATCH,           queue_watch,           QUEUE,               NULL },
+    { USHER_METHOD_QUEUE_UNWATCH,         queue_unwatch,         QUEUE,               NULL },
     { USHER_METHOD_CONCERT_DATES,         concert_dates,         ACTIVE,              NULL },
     { USHER_METHOD_CONCERT_SEATS,         concert_seats,         ACTIVE,              NULL },
     { USHER_METHOD_SEAT_RESERVE,          seat_reserve,          W | ACTIVE | PRE,    NULL },

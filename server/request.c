@@ -39,6 +39,8 @@ void request_execute(request *req, store_txn *txn)
     c->txn = txn;
     c->now_ms = clock_now_ms();
     c->token_pending = false;
+    c->eta_pending = false;
+    c->watch_op = CALL_WATCH_NONE;
     c->needs_write = false;
     if (m->flags & METHOD_IDEMPOTENT) e = filter_replay(c, &replayed);
     if (e == USHER_ERR_OK && !replayed && (m->flags & METHOD_NEEDS_ACTIVE_QUEUE))
@@ -49,6 +51,8 @@ void request_execute(request *req, store_txn *txn)
     if (e != USHER_ERR_OK) {
         msgpack_sbuffer_clear(&req->result);
         c->token_pending = false;
+        c->eta_pending = false;
+        c->watch_op = CALL_WATCH_NONE;
     }
     c->txn = NULL;
     req->err = e;
@@ -59,6 +63,8 @@ void request_rewind(request *req)
     req->err = USHER_ERR_OK;
     msgpack_sbuffer_clear(&req->result);
     req->call.token_pending = false;
+    req->call.eta_pending = false;
+    req->call.watch_op = CALL_WATCH_NONE;
     req->call.needs_write = false;
     req->call.bad_param = NULL;
     req->call.detail = NULL;

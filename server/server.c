@@ -20,10 +20,12 @@
 #include "dispatch.h"
 #include "notify.h"
 #include "queue_seen.h"
+#include "queue_eta.h"
 #include "http_metrics.h"
 #include "metrics.h"
 #include "metrics_prom.h"
 #include "request.h"
+#include "watch.h"
 #include "writer.h"
 
 #define USHERD_VERSION "1.0.0"
@@ -403,6 +405,7 @@ static void begin_stop(server *srv)
     close(srv->listen_fd);
     srv->listen_fd = -1;
     ev_timer_stop(loop, &srv->tick_timer);
+    watch_stop(srv->watch);
     http_metrics_stop(srv->http);
     srv->http = NULL;
     for (conn *c = srv->conns, *next; c; c = next) {
@@ -437,6 +440,7 @@ static void start_watchers(server *srv)
     srv->flush_watcher.data = srv;
     ev_io_start(loop, &srv->accept_watcher);
     ev_timer_start(loop, &srv->tick_timer);
+    watch_start(srv->watch);
     ev_timer_start(loop, &srv->reader_check_timer);
     ev_timer_start(loop, &srv->revocation_timer);
     ev_timer_start(loop, &srv->health_timer);
@@ -569,6 +573,9 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     srv->loop = ev_default_loop(EVFLAG_AUTO);
     srv->listen_fd = open_listener(srv);
     if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
+    srv->eta = queue_eta_new();
+    srv->watch = srv->eta ? watch_new(srv) : NULL;
+    if (!srv->watch) goto out;
     srv->writer = writer_start(srv->loop, srv->st, cfg->batch_max, on_write_done, srv);
     if (!srv->writer) goto out;
     writer_count_into(srv->writer, srv->metrics);
@@ -615,6 +622,8 @@ out:
     if (srv->st) store_close(srv->st);
     token_cache_free(srv->tokens);
     revocation_cache_free(&srv->revoked);
+    watch_free(srv->watch);
+    queue_eta_free(srv->eta);
     msgpack_sbuffer_destroy(&srv->scratch);
     sodium_memzero(&srv->keys, sizeof srv->keys);
     free(srv);

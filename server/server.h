@@ -21,6 +21,8 @@ struct writer;
 struct metrics_block;
 struct metrics_slot;
 struct http_metrics;
+struct watch_registry;
+struct queue_eta;
 
 /* What one usherd shares across its processes, made before --workers fork
  * (server_shared_open) and inherited by every worker. */
@@ -40,6 +42,8 @@ typedef struct server {
     ev_timer revocation_timer;    /* refreshes it every REVOCATION_REFRESH_MS */
     health health;                /* loop thread: commit p99 and the admission throttle */
     ev_timer health_timer;        /* samples it once a second */
+    struct watch_registry *watch; /* queue.watch subscriptions and their timer; loop thread only */
+    struct queue_eta *eta;        /* the wait estimate's samples; loop thread only */
     call_env env;
     logger log;
     char instance[96];            /* "host:pid" */

@@ -11,7 +11,7 @@
 
 const char *const SCENARIO_NAMES[SC_COUNT] = {
     [SC_PING] = "ping", [SC_STATUS] = "status", [SC_DATES] = "dates", [SC_CHARGE] = "charge",
-    [SC_ENTER] = "enter", [SC_RESERVE] = "reserve", [SC_SALE] = "sale",
+    [SC_ENTER] = "enter", [SC_RESERVE] = "reserve", [SC_SALE] = "sale", [SC_WATCH] = "watch",
 };
 
 static void usage(FILE *out)
@@ -47,6 +47,13 @@ static void usage(FILE *out)
 "            (or after 300 s). Reports the time to sell out (first call to last seat paid), figures per\n"
 "            method, and checks for oversell: no seat in two successful payments, no more seats paid than\n"
 "            offered, and afterwards concert.seats shows every seat taken\n"
+"  watch     (only when named) every WAITING user of the crowd is watched with queue.watch, 4 a connection\n"
+"            (so --connections >= waiting / 4). First --seconds with nothing changing: the server's CPU\n"
+"            (--server-pid) and the keep-alives received; then --watch-rounds admission rounds, each the\n"
+"            --max-active entries admitted in one commit when the previous ones' --active-ttl ran out: the\n"
+"            time from that commit to the first and the last queue.admitted, and to the last queue.update of\n"
+"            the others. Start the server with --active-ttl equal to --watch-ttl, longer than the setup\n"
+"            and the quiet --seconds\n"
 "\n"
 "Options:\n"
 "  --host HOST         server address (default 127.0.0.1)\n"
@@ -55,8 +62,8 @@ static void usage(FILE *out)
 "  --connections N     connections (default 50)\n"
 "  --depth D           calls in flight per connection in the closed-loop scenarios (default 1)\n"
 "  --seconds S         duration of each closed-loop scenario (default 5)\n"
-"  --scenario NAME     ping, status, dates, charge, enter, reserve or sale; repeatable or a comma list\n"
-"                      (default: all of them)\n"
+"  --scenario NAME     ping, status, dates, charge, enter, reserve, sale or watch; repeatable or a comma\n"
+"                      list (default: all of them but watch)\n"
 "  --waiting N         size of the crowd (default 100000)\n"
 "  --hot K             reserve: every client targets seats 1..K of one performance (default: spread)\n"
 "  --users U           sale: users (default 20000)\n"
@@ -70,6 +77,8 @@ static void usage(FILE *out)
 "  --idle-partial      each --idle connection first sends the first 6 bytes of a frame and never the rest\n"
 "                      (slow-loris; usherd closes them after its --frame-timeout, default 10 s)\n"
 "  --server-pid PID    the usherd process (same host): its VmRSS is reported after every scenario\n"
+"  --watch-ttl MS      watch: the server's --active-ttl in ms (needed by watch)\n"
+"  --watch-rounds N    watch: admission rounds to time (default 3)\n"
 "  --json              also print one JSON object with every figure as the last line of stdout\n"
 "  --help              print this help and exit\n"
 "\n"
@@ -124,6 +133,7 @@ static int parse_options(int argc, char **argv, options *o)
         { "poll-ms", required_argument, 0, 'i' },  { "json", no_argument, 0, 'j' },
         { "idle", required_argument, 0, 'I' },     { "server-pid", required_argument, 0, 'R' },
         { "idle-partial", no_argument, 0, 'F' },
+        { "watch-ttl", required_argument, 0, 'T' }, { "watch-rounds", required_argument, 0, 'r' },
         { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
     };
     *o = (options){ .host = "127.0.0.1", .port = 7700, .connections = 50, .seconds = 5, .depth = 1,
@@ -147,6 +157,8 @@ static int parse_options(int argc, char **argv, options *o)
         case 'j': o->json = true; break;
         case 'I': ok = parse_int(optarg, 1, 1000000, &o->idle); break;
         case 'F': o->idle_partial = true; break;
+        case 'T': ok = parse_int(optarg, 1, 86400000, &o->watch_ttl_ms); break;
+        case 'r': ok = parse_int(optarg, 1, 64, &o->watch_rounds); break;
         case 'R': ok = parse_int(optarg, 1, 1 << 30, &o->server_pid); break;
         case 'h': usage(stdout); return 0;
         case 'S': ok = parse_scenarios(optarg, &o->scenarios); break;
@@ -162,9 +174,13 @@ static int parse_options(int argc, char **argv, options *o)
         return 2;
     }
     if (o->scenarios == 0)
-        o->scenarios = (1u << SC_COUNT) - 1;
+        o->scenarios = SC_DEFAULT;
+    if ((o->scenarios & (1u << SC_WATCH)) && !o->watch_ttl_ms) {
+        fprintf(stderr, "usher-bench: watch needs --watch-ttl MS (the server's --active-ttl)\n");
+        return 2;
+    }
     if ((o->scenarios & ~(1u << SC_PING | 1u << SC_CHARGE)) && !o->admin) {
-        fprintf(stderr, "usher-bench: status, dates, enter, reserve and sale need --admin TOKEN\n");
+        fprintf(stderr, "usher-bench: status, dates, enter, reserve, sale and watch need --admin TOKEN\n");
         return 2;
     }
     return -1;
@@ -223,6 +239,9 @@ int main(int argc, char **argv)
         if (i == SC_SALE) {
             if (!sale_run(&p, &o, &res[i]))
                 res[i].sale.sold_out_s = -1;
+        } else if (i == SC_WATCH) {
+            if (!watch_run(&p, &o, &cw, &res[i]))
+                rc = 1;
         } else {
             scenario_run(&p, &o, &cw, i, &res[i]);
         }

@@ -26,6 +26,10 @@ usher_err concert_seats(call *c);
 /* queue.c */
 usher_err queue_enter(call *c);
 usher_err queue_status(call *c);
+
+/* queue_watch.c */
+usher_err queue_watch(call *c);
+usher_err queue_unwatch(call *c);
 /* reservation.c */
 usher_err seat_reserve(call *c);
 usher_err reservation_cancel(call *c);

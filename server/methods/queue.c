@@ -1,15 +1,8 @@
 #include "handlers.h"
 #include "pack.h"
 #include "../params.h"
+#include "../queue_eta.h"
 #include "../token_reply.h"
-
-/* Estimated wait: every ACTIVE slot turns over once per active-ttl, so
- * `position` users ahead take ceil(position * ttl / max_active). */
-static int64_t eta_seconds(const usher_config *cfg, uint64_t position)
-{
-    int64_t per_round_ms = (int64_t)cfg->max_active * 1000;
-    return ((int64_t)position * cfg->active_ttl_ms + per_round_ms - 1) / per_round_ms;
-}
 
 /* status, position, and eta_s / active_until when they apply. */
 static void pack_entry_state(call *c, const store_queue_entry *entry, uint32_t extra_keys)
@@ -22,7 +15,7 @@ static void pack_entry_state(call *c, const store_queue_entry *entry, uint32_t e
     if (entry->position_known) msgpack_pack_uint64(c->out, entry->position);
     else msgpack_pack_nil(c->out);   /* the pre-queue draw has not happened */
     if (waiting && entry->position_known)
-        pack_kv_i64(c->out, "eta_s", eta_seconds(c->env->cfg, entry->position));
+        queue_eta_reply_pack(c, entry->concert_id, entry->position);
     else if (waiting) {
         msgpack_pack_str_with_body(c->out, "eta_s", 5);
         msgpack_pack_nil(c->out);   /* no position yet: no estimate */

@@ -396,6 +396,28 @@ static void test_cli_raw_and_repeat_print_bare_values(void **state)
             fail_msg("'%s' did not exit 2:\n%s", bad[i], out);
 }
 
+/* `watch` follows the server's pushes: the entry waits behind one ACTIVE
+ * user whose second runs out, then is admitted; no polling in between. */
+static void test_cli_watch_follows_pushes_until_active(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *hs = harness_fx_start(fx, "--max-active 1 --active-ttl 1500ms --admit-interval 100ms");
+    uint64_t concert_id, schedule_id;
+    make_concert(hs, &concert_id, &schedule_id);
+    harness_conn *c = harness_fx_connect(fx, hs->port);
+    harness_user first;
+    harness_register(c, &first);
+    harness_callf_expect(c, OK, "queue.enter", "{\"session\":\"%s\",\"concert_id\":%llu}", first.session,
+                         (unsigned long long)concert_id);
+    char out[OUT_CAP], script[256];
+    snprintf(script, sizeof script, "register; enter %llu; watch", (unsigned long long)concert_id);
+    assert_int_equal(run_cli(out, hs, "", script), 0);
+    const char *waiting = strstr(out, "queue WAITING  position 1");
+    const char *active = strstr(out, "queue ACTIVE  position 0");
+    if (!waiting || !active || active < waiting) fail_msg("watch output:\n%s", out);
+    assert_int_equal(count_of(out, "queue ACTIVE"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +432,7 @@ int main(void)
         HARNESS_TEST(test_cli_explains_typos_missing_tokens_and_ids),
         HARNESS_TEST(test_cli_grid_tells_own_holds_and_price_tiers),
         HARNESS_TEST(test_cli_raw_and_repeat_print_bare_values),
+        HARNESS_TEST(test_cli_watch_follows_pushes_until_active),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

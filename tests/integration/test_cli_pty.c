@@ -48,6 +48,15 @@ static int start_fake(void **state)
     return 0;
 }
 
+/* A fake whose every answer is a new user with a WAITING queue entry
+ * (register, enter, then watch). */
+static int start_fake_waiting(void **state)
+{
+    *state = fake_start_fixed_json("{\"user_id\": \"U1\", \"secret\": \"S1\", \"session\": \"SS\", \"session_expires_at\": 1,"
+                                   " \"token\": \"QT\", \"status\": \"WAITING\", \"position\": 3, \"eta_s\": 30}");
+    return 0;
+}
+
 /* Starts usher-cli on a new pty with HOME=home and TZ=UTC. */
 static void pty_spawn(pty_shell *ps, const char *home, uint16_t port, const char *admin)
 {
@@ -205,6 +214,27 @@ static void test_cli_pty_ctrl_c_stops_stats_and_keeps_the_shell(void **state)
     assert_int_equal(pty_wait_exit(&ps), 0);
 }
 
+static void test_cli_pty_ctrl_c_stops_watch_and_keeps_the_shell(void **state)
+{
+    fake_server *fs = *state;
+    pty_shell ps;
+    pty_spawn(&ps, "/nonexistent", fs->port, "ADM");
+    pty_expect_prompt(&ps);
+    pty_send(&ps, "register\r");
+    pty_expect_prompt(&ps);
+    pty_send(&ps, "enter 1\r");
+    pty_expect_prompt(&ps);
+    pty_send(&ps, "watch\r");
+    pty_expect(&ps, "position 3  eta 3");   /* 30 s counting down */
+    pty_send(&ps, "\x03");
+    pty_expect(&ps, "watch stopped");
+    pty_expect_prompt(&ps);
+    pty_send(&ps, "ping\r");   /* the shell goes on (the fake answers anything) */
+    pty_expect_prompt(&ps);
+    pty_send(&ps, "\x04");
+    assert_int_equal(pty_wait_exit(&ps), 1);   /* a watch stopped before ACTIVE counts as failed */
+}
+
 /* Contents of a libedit history file with its \ooo escapes decoded (caller frees). */
 static char *read_history_text(const char *path)
 {
@@ -283,6 +313,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_pty_ctrl_c_stops_stats_and_keeps_the_shell, start_fake,
                                         fake_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cli_pty_history_keeps_no_secrets, start_fake, fake_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_pty_ctrl_c_stops_watch_and_keeps_the_shell, start_fake_waiting,
+                                        fake_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

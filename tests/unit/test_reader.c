@@ -474,7 +474,7 @@ static void test_status_names_cover_transport_codes(void **state)
 static void test_method_list_matches_methods_def(void **state)
 {
     (void)state;
-    assert_int_equal(usher_method_count(), 24);
+    assert_int_equal(usher_method_count(), 26);
     assert_string_equal(usher_method_at(0)->name, "sys.ping");
     assert_string_equal(usher_method_at(usher_method_count() - 1)->name, "admin.session.revoke");
     assert_null(usher_method_at(usher_method_count()));

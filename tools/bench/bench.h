@@ -22,7 +22,9 @@
 #define BENCH_PRICE_KRW 50000       /* price of every seat the bench creates */
 
 /* ---- options ---- */
-enum { SC_PING, SC_STATUS, SC_DATES, SC_CHARGE, SC_ENTER, SC_RESERVE, SC_SALE, SC_COUNT };
+enum { SC_PING, SC_STATUS, SC_DATES, SC_CHARGE, SC_ENTER, SC_RESERVE, SC_SALE, SC_WATCH, SC_COUNT };
+/* Scenarios run when none is named: all but watch (it needs a server started for it). */
+#define SC_DEFAULT (((1u << SC_COUNT) - 1) & ~(1u << SC_WATCH))
 
 typedef struct options {
     const char *host;
@@ -37,6 +39,8 @@ typedef struct options {
     int idle;         /* plain connections opened first and kept silent for the whole run */
     bool idle_partial; /* ...each after sending the first 6 bytes of a frame */
     int server_pid;   /* > 0: the server's VmRSS is reported (same host only) */
+    int watch_ttl_ms; /* watch: the server's --active-ttl, to time admissions from their commit */
+    int watch_rounds; /* watch: admission rounds to time */
 } options;
 
 /* ---- latency histogram and per-method figures ---- */
@@ -100,6 +104,7 @@ typedef struct pool {
     int n, live, connected, pending_connects;
     long inflight;
     bool closing;
+    void *notify_ctx;      /* what the notification callback of a scenario works on (watch) */
     msgpack_sbuffer params; /* scratch for the params of the next call */
     msgpack_packer pk;
 } pool;
@@ -178,6 +183,9 @@ void crowd_free(crowd *cw);
 void scenario_run(pool *p, const options *o, const crowd *cw, unsigned sc, scenario_stats *ss);
 /* Runs the sale; fills *ss (with ss->sale). False when setting it up failed. */
 bool sale_run(pool *p, const options *o, scenario_stats *ss);
+/* Runs watch (tools/bench/watch.c): every WAITING user of the crowd watched, 4 a connection; prints its
+ * figures. False when it could not be set up or saw no admission. */
+bool watch_run(pool *p, const options *o, const crowd *cw, scenario_stats *ss);
 
 extern const char *const SCENARIO_NAMES[SC_COUNT];
 

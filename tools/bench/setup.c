@@ -230,7 +230,7 @@ static bool crowd_alloc(crowd *cw, size_t n, size_t n_hold)
 bool crowd_setup(pool *p, const options *o, crowd *cw)
 {
     unsigned sc = o->scenarios;
-    bool big = sc & (1u << SC_STATUS | 1u << SC_CHARGE | 1u << SC_ENTER);
+    bool big = sc & (1u << SC_STATUS | 1u << SC_CHARGE | 1u << SC_ENTER | 1u << SC_WATCH);
     bool small = sc & (1u << SC_DATES | 1u << SC_RESERVE);
     size_t n = big ? (size_t)o->waiting : 0;
     if (small && n < BENCH_MAX_ACTIVE)
@@ -243,7 +243,7 @@ bool crowd_setup(pool *p, const options *o, crowd *cw)
     sx->p = p;
     sx->o = o;
     sx->cw = cw;
-    sx->enter_status = sc & (1u << SC_STATUS | 1u << SC_DATES);
+    sx->enter_status = sc & (1u << SC_STATUS | 1u << SC_DATES | 1u << SC_WATCH);
     sx->first_starts_at = bench_wall_ms() + 24 * HOUR_MS;
     size_t width = (size_t)o->connections * SETUP_DEPTH;
     if (width > SETUP_WIDTH_MAX)

@@ -21,3 +21,8 @@ bool cli_pause_ms(bool held, long ms)
         continue; /* another signal: the timeout is not updated, close enough */
     return sig != SIGINT;
 }
+
+bool cli_interrupted(bool held)
+{
+    return held && !cli_pause_ms(true, 0);
+}

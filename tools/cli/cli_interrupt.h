@@ -12,4 +12,7 @@
  * a Ctrl-C ends the wait early: false then. Otherwise a plain sleep. */
 bool cli_pause_ms(bool held, long ms);
 
+/* held: true when a Ctrl-C is pending (and takes it); never waits. */
+bool cli_interrupted(bool held);
+
 #endif

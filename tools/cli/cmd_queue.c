@@ -1,12 +1,10 @@
 /* Commands about concerts and the waiting queue: concerts, enter, status,
- * watch (the polling API made visible). */
+ * watch (the server's pushed updates made visible) and unwatch. */
 #include "commands.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include "cli_interrupt.h"
-
-#define WATCH_INTERVAL_MS 500
 
 int cmd_concerts(cli *st, const cli_args *a)
 {
@@ -64,19 +62,69 @@ int cmd_status(cli *st, const cli_args *a)
     return rc;
 }
 
-/* One line describing a queue.status result: "WAITING  position 3  eta 12 s". */
-static void watch_line(const msgpack_object *result, char *line, size_t cap, char *state, size_t state_cap)
+/* What `watch` shows: the entry's latest state, from the queue.watch reply
+ * or a notification, and when its estimate was told (to count it down). */
+typedef struct watch_view {
+    char status[24];
+    uint64_t position;
+    bool has_eta;
+    uint64_t eta_s;
+    double told_ms;
+    bool ended;                 /* admitted or expired: watching is over */
+    bool changed;               /* a notification came since the last draw */
+    char *note_json;            /* for --json: the latest notification's params */
+} watch_view;
+
+static void view_take(watch_view *v, const msgpack_object *fields, const char *status)
 {
-    char *status = cli_result_strdup(result, "status");
-    uint64_t position = 0, eta_s = 0;
-    cli_result_u64(result, "position", &position);
-    bool has_eta = cli_result_u64(result, "eta_s", &eta_s);
-    snprintf(state, state_cap, "%s", status ? status : "?");
-    int n = snprintf(line, cap, "queue %s  position %llu", state, (unsigned long long)position);
-    if (has_eta && n > 0 && (size_t)n < cap)
-        snprintf(line + n, cap - (size_t)n, "  eta %llu s", (unsigned long long)eta_s);
-    free(status);
+    char *named = status ? NULL : cli_result_strdup(fields, "status");
+    snprintf(v->status, sizeof v->status, "%s", status ? status : named ? named : "?");
+    free(named);
+    v->position = 0;
+    cli_result_u64(fields, "position", &v->position);
+    v->has_eta = cli_result_u64(fields, "eta_s", &v->eta_s);
+    v->told_ms = cli_now_ms();
+    v->ended = strcmp(v->status, "WAITING") != 0;
+    v->changed = true;
 }
+
+/* The connection's notification callback while `watch` runs. */
+static void on_watch_note(usher_client *c, const usher_reply *note, void *privdata)
+{
+    (void)c;
+    watch_view *v = privdata;
+    if (strcmp(note->method, "queue.update") == 0) view_take(v, &note->result, NULL);
+    else if (strcmp(note->method, "queue.admitted") == 0) view_take(v, &note->result, "ACTIVE");
+    else if (strcmp(note->method, "queue.expired") == 0) view_take(v, &note->result, NULL);
+    else return;
+    usher_free(v->note_json);
+    v->note_json = usher_reply_json(note, 0);   /* as text: note is freed after we return */
+}
+
+/* "queue WAITING  position 3  eta 12 s", the estimate counted down since told. */
+static void watch_line(const watch_view *v, char *line, size_t cap)
+{
+    int n = snprintf(line, cap, "queue %s  position %llu", v->status, (unsigned long long)v->position);
+    if (n < 0 || (size_t)n >= cap || strcmp(v->status, "WAITING") != 0) return;
+    if (!v->has_eta) { snprintf(line + n, cap - (size_t)n, "  eta unknown"); return; }
+    int64_t gone_s = (int64_t)((cli_now_ms() - v->told_ms) / 1000.0);
+    int64_t left = (int64_t)v->eta_s - gone_s;
+    snprintf(line + n, cap - (size_t)n, "  eta %lld s", (long long)(left > 0 ? left : 0));
+}
+
+/* queue.watch or queue.unwatch of the remembered token. */
+static usher_status watch_call(cli *st, usher_client *c, const char *method, usher_reply **reply,
+                               double *ms)
+{
+    cli_params p;
+    cli_params_begin(&p, 1);
+    cli_params_str(&p, "token", st->queue_token);
+    usher_status status = cli_call_quiet(c, method, &p, reply, ms);
+    cli_params_free(&p);
+    return status;
+}
+
+#define WATCH_WAKE_MS 200   /* how soon a Ctrl-C is noticed, and the countdown redrawn */
 
 int cmd_watch(cli *st, const cli_args *a)
 {
@@ -86,42 +134,59 @@ int cmd_watch(cli *st, const cli_args *a)
     usher_client *c = cli_connection(st);
     if (!c)
         return CLI_FAILED;
-    char last[160] = "";
-    bool redraw = st->stdout_tty && !st->json && !st->raw;
-    int rc = CLI_FAILED;
-    for (;;) {
-        usher_reply *reply;
-        double ms;
-        usher_status status = queue_status(st, c, &reply, &ms);
-        if (status != USHER_OK) {
-            if (redraw && last[0])
-                fputc('\n', st->out);
-            cli_print_failure(st, status, reply, ms);
-            usher_reply_free(reply);
-            break;
-        }
-        char line[160], state[32];
-        watch_line(&reply->result, line, sizeof line, state, sizeof state);
-        bool changed = strcmp(line, last) != 0;
-        if (st->json && changed)
-            cli_print_result(st, reply, ms);
-        else if (redraw)
-            fprintf(st->out, "\r%s\033[K", line);
-        else if (changed)
-            fprintf(st->out, "%s\n", line);
-        fflush(st->out);
+    usher_reply *reply;
+    double ms;
+    watch_view v = { 0 };
+    usher_set_notify_cb(c, on_watch_note, &v);
+    usher_status status = watch_call(st, c, "queue.watch", &reply, &ms);
+    if (status != USHER_OK) {
+        usher_set_notify_cb(c, NULL, NULL);
+        cli_print_failure(st, status, reply, ms);
         usher_reply_free(reply);
-        snprintf(last, sizeof last, "%s", line);
-        if (strcmp(state, "WAITING") != 0) {
-            if (redraw)
-                fputc('\n', st->out);
-            rc = strcmp(state, "ACTIVE") == 0 ? CLI_OK : CLI_FAILED;
-            break;
-        }
-        if (!cli_pause_ms(st->interactive, WATCH_INTERVAL_MS)) {
-            fprintf(st->out, "%swatch stopped\n", redraw ? "\n" : "");
-            break;
-        }
+        return CLI_FAILED;
     }
+    bool redraw = st->stdout_tty && !st->json && !st->raw;
+    if (st->json) cli_print_result(st, reply, ms);
+    view_take(&v, &reply->result, NULL);
+    usher_reply_free(reply);
+    char last[160] = "";
+    bool stopped = false, lost = false;
+    for (;;) {
+        char line[160];
+        watch_line(&v, line, sizeof line);
+        if (st->json && v.changed && v.note_json) fprintf(st->out, "%s\n", v.note_json);
+        else if (redraw) fprintf(st->out, "\r%s\033[K", line);
+        else if (!st->json && v.changed && strcmp(line, last) != 0) fprintf(st->out, "%s\n", line);
+        fflush(st->out);
+        v.changed = false;
+        snprintf(last, sizeof last, "%s", line);
+        if (v.ended) break;
+        if (cli_interrupted(st->interactive)) { stopped = true; break; }
+        status = usher_wait_notify(c, WATCH_WAKE_MS);
+        if (status != USHER_OK && status != USHER_ETIMEOUT) { lost = true; break; }
+    }
+    if (redraw) fputc('\n', st->out);
+    if (stopped) {
+        fprintf(st->out, "watch stopped\n");
+        watch_call(st, c, "queue.unwatch", &reply, &ms);
+        usher_reply_free(reply);
+    } else if (lost) {
+        cli_print_failure(st, status, NULL, 0);
+    }
+    usher_set_notify_cb(c, NULL, NULL);
+    usher_free(v.note_json);
+    return !stopped && !lost && strcmp(v.status, "ACTIVE") == 0 ? CLI_OK : CLI_FAILED;
+}
+
+int cmd_unwatch(cli *st, const cli_args *a)
+{
+    (void)a;
+    if (!cli_need_queue_token(st))
+        return CLI_FAILED;
+    cli_params p;
+    cli_params_begin(&p, 1);
+    cli_params_str(&p, "token", st->queue_token);
+    int rc = cli_call(st, "queue.unwatch", &p, NULL);
+    cli_params_free(&p);
     return rc;
 }

@@ -8,7 +8,7 @@
 /* cmd_account.c */
 cli_handler cmd_ping, cmd_hello, cmd_register, cmd_login, cmd_charge, cmd_balance, cmd_history;
 /* cmd_queue.c */
-cli_handler cmd_concerts, cmd_enter, cmd_status, cmd_watch;
+cli_handler cmd_concerts, cmd_enter, cmd_status, cmd_watch, cmd_unwatch;
 /* cmd_seats.c */
 cli_handler cmd_dates, cmd_seats, cmd_reserve, cmd_cancel, cmd_reservations, cmd_pay, cmd_payments;
 /* cmd_admin.c */
