@@ -7,16 +7,12 @@
 #include "methods/pack.h"
 #include "../protocol/msg.h"
 
-/* Watching counts as "seen" for --wait-idle. queue_seen_note comes with the
- * waiting-room storage work (server/queue_seen.h); until that header exists
- * this file builds without it and nothing is noted. */
-#if defined(__has_include)
-#if __has_include("queue_seen.h")
 #include "queue_seen.h"
-#define WATCH_NOTES_SEEN 1
-#endif
-#endif
-#define WATCH_SEEN_EVERY_MS 10000    /* how often a watched entry is noted as seen */
+/* Watching counts as "seen" for --wait-idle: a watched entry is noted on
+ * every sweep (once a second); queue_seen deduplicates the notes and paces
+ * the stored touches to its resend interval (a quarter of a short idle
+ * limit), so this costs a hash insert per watcher a second, no write. */
+#define WATCH_SEEN_EVERY_MS 1000
 #define WATCH_ETA_SLACK_S 2          /* see eta_moved */
 
 typedef struct watch_sub {
@@ -171,11 +167,7 @@ bool watch_conn_full(const conn *cn, uint64_t concert_id, uint64_t seq)
 static void note_seen(watch_registry *w, watch_sub *s, int64_t now_ms)
 {
     s->seen_ms = now_ms;
-#ifdef WATCH_NOTES_SEEN
     queue_seen_note(w->srv, s->concert_id, s->seq);
-#else
-    (void)w;
-#endif
 }
 
 static store_queue_state state_named(const char *name, size_t len)

@@ -294,7 +294,7 @@ int64_t harness_balance(harness_conn *c, const char *session);
 void harness_enter_until_active(harness_conn *c, const char *session, uint64_t concert_id,
                                 char *token, int64_t timeout_ms);
 
-/* queue.status of token; returns 'W', 'A' or 'E' and the position. */
+/* queue.status of token; returns 'W', 'A', 'E' or 'X' (ABANDONED) and the position. */
 char harness_queue_state(harness_conn *c, const char *token, uint64_t *position);
 
 /* admin.concert.create then admin.schedule.create with `seats` seats at

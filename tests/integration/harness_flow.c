@@ -67,6 +67,7 @@ char harness_queue_state(harness_conn *c, const char *token, uint64_t *position)
     char state = harness_obj_str_is(r.result, "status", "ACTIVE")    ? 'A'
                  : harness_obj_str_is(r.result, "status", "WAITING") ? 'W'
                  : harness_obj_str_is(r.result, "status", "EXPIRED") ? 'E'
+                 : harness_obj_str_is(r.result, "status", "ABANDONED") ? 'X'
                                                                      : '?';
     if (position)
         *position = harness_get_u64(&r, "position");

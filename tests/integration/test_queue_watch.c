@@ -272,6 +272,34 @@ static void test_slow_reader_is_owed_only_the_latest_state(void **state)
     assert_true(harness_alive(v.hs));
 }
 
+/* Watching is asking: with --wait-idle 2s, an entry only watched keeps its
+ * place for several idle limits while one nobody asks about is dropped, and
+ * the watched one's position closes up behind the drop. */
+static void test_watching_keeps_a_place_that_silence_loses(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_venue v;
+    harness_venue_open(fx, "--max-active 1 --active-ttl 1m --wait-idle 2s --admit-interval 100ms",
+                       10, PRICE, &v);
+    queued first, silent, watched;
+    enter(v.c, v.concert_id, &first);
+    enter(v.c, v.concert_id, &silent);
+    enter(v.c, v.concert_id, &watched);
+    assert_int_equal(watched.position, 2);
+    harness_conn *w = harness_fx_connect(fx, v.hs->port);
+    assert_int_equal(watch(w, watched.token), 'W');
+    int64_t until = harness_mono_ms() + 6000;          /* three idle limits */
+    while (harness_mono_ms() < until) {
+        harness_note n;
+        if (harness_read_note(w, 200, &n) == HARNESS_IO_OK) harness_note_free(&n);
+        harness_callf_expect(v.c, OK, "sys.ping", "{}");   /* keeps v.c open; asks about no entry */
+    }
+    uint64_t pos = 0;
+    assert_int_equal(harness_queue_state(v.c, silent.token, &pos), 'X');
+    assert_int_equal(harness_queue_state(v.c, watched.token, &pos), 'W');
+    assert_int_equal(pos, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +309,7 @@ int main(void)
         HARNESS_TEST(test_updates_are_rate_limited_and_kept_alive),
         HARNESS_TEST(test_unwatch_and_close_end_the_pushes),
         HARNESS_TEST(test_slow_reader_is_owed_only_the_latest_state),
+        HARNESS_TEST(test_watching_keeps_a_place_that_silence_loses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
