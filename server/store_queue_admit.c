@@ -41,8 +41,8 @@ usher_err entry_drop(store_txn *t, uint64_t concert_id, uint64_t seq, rec_queue_
     return USHER_ERR_OK;
 }
 
-/* Counts the concert's live ACTIVE entries, expiring the overdue ones. */
-static usher_err count_live(store_txn *t, uint64_t concert_id, int64_t now_ms, uint32_t *live)
+usher_err queue_count_live(store_txn *t, uint64_t concert_id, int64_t now_ms, bool expire_overdue,
+                           uint64_t *live)
 {
     *live = 0;
     MDB_cursor *cur;
@@ -58,8 +58,8 @@ static usher_err count_live(store_txn *t, uint64_t concert_id, int64_t now_ms, u
             break;
         int64_t active_until;
         memcpy(&active_until, v.mv_data, sizeof active_until);
-        if (active_until > now_ms) {
-            (*live)++;
+        if (active_until > now_ms || !expire_overdue) {
+            *live += active_until > now_ms;
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
             continue;
         }
@@ -104,9 +104,11 @@ static usher_err admit_one(store_txn *t, uint64_t concert_id, uint64_t seq, rec_
 usher_err admit_all(store_txn *t, uint64_t concert_id, int64_t now_ms, bool throttled,
                     rec_queue *q, uint32_t *live, uint32_t *admitted)
 {
-    usher_err err = count_live(t, concert_id, now_ms, live);
+    uint64_t counted;
+    usher_err err = queue_count_live(t, concert_id, now_ms, true, &counted);
     if (err != USHER_ERR_OK)
         return err;
+    *live = (uint32_t)counted;   /* at most the largest cap, 100000 */
     if (queue_undrawn(q)) {
         if (now_ms < q->opens_at_ms)
             return USHER_ERR_OK;   /* nobody before the opening */

@@ -46,31 +46,6 @@ usher_err queue_draw(store_txn *t, uint64_t concert_id, rec_queue *q)
     return queue_save(t, concert_id, q);
 }
 
-/* Live ACTIVE entries at now_ms, without writing (reads may call it). */
-static usher_err count_active(store_txn *t, uint64_t concert_id, int64_t now_ms, uint64_t *n)
-{
-    *n = 0;
-    MDB_cursor *cur;
-    usher_err err = store_cursor(t, DB_QUEUE_ACTIVE, &cur);
-    if (err != USHER_ERR_OK)
-        return err;
-    unsigned char at[QKEY_LEN];
-    qkey(at, concert_id, 0);
-    MDB_val k = { sizeof at, at }, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != QKEY_LEN || key_get_u64(k.mv_data) != concert_id)
-            break;
-        int64_t until;
-        memcpy(&until, v.mv_data, sizeof until);
-        if (until > now_ms)
-            (*n)++;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_mdb_err(t->st, rc, "queue_active");
-    return USHER_ERR_OK;
-}
-
 /* How long the first WAITING entry has waited (0 when none is found). */
 static usher_err oldest_wait(store_txn *t, uint64_t concert_id, const rec_queue *q,
                              int64_t now_ms, int64_t *wait_ms)
@@ -110,7 +85,7 @@ static usher_err report(store_txn *t, uint64_t concert_id, const rec_queue *q, i
         .controls = { .max_active = q->max_active, .admit_rate_per_min = q->admit_rate_per_min,
                       .paused = (q->flags & QUEUE_PAUSED) != 0, .opens_at_ms = q->opens_at_ms },
     };
-    usher_err err = count_active(t, concert_id, now_ms, &out->active);
+    usher_err err = queue_count_live(t, concert_id, now_ms, false, &out->active);
     return err != USHER_ERR_OK ? err : oldest_wait(t, concert_id, q, now_ms, &out->oldest_wait_ms);
 }
 

@@ -57,6 +57,12 @@ usher_err queue_seq_at(store_txn *t, uint64_t concert_id, const rec_queue *q, ui
  * indexes. */
 usher_err entry_expire(store_txn *t, uint64_t concert_id, uint64_t seq);
 
+/* Counts the concert's live ACTIVE entries at now_ms. With expire_overdue
+ * (a write transaction) the overdue ones are also marked EXPIRED on the
+ * way; without it nothing is written (reads may call it). */
+usher_err queue_count_live(store_txn *t, uint64_t concert_id, int64_t now_ms, bool expire_overdue,
+                           uint64_t *live);
+
 /* Drops a WAITING entry (ABANDONED): the entry, the dropped-order index,
  * the idle index and q's counters (the caller saves q). */
 usher_err entry_drop(store_txn *t, uint64_t concert_id, uint64_t seq, rec_queue_entry *e,
