@@ -59,8 +59,6 @@ listening() { command -v ss >/dev/null && [ -n "$(ss -Hltn "sport = :$1" 2>/dev/
 
 # Starts usherd on a new data dir $1; sets $port and $server_pid, and $token (the admin token).
 start_server() {
-  # The admin token first: it creates DIR/keys, which usherd then uses.
-  token=$("$BUILD/usher-admin" --data "$1" token)
   port=""
   # A random high port; usherd exits at once when it cannot bind, so try another then.
   for _ in 1 2 3 4 5; do
@@ -74,7 +72,12 @@ start_server() {
       command -v ss >/dev/null || { sleep 0.3; break; }
       sleep 0.1
     done
-    if kill -0 "$server_pid" 2>/dev/null; then port=$p; return 0; fi
+    if kill -0 "$server_pid" 2>/dev/null; then
+      port=$p
+      # usherd made DIR/keys at start; usher-admin signs with it (and never makes one).
+      token=$("$BUILD/usher-admin" --data "$1" token)
+      return 0
+    fi
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
   done
