@@ -121,6 +121,29 @@ static inline void fx_commit(store_txn *t)
     assert_int_equal(store_txn_commit(t), USHER_ERR_OK);
 }
 
+/* A concert with no performances; its id. */
+static inline uint64_t fx_concert(store_fixture *fx)
+{
+    uint64_t id;
+    store_txn *t = fx_write(fx);
+    assert_int_equal(store_concert_create(t, "Q", 1, "", 0, &id), USHER_ERR_OK);
+    fx_commit(t);
+    return id;
+}
+
+/* store_queue_enter of user n into concert_id at now_ms, committed. */
+static inline store_queue_entry fx_enter(store_fixture *fx, unsigned user, uint64_t concert_id,
+                                         int64_t now_ms)
+{
+    store_queue_entry e;
+    user_id u = fx_user(user);
+    store_txn *t = fx_write(fx);
+    assert_int_equal(store_queue_enter(t, &u, concert_id, now_ms, &e), USHER_ERR_OK);
+    fx_commit(t);
+    assert_memory_equal(e.user.bytes, u.bytes, 16);
+    return e;
+}
+
 /* A concert with one performance of `seats` seats, seat i priced price * i. */
 static inline void fx_catalog(store_fixture *fx, uint32_t seats, int64_t price, int64_t starts_at_ms,
                               uint64_t *concert_id, uint64_t *schedule_id)

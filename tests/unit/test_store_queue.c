@@ -8,26 +8,6 @@
 #include <cmocka.h>
 #include "store_fixture.h"
 
-static uint64_t new_concert(store_fixture *fx)
-{
-    uint64_t id;
-    store_txn *t = fx_write(fx);
-    assert_int_equal(store_concert_create(t, "Q", 1, "", 0, &id), USHER_ERR_OK);
-    fx_commit(t);
-    return id;
-}
-
-static store_queue_entry enter(store_fixture *fx, unsigned user, uint64_t concert_id, int64_t now_ms)
-{
-    store_queue_entry e;
-    user_id u = fx_user(user);
-    store_txn *t = fx_write(fx);
-    assert_int_equal(store_queue_enter(t, &u, concert_id, now_ms, &e), USHER_ERR_OK);
-    fx_commit(t);
-    assert_memory_equal(e.user.bytes, u.bytes, 16);
-    return e;
-}
-
 static store_queue_entry get(store_fixture *fx, uint64_t concert_id, uint64_t seq, int64_t now_ms)
 {
     store_queue_entry e;
@@ -52,8 +32,8 @@ static uint32_t tick(store_fixture *fx, int64_t now_ms)
 static void test_queue_enter_empty_queue_is_active_at_once(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
-    store_queue_entry e = enter(fx, 1, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    store_queue_entry e = fx_enter(fx, 1, c, FX_T0);
     assert_int_equal(e.seq, 1);
     assert_int_equal(e.state, STORE_QUEUE_ACTIVE);
     assert_int_equal(e.position, 0);
@@ -63,10 +43,10 @@ static void test_queue_enter_empty_queue_is_active_at_once(void **state)
 static void test_queue_admits_in_fifo_order_up_to_max_active(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     store_queue_entry e[6];
     for (unsigned i = 0; i < 6; i++)
-        e[i] = enter(fx, 10 + i, c, FX_T0 + i);
+        e[i] = fx_enter(fx, 10 + i, c, FX_T0 + i);
     for (unsigned i = 0; i < 6; i++)
         assert_int_equal(e[i].seq, i + 1);
     assert_int_equal(e[0].state, STORE_QUEUE_ACTIVE);
@@ -84,9 +64,9 @@ static void test_queue_admits_in_fifo_order_up_to_max_active(void **state)
 static void test_queue_positions_count_only_waiting_ahead(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     for (unsigned i = 0; i < 5; i++)
-        enter(fx, 10 + i, c, FX_T0);
+        fx_enter(fx, 10 + i, c, FX_T0);
     /* seqs 1,2 ACTIVE; 3,4,5 WAITING at 1,2,3. After the ttl, the tick admits 3 and 4. */
     assert_int_equal(tick(fx, FX_T0 + FX_ACTIVE_TTL_MS), 2);
     int64_t now = FX_T0 + FX_ACTIVE_TTL_MS;
@@ -101,10 +81,10 @@ static void test_queue_positions_count_only_waiting_ahead(void **state)
 static void test_queue_positions_are_per_concert(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t a = new_concert(fx), b = new_concert(fx);
+    uint64_t a = fx_concert(fx), b = fx_concert(fx);
     for (unsigned i = 0; i < 3; i++)
-        enter(fx, 10 + i, a, FX_T0);
-    store_queue_entry e = enter(fx, 99, b, FX_T0);
+        fx_enter(fx, 10 + i, a, FX_T0);
+    store_queue_entry e = fx_enter(fx, 99, b, FX_T0);
     assert_int_equal(e.seq, 1);
     assert_int_equal(e.state, STORE_QUEUE_ACTIVE);
     assert_int_equal(get(fx, a, 3, FX_T0).position, 1);
@@ -113,33 +93,33 @@ static void test_queue_positions_are_per_concert(void **state)
 static void test_queue_reenter_returns_same_entry(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
-    store_queue_entry active = enter(fx, 1, c, FX_T0);
-    enter(fx, 2, c, FX_T0);
-    store_queue_entry waiting = enter(fx, 3, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    store_queue_entry active = fx_enter(fx, 1, c, FX_T0);
+    fx_enter(fx, 2, c, FX_T0);
+    store_queue_entry waiting = fx_enter(fx, 3, c, FX_T0);
     assert_int_equal(waiting.state, STORE_QUEUE_WAITING);
 
-    store_queue_entry again = enter(fx, 1, c, FX_T0 + 100);
+    store_queue_entry again = fx_enter(fx, 1, c, FX_T0 + 100);
     assert_int_equal(again.seq, active.seq);
     assert_int_equal(again.state, STORE_QUEUE_ACTIVE);
     assert_int_equal(again.active_until_ms, active.active_until_ms);   /* not extended */
-    again = enter(fx, 3, c, FX_T0 + 100);
+    again = fx_enter(fx, 3, c, FX_T0 + 100);
     assert_int_equal(again.seq, waiting.seq);
     assert_int_equal(again.state, STORE_QUEUE_WAITING);
     assert_int_equal(again.position, 1);
     /* Nobody was appended by the re-entries. */
-    assert_int_equal(enter(fx, 4, c, FX_T0 + 100).seq, 4);
+    assert_int_equal(fx_enter(fx, 4, c, FX_T0 + 100).seq, 4);
 }
 
 static void test_queue_reenter_after_expired_goes_to_back(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
-    enter(fx, 1, c, FX_T0);
-    enter(fx, 2, c, FX_T0 + 1);
-    enter(fx, 3, c, FX_T0 + 2);   /* WAITING 1 */
+    uint64_t c = fx_concert(fx);
+    fx_enter(fx, 1, c, FX_T0);
+    fx_enter(fx, 2, c, FX_T0 + 1);
+    fx_enter(fx, 3, c, FX_T0 + 2);   /* WAITING 1 */
     int64_t later = FX_T0 + 1 + FX_ACTIVE_TTL_MS;   /* 1 and 2 have expired */
-    store_queue_entry e = enter(fx, 1, c, later);
+    store_queue_entry e = fx_enter(fx, 1, c, later);
     assert_int_equal(e.seq, 4);
     /* The admission run by this enter served 3 first, then the newcomer. */
     assert_int_equal(get(fx, c, 3, later).state, STORE_QUEUE_ACTIVE);
@@ -151,13 +131,13 @@ static void test_queue_reenter_after_expired_goes_to_back(void **state)
 static void test_queue_reenter_after_expired_waits_behind_others(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
-    enter(fx, 1, c, FX_T0);
-    enter(fx, 2, c, FX_T0 + FX_ACTIVE_TTL_MS / 2);
+    uint64_t c = fx_concert(fx);
+    fx_enter(fx, 1, c, FX_T0);
+    fx_enter(fx, 2, c, FX_T0 + FX_ACTIVE_TTL_MS / 2);
     for (unsigned i = 0; i < 3; i++)
-        enter(fx, 10 + i, c, FX_T0 + FX_ACTIVE_TTL_MS / 2);   /* seqs 3..5 waiting */
+        fx_enter(fx, 10 + i, c, FX_T0 + FX_ACTIVE_TTL_MS / 2);   /* seqs 3..5 waiting */
     int64_t later = FX_T0 + FX_ACTIVE_TTL_MS;   /* only user 1 expired: one slot frees */
-    store_queue_entry e = enter(fx, 1, c, later);
+    store_queue_entry e = fx_enter(fx, 1, c, later);
     assert_int_equal(e.seq, 6);
     assert_int_equal(e.state, STORE_QUEUE_WAITING);
     assert_int_equal(e.position, 3);   /* behind 4 and 5; 3 took the freed slot */
@@ -167,10 +147,10 @@ static void test_queue_reenter_after_expired_waits_behind_others(void **state)
 static void test_queue_active_expires_lazily_and_tick_fills_the_slot(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
-    enter(fx, 1, c, FX_T0);
-    enter(fx, 2, c, FX_T0 + 1000);
-    store_queue_entry w = enter(fx, 3, c, FX_T0 + 1000);
+    uint64_t c = fx_concert(fx);
+    fx_enter(fx, 1, c, FX_T0);
+    fx_enter(fx, 2, c, FX_T0 + 1000);
+    store_queue_entry w = fx_enter(fx, 3, c, FX_T0 + 1000);
     assert_int_equal(w.state, STORE_QUEUE_WAITING);
 
     int64_t t1 = FX_T0 + FX_ACTIVE_TTL_MS - 1;
@@ -189,10 +169,10 @@ static void test_queue_active_expires_lazily_and_tick_fills_the_slot(void **stat
 static void test_queue_tick_fills_every_free_slot_of_every_concert(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t a = new_concert(fx), b = new_concert(fx);
+    uint64_t a = fx_concert(fx), b = fx_concert(fx);
     for (unsigned i = 0; i < 5; i++) {
-        enter(fx, 10 + i, a, FX_T0);
-        enter(fx, 20 + i, b, FX_T0);
+        fx_enter(fx, 10 + i, a, FX_T0);
+        fx_enter(fx, 20 + i, b, FX_T0);
     }
     int64_t later = FX_T0 + FX_ACTIVE_TTL_MS;
     assert_int_equal(tick(fx, later), 4);
@@ -205,13 +185,13 @@ static void test_queue_tick_fills_every_free_slot_of_every_concert(void **state)
     assert_int_equal(tick(fx, later), 0);   /* all expired; queues now idle */
     assert_int_equal(get(fx, a, 5, later).state, STORE_QUEUE_EXPIRED);
     /* An idle queue still admits a newcomer at once. */
-    assert_int_equal(enter(fx, 10, a, later).state, STORE_QUEUE_ACTIVE);
+    assert_int_equal(fx_enter(fx, 10, a, later).state, STORE_QUEUE_ACTIVE);
 }
 
 static void test_queue_unknown_concert_or_seq_not_found(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     user_id u = fx_user(1);
     store_queue_entry e;
     store_txn *t = fx_write(fx);
@@ -226,7 +206,7 @@ static void test_queue_unknown_concert_or_seq_not_found(void **state)
 static void test_queue_many_entries_keep_exact_order(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     store_txn *t = fx_write(fx);
     for (unsigned i = 0; i < 300; i++) {
         user_id u = fx_user(1000 + i);
@@ -264,18 +244,18 @@ static store_queue_progress progress(store_fixture *fx, uint64_t concert_id)
 static void test_queue_progress_follows_admissions(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     store_queue_progress p = progress(fx, c);
     assert_int_equal(p.entered_total, 0);
     assert_int_equal(p.waiting, 0);
     for (unsigned i = 0; i < 5; i++)
-        enter(fx, 40 + i, c, FX_T0 + i);
+        fx_enter(fx, 40 + i, c, FX_T0 + i);
     p = progress(fx, c);
     assert_int_equal(p.entered_total, 5);
     assert_int_equal(p.admitted_total, 2);        /* FX_MAX_ACTIVE */
     assert_int_equal(p.waiting, 3);
     uint64_t v = p.version;
-    enter(fx, 50, c, FX_T0 + 6);
+    fx_enter(fx, 50, c, FX_T0 + 6);
     assert_int_equal(progress(fx, c).version, v);  /* an arrival behind moves no position */
     assert_int_equal(tick(fx, FX_T0 + FX_ACTIVE_TTL_MS + 1), 2);
     p = progress(fx, c);

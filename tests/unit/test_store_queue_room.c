@@ -25,25 +25,6 @@ static void reopen(store_fixture *fx, int64_t wait_idle_ms, int64_t active_idle_
     fx_open(fx);
 }
 
-static uint64_t new_concert(store_fixture *fx)
-{
-    uint64_t id;
-    store_txn *t = fx_write(fx);
-    assert_int_equal(store_concert_create(t, "Q", 1, "", 0, &id), USHER_ERR_OK);
-    fx_commit(t);
-    return id;
-}
-
-static store_queue_entry enter(store_fixture *fx, unsigned user, uint64_t concert_id, int64_t now_ms)
-{
-    store_queue_entry e;
-    user_id u = fx_user(user);
-    store_txn *t = fx_write(fx);
-    assert_int_equal(store_queue_enter(t, &u, concert_id, now_ms, &e), USHER_ERR_OK);
-    fx_commit(t);
-    return e;
-}
-
 static store_queue_entry get(store_fixture *fx, uint64_t concert_id, uint64_t seq, int64_t now_ms)
 {
     store_queue_entry e;
@@ -103,8 +84,8 @@ static void test_idle_waiting_entries_are_dropped_and_positions_close_up(void **
 {
     store_fixture *fx = *state;
     reopen(fx, WAIT_IDLE_MS, 0, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 12; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 12; u++) fx_enter(fx, u, c, FX_T0);
     store_queue_progress before = progress(fx, c);
     assert_int_equal(before.waiting, 10);
     for (uint64_t seq = 3; seq <= 12; seq += 2) touch(fx, c, seq, FX_T0 + 600);
@@ -122,7 +103,7 @@ static void test_idle_waiting_entries_are_dropped_and_positions_close_up(void **
     assert_int_equal(after.waiting, 5);
     assert_true(after.version != before.version);
     /* Re-entering after the drop goes to the back. */
-    store_queue_entry again = enter(fx, 4, c, FX_T0 + 1300);
+    store_queue_entry again = fx_enter(fx, 4, c, FX_T0 + 1300);
     assert_int_equal(again.seq, 13);
     assert_int_equal(again.state, STORE_QUEUE_WAITING);
     assert_int_equal(again.position, 6);
@@ -134,8 +115,8 @@ static void test_admission_skips_dropped_entries(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, WAIT_IDLE_MS, 0, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 6; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 6; u++) fx_enter(fx, u, c, FX_T0);
     touch(fx, c, 3, FX_T0 + 800);
     touch(fx, c, 6, FX_T0 + 800);
     tick(fx, FX_T0 + 1100);                       /* drops 4 and 5 */
@@ -155,8 +136,8 @@ static void test_idle_active_entry_expires_early(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, ACTIVE_IDLE_MS, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 3; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 3; u++) fx_enter(fx, u, c, FX_T0);
     touch(fx, c, 2, FX_T0 + 1500);
     assert_int_equal(tick(fx, FX_T0 + 2100), 1);   /* 1 unused since admission: 3 takes it */
     assert_int_equal(get(fx, c, 1, FX_T0 + 2100).state, STORE_QUEUE_EXPIRED);
@@ -170,8 +151,8 @@ static void test_touch_of_ended_or_unknown_entry(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, WAIT_IDLE_MS, 0, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 3; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 3; u++) fx_enter(fx, u, c, FX_T0);
     tick(fx, FX_T0 + 1500);
     assert_int_equal(get(fx, c, 3, FX_T0 + 1500).state, STORE_QUEUE_ABANDONED);
     touch(fx, c, 3, FX_T0 + 1600);
@@ -187,8 +168,8 @@ static void test_idle_limits_off(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 3; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 3; u++) fx_enter(fx, u, c, FX_T0);
     tick(fx, FX_T0 + FX_ACTIVE_TTL_MS - 1);
     assert_int_equal(get(fx, c, 1, FX_T0 + FX_ACTIVE_TTL_MS - 1).state, STORE_QUEUE_ACTIVE);
     assert_int_equal(get(fx, c, 3, FX_T0 + FX_ACTIVE_TTL_MS - 1).state, STORE_QUEUE_WAITING);
@@ -200,14 +181,14 @@ static void test_paused_queue_admits_nobody_and_resumes_in_order(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 4; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 4; u++) fx_enter(fx, u, c, FX_T0);
     store_queue_report r = control_set(fx, c, (store_queue_control_change){ .set_paused = true,
                                                                              .paused = true }, FX_T0);
     assert_true(r.controls.paused);
     int64_t later = FX_T0 + FX_ACTIVE_TTL_MS;
     assert_int_equal(tick(fx, later), 0);
-    store_queue_entry e5 = enter(fx, 5, c, later);
+    store_queue_entry e5 = fx_enter(fx, 5, c, later);
     assert_int_equal(e5.state, STORE_QUEUE_WAITING);
     assert_int_equal(e5.position, 3);
     assert_int_equal(get(fx, c, 3, later).position, 1);
@@ -224,8 +205,8 @@ static void test_max_active_override(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 6; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 6; u++) fx_enter(fx, u, c, FX_T0);
     store_queue_report r = control_set(fx, c, (store_queue_control_change){ .set_max_active = true,
                                                                              .max_active = 4 }, FX_T0);
     assert_int_equal(r.max_active, 4);
@@ -252,12 +233,12 @@ static void test_rate_limit_spreads_admissions(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 100);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     control_set(fx, c, (store_queue_control_change){ .set_max_active = true, .max_active = 10000,
                                                      .set_rate = true, .admit_rate_per_min = 600 },
                 FX_T0);
     control_set(fx, c, (store_queue_control_change){ .set_paused = true, .paused = true }, FX_T0);
-    for (unsigned u = 1; u <= 300; u++) enter(fx, u, c, FX_T0);
+    for (unsigned u = 1; u <= 300; u++) fx_enter(fx, u, c, FX_T0);
     control_set(fx, c, (store_queue_control_change){ .set_paused = true, .paused = false }, FX_T0);
     uint32_t total = 0;
     for (int64_t at = FX_T0 + 100; at <= FX_T0 + 10000; at += 100) {
@@ -284,9 +265,9 @@ static void test_throttled_tick_fills_half_the_free_slots(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     control_set(fx, c, (store_queue_control_change){ .set_paused = true, .paused = true }, FX_T0);
-    for (unsigned u = 1; u <= 10; u++) enter(fx, u, c, FX_T0);
+    for (unsigned u = 1; u <= 10; u++) fx_enter(fx, u, c, FX_T0);
     control_set(fx, c, (store_queue_control_change){ .set_paused = true, .paused = false,
                                                      .set_max_active = true, .max_active = 8 }, FX_T0);
     assert_int_equal(tick_opts(fx, FX_T0 + 1, true), 4);
@@ -303,7 +284,7 @@ static void test_pre_queue_draws_a_permutation_of_the_early_arrivals(void **stat
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     int64_t opens = FX_T0 + 10000;
     store_queue_report r;
     const char *bad = NULL;
@@ -318,7 +299,7 @@ static void test_pre_queue_draws_a_permutation_of_the_early_arrivals(void **stat
     store_txn_end(t);
     enum { EARLY = 40 };
     for (unsigned u = 1; u <= EARLY; u++) {
-        store_queue_entry e = enter(fx, u, c, FX_T0 + u);
+        store_queue_entry e = fx_enter(fx, u, c, FX_T0 + u);
         assert_int_equal(e.state, STORE_QUEUE_WAITING);
         assert_false(e.position_known);
     }
@@ -339,7 +320,7 @@ static void test_pre_queue_draws_a_permutation_of_the_early_arrivals(void **stat
     }
     assert_int_equal(active, FX_MAX_ACTIVE);
     assert_true(moved > 0);   /* 1 in 38! that a fair draw keeps arrival order */
-    store_queue_entry late = enter(fx, EARLY + 1, c, opens + 1);
+    store_queue_entry late = fx_enter(fx, EARLY + 1, c, opens + 1);
     assert_int_equal(late.seq, EARLY + 1);
     assert_int_equal(late.position, EARLY - FX_MAX_ACTIVE + 1);
     t = fx_write(fx);
@@ -355,14 +336,14 @@ static void test_pre_queue_drawn_by_first_enter_after_opening(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     int64_t opens = FX_T0 + 1000;
     store_queue_report r;
     store_txn *t = fx_write(fx);
     assert_int_equal(store_queue_open(t, c, opens, FX_T0, &r, NULL), USHER_ERR_OK);
     fx_commit(t);
-    for (unsigned u = 1; u <= 5; u++) enter(fx, u, c, FX_T0 + u);
-    store_queue_entry late = enter(fx, 6, c, opens);
+    for (unsigned u = 1; u <= 5; u++) fx_enter(fx, u, c, FX_T0 + u);
+    store_queue_entry late = fx_enter(fx, 6, c, opens);
     assert_int_equal(late.state, STORE_QUEUE_WAITING);
     assert_true(late.position_known);
     assert_int_equal(late.position, 4);   /* behind the 5 early ones, 2 admitted */
@@ -374,14 +355,14 @@ static void test_progress_version_moves_on_admission_and_drop(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, WAIT_IDLE_MS, 0, 1000);
-    uint64_t c = new_concert(fx);
-    enter(fx, 1, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    fx_enter(fx, 1, c, FX_T0);
     uint64_t v1 = progress(fx, c).version;
-    enter(fx, 2, c, FX_T0);
+    fx_enter(fx, 2, c, FX_T0);
     uint64_t v2 = progress(fx, c).version;
     assert_true(v2 != v1);   /* admitted at once */
-    enter(fx, 3, c, FX_T0);
-    enter(fx, 4, c, FX_T0);
+    fx_enter(fx, 3, c, FX_T0);
+    fx_enter(fx, 4, c, FX_T0);
     touch(fx, c, 3, FX_T0 + 900);
     uint64_t v3 = progress(fx, c).version;
     tick(fx, FX_T0 + 1100);   /* drops 4 */
@@ -397,7 +378,7 @@ static void test_control_report(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, 0, 0, 1000);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     store_queue_report r;
     store_txn *t = fx_read(fx);
     assert_int_equal(store_queue_control_get(t, c, FX_T0, &r), USHER_ERR_OK);
@@ -406,7 +387,7 @@ static void test_control_report(void **state)
     assert_int_equal(r.max_active, FX_MAX_ACTIVE);
     assert_int_equal(store_queue_control_get(t, c + 100, FX_T0, &r), USHER_ERR_NOT_FOUND);
     store_txn_end(t);
-    for (unsigned u = 1; u <= 4; u++) enter(fx, u, c, FX_T0 + u * 1000);
+    for (unsigned u = 1; u <= 4; u++) fx_enter(fx, u, c, FX_T0 + u * 1000);
     t = fx_read(fx);
     assert_int_equal(store_queue_control_get(t, c, FX_T0 + 5000, &r), USHER_ERR_OK);
     store_txn_end(t);
@@ -424,7 +405,7 @@ static void test_positions_exact_at_a_million_with_drops(void **state)
     fx_close(fx);
     fx->opt.map_size_bytes = (size_t)2 << 30;
     reopen(fx, 5000, 0, 1000);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     enum { N = 1000000, BATCH = 50000, DROP_EVERY = 997 };
     for (unsigned base = 0; base < N; base += BATCH) {
         store_txn *t = fx_write(fx);
@@ -481,7 +462,7 @@ static void test_long_run_of_drops_is_passed(void **state)
 {
     store_fixture *fx = *state;
     reopen(fx, WAIT_IDLE_MS, 0, 1000);
-    uint64_t c = new_concert(fx);
+    uint64_t c = fx_concert(fx);
     enum { N = 3000, GONE = 2500 };
     store_txn *t = fx_write(fx);
     for (unsigned seq = 1; seq <= N; seq++) {
@@ -515,8 +496,8 @@ static void test_long_run_of_drops_is_passed(void **state)
 static void test_schema_2_queue_is_upgraded_on_open(void **state)
 {
     store_fixture *fx = *state;
-    uint64_t c = new_concert(fx);
-    for (unsigned u = 1; u <= 5; u++) enter(fx, u, c, FX_T0);
+    uint64_t c = fx_concert(fx);
+    for (unsigned u = 1; u <= 5; u++) fx_enter(fx, u, c, FX_T0);
     MDB_txn *raw;
     assert_int_equal(mdb_txn_begin(fx->st->env, NULL, 0, &raw), 0);
     MDB_dbi entries = fx->st->dbi[DB_QUEUE_ENTRIES], queues = fx->st->dbi[DB_QUEUES];
