@@ -373,24 +373,26 @@ usher_status usher_queue_enter(usher_client *c, const char *session, uint64_t co
     return typed_call(c, &pb, METHOD(QUEUE_ENTER), decode_queue_entry, out);
 }
 
-usher_status usher_queue_status(usher_client *c, const char *token, usher_queue *out)
+/* queue.status and queue.watch: {token} in, the entry's state out. */
+static usher_status queue_token_call(usher_client *c, const char *token, usher_method_id method,
+                                     usher_queue *out)
 {
     params_builder pb;
     usher_status st = begin(c, out, sizeof *out, &pb);
     if (st != USHER_OK)
         return st;
     pb_str(&pb, "token", token);
-    return typed_call(c, &pb, METHOD(QUEUE_STATUS), decode_queue, out);
+    return typed_call(c, &pb, usher_method_docs[method].name, decode_queue, out);
+}
+
+usher_status usher_queue_status(usher_client *c, const char *token, usher_queue *out)
+{
+    return queue_token_call(c, token, USHER_METHOD_QUEUE_STATUS, out);
 }
 
 usher_status usher_queue_watch(usher_client *c, const char *token, usher_queue *out)
 {
-    params_builder pb;
-    usher_status st = begin(c, out, sizeof *out, &pb);
-    if (st != USHER_OK)
-        return st;
-    pb_str(&pb, "token", token);
-    return typed_call(c, &pb, METHOD(QUEUE_WATCH), decode_queue, out);
+    return queue_token_call(c, token, USHER_METHOD_QUEUE_WATCH, out);
 }
 
 static void decode_unwatch(fields *f, const msgpack_object *r, void *dst)
