@@ -124,12 +124,17 @@ static void test_client_vanishing_mid_write_does_not_crash_and_the_write_lands(v
     harness_user u;
     harness_register(watcher, &u);
 
-    /* Twenty charges sent, then the client hangs up without reading. */
+    /* Twenty charges sent, then the client hangs up without reading: a FIN
+     * behind the frames (shutdown). Closing at once would turn the hang-up
+     * into a reset whenever a reply had already arrived unread, and a reset
+     * discards what the server had not read yet: that case is the "rude"
+     * one below. The socket is closed once the writes are seen to land. */
     harness_conn *leaver = harness_fx_connect(fx, hs->port);
     for (int i = 0; i < 20; i++)
         harness_sendf(leaver, "wallet.charge", "{\"session\":\"%s\",\"amount\":%d}", u.session, CHARGE);
-    harness_conn_disconnect(leaver);
+    assert_int_equal(shutdown(leaver->fd, SHUT_WR), 0);
     wait_for_balance(watcher, u.session, 20 * CHARGE);
+    harness_conn_disconnect(leaver);
 
     /* The same with a reset instead of a close: the server survives and
      * stays consistent whatever it managed to apply. */

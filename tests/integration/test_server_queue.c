@@ -102,7 +102,11 @@ static void test_waiting_users_are_admitted_strictly_in_order(void **state)
     }
     read_states(c, qs, USERS);
 
-    /* User 1 pays: the slot goes to user 3 in the same transaction. */
+    /* User 1 pays: the slot goes to user 3 in the same transaction. A
+     * second first, so that user 3's ACTIVE time ends a second after user
+     * 2's: the reads below (one query per user) then never span both
+     * expiries, whatever the machine's speed. */
+    harness_sleep_ms(1000);
     uint64_t rid = harness_reserve(c, qs[0].token, v.schedule_id, 1, NULL);
     harness_callf_expect(c, OK, "payment.pay", "{\"token\":\"%s\",\"reservation_ids\":[%llu]}",
                          qs[0].token, (unsigned long long)rid);
