@@ -4,16 +4,17 @@ CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
 OPT      ?= -O2
-CFLAGS   += -Iprotocol -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fPIC -pthread -MMD -MP
+CFLAGS   += -Iprotocol -I/usr/include/postgresql -I$(BUILD)/gen -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fPIC -pthread -MMD -MP
 LDLIBS_PROTO  = -lmsgpackc
-LDLIBS_SERVER = -lev -llmdb -lsodium -lmsgpackc -pthread
+LDLIBS_SERVER = -lev -llmdb -lpq -lsodium -lmsgpackc -pthread
 LDLIBS_CLIENT = -lev -lmsgpackc
 LDLIBS_CLI    = -ledit
 LDLIBS_TEST   = -lcmocka
 
 # Debian packages the build and the tests need (`make deps` installs them).
 DEB_PACKAGES = build-essential pkg-config libev-dev libmsgpack-dev liblmdb-dev \
-               libsodium-dev libcmocka-dev libedit-dev valgrind groff-base prometheus
+               libsodium-dev libcmocka-dev libedit-dev valgrind groff-base prometheus \
+               libpq-dev postgresql
 
 # One source of truth: the version is read from the macros of client/usher.h
 # (USHER_VERSION_MAJOR/MINOR/PATCH); test_abi_version checks the programs agree.
@@ -67,11 +68,12 @@ PROGRAMS = $(USHERD) $(USHER_ADMIN) $(USHER_CHECK) $(if $(wildcard tools/usher-c
 LIBS = $(PROTO_LIB) $(SERVER_LIB) $(if $(CLIENT_SRC),$(CLIENT_LIB) $(CLIENT_SO))
 
 .SECONDARY:
-.PHONY: all help deps run test unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install uninstall clean
+.PHONY: all help deps run test test-postgres unit integration debug asan fuzz fuzz-smoke fuzz-bins fuzz-corpus bench install uninstall clean
 all: $(LIBS) $(PROGRAMS) $(UNIT_BINS) $(INTEG_BINS) $(ABI_APPS) $(FUZZ_REPLAYS) $(if $(wildcard tests/crash/powercut_shim.c),$(POWERCUT_SHIM))
 
 help:
 	@echo "make            build libraries, programs and tests (-O2)"
+	@echo "make test-postgres  the store and server suites against a throwaway PostgreSQL"
 	@echo "make deps       install missing Debian packages ($(DEB_PACKAGES))"
 	@echo "make run        deps + build + start usherd on 127.0.0.1:7700 with a demo concert in ./usher-data"
 	@echo "make test       deps + build + run every unit and integration test"
@@ -102,6 +104,12 @@ integration: all
 
 debug:
 	$(MAKE) BUILD=build-debug OPT=-O0 all
+
+# The conformance and integration suites against a throwaway PostgreSQL
+# (tests/postgres/run.sh starts it on a temp dir and a free port, as an
+# unprivileged user, and removes it).
+test-postgres: deps all
+	BUILD=$(BUILD) bash tests/postgres/run.sh
 
 asan: deps
 	@sh tools/deps.sh clang libclang-rt-14-dev
@@ -197,6 +205,18 @@ $(POWERCUT_SHIM): tests/crash/powercut_shim.c tests/crash/powercut_journal.h
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The PostgreSQL schema versions (db/postgres/NNN_*.sql, in name order),
+# compiled into usherd as C strings: pg_migrations[0] is version 1.
+PG_MIGRATIONS = $(sort $(wildcard db/postgres/[0-9][0-9][0-9]_*.sql))
+$(BUILD)/gen/pg_migrations.h: $(PG_MIGRATIONS) Makefile
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from db/postgres/ by the Makefile: do not edit. */'; \
+	  echo 'static const char *const pg_migrations[] = {'; \
+	  for f in $(PG_MIGRATIONS); do \
+	    echo "/* $$f */"; sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $$f; echo '    ,'; \
+	  done; echo '};'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/server/store_pg_migrate.o: $(BUILD)/gen/pg_migrations.h
 
 # The example is compiled the way an application would be: <usher.h> on the include path.
 $(BUILD)/examples/kiosk.o: examples/kiosk.c

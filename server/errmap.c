@@ -13,7 +13,8 @@ void errmap_message(logger *lg, const call *c, const char *method, usher_err err
         snprintf(out, cap, "%s: %s", base, c->detail);
     else
         snprintf(out, cap, "%s", base);
-    if (err != USHER_ERR_INTERNAL && err != USHER_ERR_OVERLOADED && err != USHER_ERR_STORAGE_FULL)
+    if (err != USHER_ERR_INTERNAL && err != USHER_ERR_OVERLOADED && err != USHER_ERR_STORAGE_FULL &&
+        err != USHER_ERR_UNAVAILABLE)
         return;
     /* A full disk or a flood refuses every request alike: one line per
      * method and code per interval, with the count, not one per request. */

@@ -1,9 +1,16 @@
 /* Storage: everything Usher remembers, behind functions named for what they
- * mean. Handlers call only these; today's backend is LMDB (server/store_*.c),
- * and another could live beside it without touching a handler.
+ * mean. Handlers call only these. Two backends implement them
+ * (server/store_backend.h): LMDB in a data directory (server/store_*.c, the
+ * embedded default: every usherd of one host on one directory) and
+ * PostgreSQL (server/store_pg_*.c: usherd on several hosts sharing one
+ * database). tests/unit/test_store_*.c hold both to the same contract.
  *
  * Rules:
- * - One store per process, opened after fork and never twice (LMDB's rule).
+ * - LMDB: one store per process, opened after fork and never twice (LMDB's
+ *   rule). PostgreSQL: likewise one per process, after fork; it keeps its
+ *   own connections (store_options.connections), one per open top-level
+ *   transaction, and its calls block for a round trip to the database, so
+ *   a server runs them off its event loop (store_is_remote).
  * - Read functions take any transaction; write functions need a write
  *   transaction (or a child of one). A write function that fails may already
  *   have written: the caller aborts the (child) transaction, which is how
@@ -15,7 +22,9 @@
  *   functions only tidy up, they are never needed for correctness.
  * - Every function returns a usher_err from protocol/errors.h. Storage
  *   failures are USHER_ERR_INTERNAL, or STORAGE_FULL when the map or the
- *   disk is full (it does not clear by itself: an operator must act). */
+ *   disk is full (it does not clear by itself: an operator must act), or
+ *   UNAVAILABLE when the database cannot be reached (PostgreSQL: the
+ *   transaction is gone, nothing of it is kept; a later call reconnects). */
 #ifndef USHER_SERVER_STORE_H
 #define USHER_SERVER_STORE_H
 
@@ -63,6 +72,10 @@ typedef struct store_options {
                                    usherd's log format (log.h), JSON under log_json; NULL
                                    (a tool): plain lines */
     bool log_json;
+    unsigned connections;       /* PostgreSQL: connections kept (top-level transactions
+                                   open at once); 1..64 */
+    int64_t connect_timeout_ms; /* PostgreSQL: a connect or a statement waits at most this
+                                   long before UNAVAILABLE */
 } store_options;
 
 /* Defaults matching usherd's defaults. */
@@ -70,7 +83,20 @@ store_options store_options_default(void);
 
 /* ---- environment and transactions ---- */
 
-/* Opens (creating when missing) the store in directory dir. Clears stale
+/* True when spec names a PostgreSQL database (postgres:// or postgresql://)
+ * rather than an LMDB data directory. */
+bool store_spec_is_url(const char *spec);
+
+/* Opens the store spec names: a PostgreSQL URL (store_spec_is_url) or an
+ * LMDB data directory, as below.
+ * PostgreSQL: connects (UNAVAILABLE when the database cannot be reached),
+ * creates or migrates the schema (db/postgres/, one transaction under an
+ * advisory lock, so several usherd may start at once), and refuses a
+ * database whose schema is newer than this build knows (INTERNAL). With
+ * opt->read_only nothing is migrated: NOT_FOUND when the database holds no
+ * usher schema. map_size_bytes and max_readers do not apply.
+ *
+ * LMDB: opens (creating when missing) the store in directory dir. Clears stale
  * reader slots left by dead processes. Before anything reads the map it
  * walks the snapshot's pages with pread and refuses a file in which a page
  * the trees reach lies past the end (truncated) or is malformed: reading
@@ -82,7 +108,23 @@ store_options store_options_default(void);
  * A read-only open of a damaged (cut or overwritten) file still succeeds, so
  * the damage can be reported: store_damage says why, and every transaction
  * begin then fails with INTERNAL. A read-write open refuses it (INTERNAL). */
-usher_err store_open(store **out, const char *dir, const store_options *opt);
+usher_err store_open(store **out, const char *spec, const store_options *opt);
+
+/* "lmdb" or "postgres". */
+const char *store_backend_name(const store *st);
+
+/* True when the store's calls wait on a network round trip (PostgreSQL):
+ * the server then runs every request on its database threads, none on the
+ * event loop. LMDB: false (reads are served from a snapshot in memory). */
+bool store_is_remote(const store *st);
+
+/* The signing key every usherd on a shared store uses: out (len bytes) gets
+ * the stored key, or fresh after storing it when none was stored yet
+ * (*created then true; racing usherd agree on the first one stored).
+ * PostgreSQL only; LMDB returns NOT_FOUND (its key is the data dir's keys
+ * file, token.h). */
+usher_err store_shared_key(store *st, const uint8_t *fresh, size_t len, uint8_t *out,
+                           bool *created);
 
 /* Why a read-only store's data file is damaged, or NULL when it is not. */
 const char *store_damage(const store *st);

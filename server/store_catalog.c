@@ -45,7 +45,7 @@ static void concert_fill(uint64_t concert_id, const rec_concert *rec, const unsi
     out->venue[rec->venue_len] = 0;
 }
 
-usher_err store_concert_create(store_txn *txn, const char *title, size_t title_len,
+usher_err lmdb_concert_create(store_txn *txn, const char *title, size_t title_len,
                                const char *venue, size_t venue_len, uint64_t *concert_id)
 {
     if (title_len == 0 || title_len > STORE_TITLE_MAX || venue_len > STORE_TITLE_MAX)
@@ -75,7 +75,7 @@ usher_err store_concert_exists(store_txn *t, uint64_t concert_id)
     return store_get_by_id(t, DB_CONCERTS, concert_id, &v);
 }
 
-usher_err store_concert_get(store_txn *txn, uint64_t concert_id, store_concert *out)
+usher_err lmdb_concert_get(store_txn *txn, uint64_t concert_id, store_concert *out)
 {
     concert_buf buf;
     size_t len;
@@ -85,7 +85,7 @@ usher_err store_concert_get(store_txn *txn, uint64_t concert_id, store_concert *
     return err;
 }
 
-usher_err store_concert_list(store_txn *txn, uint64_t after, store_concert *out,
+usher_err lmdb_concert_list(store_txn *txn, uint64_t after, store_concert *out,
                              size_t cap, size_t *n)
 {
     *n = 0;
@@ -116,7 +116,7 @@ usher_err store_concert_list(store_txn *txn, uint64_t after, store_concert *out,
     return USHER_ERR_OK;
 }
 
-usher_err store_is_empty(store_txn *txn, bool *empty)
+usher_err lmdb_is_empty(store_txn *txn, bool *empty)
 {
     MDB_cursor *cur;
     usher_err err = store_cursor(txn, DB_CONCERTS, &cur);
@@ -154,7 +154,7 @@ int64_t schedule_view_price(const schedule_view *v, uint32_t seat_no)
     return price;
 }
 
-usher_err store_schedule_create(store_txn *txn, uint64_t concert_id, int64_t starts_at_ms,
+usher_err lmdb_schedule_create(store_txn *txn, uint64_t concert_id, int64_t starts_at_ms,
                                 uint32_t seats, const int64_t *prices_krw, uint64_t *schedule_id)
 {
     if (seats < 1 || seats > STORE_SEATS_MAX)
@@ -195,7 +195,7 @@ usher_err store_schedule_create(store_txn *txn, uint64_t concert_id, int64_t sta
     return USHER_ERR_OK;
 }
 
-usher_err store_schedule_get(store_txn *txn, uint64_t schedule_id, store_schedule *out)
+usher_err lmdb_schedule_get(store_txn *txn, uint64_t schedule_id, store_schedule *out)
 {
     schedule_view view;
     usher_err err = store_schedule_load(txn, schedule_id, &view);
@@ -279,19 +279,19 @@ static usher_err dates_after(store_txn *txn, uint64_t concert_id, int64_t after_
     return USHER_ERR_OK;
 }
 
-usher_err store_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+usher_err lmdb_concert_dates(store_txn *txn, uint64_t concert_id, int64_t now_ms,
                               store_date *out, size_t cap, size_t *n)
 {
     return dates_after(txn, concert_id, now_ms, now_ms, out, cap, n);
 }
 
-usher_err store_concert_schedules(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+usher_err lmdb_concert_schedules(store_txn *txn, uint64_t concert_id, int64_t now_ms,
                                   store_date *out, size_t cap, size_t *n)
 {
     return dates_after(txn, concert_id, INT64_MIN, now_ms, out, cap, n);
 }
 
-usher_err store_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now_ms,
+usher_err lmdb_schedule_seats(store_txn *txn, uint64_t schedule_id, int64_t now_ms,
                                store_seat *out, size_t *n)
 {
     *n = 0;

@@ -165,7 +165,7 @@ static usher_err snapshot_begin(store *st, check_run *r, store_txn **t)
     return USHER_ERR_INTERNAL;
 }
 
-usher_err store_check_run(store *st, const store_check_limits *lim, int64_t now_ms,
+usher_err lmdb_check_run(store *st, const store_check_limits *lim, int64_t now_ms,
                           store_check_report_fn report, void *ctx, store_check_summary *out)
 {
     memset(out, 0, sizeof *out);

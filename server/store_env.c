@@ -92,6 +92,8 @@ store_options store_options_default(void)
             .wait_idle_ms = 2 * 60 * 1000,
             .active_idle_ms = 3 * 60 * 1000,
         },
+        .connections = 16,
+        .connect_timeout_ms = 5000,
     };
     return o;
 }
@@ -412,7 +414,7 @@ static usher_err check_data_file(const char *dir)
     return USHER_ERR_OK;
 }
 
-usher_err store_open(store **out, const char *dir, const store_options *opt)
+usher_err lmdb_open(store **out, const char *dir, const store_options *opt)
 {
     *out = NULL;
     if (!options_valid(opt)) {
@@ -430,6 +432,7 @@ usher_err store_open(store **out, const char *dir, const store_options *opt)
     store *st = calloc(1, sizeof *st);
     if (!st)
         return USHER_ERR_INTERNAL;
+    st->ops = &store_lmdb_ops;
     st->policy = opt->policy;
     st->sync = opt->sync;
     st->log_json = opt->log_json;
@@ -494,7 +497,7 @@ fail:
     return err;
 }
 
-void store_close(store *st)
+void lmdb_close(store *st)
 {
     if (!st)
         return;
@@ -508,12 +511,12 @@ void store_close(store *st)
     free(st);
 }
 
-const char *store_damage(const store *st)
+const char *lmdb_damage(const store *st)
 {
     return st->damage[0] ? st->damage : NULL;
 }
 
-usher_err store_reader_check(store *st, int *cleared)
+usher_err lmdb_reader_check(store *st, int *cleared)
 {
     int dead = 0;
     err_log_sweep(st);   /* the server calls this every second: the store's owed counts go out */
@@ -525,7 +528,7 @@ usher_err store_reader_check(store *st, int *cleared)
     return store_mdb_err(st, rc, "reader check");
 }
 
-uint64_t store_readers_cleared_take(store *st)
+uint64_t lmdb_readers_cleared_take(store *st)
 {
     return atomic_exchange(&st->readers_cleared, 0);
 }
@@ -548,7 +551,7 @@ static int reader_list_line(const char *line, void *arg)
     return 0;
 }
 
-usher_err store_reader_list(store *st, store_reader *out, size_t cap, size_t *n,
+usher_err lmdb_reader_list(store *st, store_reader *out, size_t cap, size_t *n,
                             uint64_t *last_txnid)
 {
     reader_list_ctx ctx = { .out = out, .cap = cap };
@@ -577,7 +580,7 @@ static int note_panic(store *st, int rc)
     return rc;
 }
 
-bool store_broken(store *st)
+bool lmdb_broken(store *st)
 {
     return atomic_load(&st->broken);
 }
@@ -601,6 +604,7 @@ static store_txn *txn_new(store *st, store_txn_kind kind, store_txn *parent)
 {
     store_txn *t = calloc(1, sizeof *t);
     if (t) {
+        t->ops = &store_lmdb_ops;
         t->st = st;
         t->kind = kind;
         t->parent = parent;
@@ -663,7 +667,7 @@ static void read_txn_give_back(store *st, MDB_txn *txn)
         mdb_txn_abort(txn);
 }
 
-usher_err store_read_begin(store *st, store_txn **out)
+usher_err lmdb_read_begin(store *st, store_txn **out)
 {
     if (st->damage[0])
         return USHER_ERR_INTERNAL;   /* no page of it may be read: see store_open */
@@ -704,7 +708,7 @@ store_pages_outcome store_read_begin_verified(store *st, store_txn **out,
     return STORE_PAGES_FAILED;
 }
 
-usher_err store_write_begin(store *st, store_txn **out)
+usher_err lmdb_write_begin(store *st, store_txn **out)
 {
     if (st->damage[0])
         return USHER_ERR_INTERNAL;
@@ -720,7 +724,7 @@ usher_err store_write_begin(store *st, store_txn **out)
     return USHER_ERR_OK;
 }
 
-usher_err store_child_begin(store_txn *parent, store_txn **out)
+usher_err lmdb_child_begin(store_txn *parent, store_txn **out)
 {
     if (parent->kind == TXN_READ || parent->has_child || store_txn_broken(parent)) {
         store_say(parent->st, "store: child of a read txn, of a broken txn, or a second child");
@@ -750,7 +754,7 @@ static int disk_full_as_enospc(store *st, int rc)
     return free_bytes < DISK_NEARLY_FULL_BYTES ? ENOSPC : rc;
 }
 
-usher_err store_txn_commit(store_txn *t)
+usher_err lmdb_txn_commit(store_txn *t)
 {
     if (t->kind == TXN_READ) {
         store_txn_end(t);
@@ -787,17 +791,17 @@ usher_err store_txn_commit(store_txn *t)
     return store_mdb_err(st, rc, "commit");
 }
 
-uint64_t store_data_syncs(const store *st)
+uint64_t lmdb_data_syncs(const store *st)
 {
     return st->data_syncs;
 }
 
-bool store_syncs_meta_later(const store *st)
+bool lmdb_syncs_meta_later(const store *st)
 {
     return st->sync == STORE_SYNC_META;
 }
 
-usher_err store_sync_now(store *st)
+usher_err lmdb_sync_now(store *st)
 {
     int rc = mdb_env_sync(st->env, 1);
     if (rc == 0) {
@@ -808,7 +812,7 @@ usher_err store_sync_now(store *st)
     return store_mdb_err(st, rc, "sync");
 }
 
-void store_txn_end(store_txn *t)
+void lmdb_txn_end(store_txn *t)
 {
     if (!t)
         return;
@@ -989,7 +993,7 @@ int store_mdb_cursor_del(store_txn *t, enum store_db db, MDB_cursor *cur)
     return rc;
 }
 
-bool store_txn_broken(const store_txn *t)
+bool lmdb_txn_broken(const store_txn *t)
 {
     while (t->parent)
         t = t->parent;

@@ -142,7 +142,7 @@ static usher_err hold_create(store_txn *t, uint64_t reservation_id, const rec_re
     return store_put(t, DB_HOLD_EXPIRY, ekey, sizeof ekey, "", 0, 0);
 }
 
-usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_id,
+usher_err lmdb_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_id,
                           uint64_t schedule_id, uint32_t seat_no, int64_t now_ms,
                           store_reservation *out, const char **bad_param)
 {
@@ -209,7 +209,7 @@ usher_err store_seat_hold(store_txn *txn, const user_id *user, uint64_t concert_
     return USHER_ERR_OK;
 }
 
-usher_err store_reservation_get(store_txn *txn, uint64_t reservation_id, int64_t now_ms,
+usher_err lmdb_reservation_get(store_txn *txn, uint64_t reservation_id, int64_t now_ms,
                                 store_reservation *out)
 {
     rec_reservation rec;
@@ -219,7 +219,7 @@ usher_err store_reservation_get(store_txn *txn, uint64_t reservation_id, int64_t
     return err;
 }
 
-usher_err store_reservation_cancel(store_txn *txn, const user_id *user,
+usher_err lmdb_reservation_cancel(store_txn *txn, const user_id *user,
                                    uint64_t reservation_id, int64_t now_ms,
                                    store_reservation *out)
 {
@@ -249,7 +249,7 @@ usher_err store_reservation_cancel(store_txn *txn, const user_id *user,
     return USHER_ERR_OK;
 }
 
-usher_err store_reservation_list(store_txn *txn, const user_id *user, uint64_t before,
+usher_err lmdb_reservation_list(store_txn *txn, const user_id *user, uint64_t before,
                                  int64_t now_ms, store_reservation *out, size_t cap, size_t *n)
 {
     *n = 0;
@@ -270,7 +270,7 @@ usher_err store_reservation_list(store_txn *txn, const user_id *user, uint64_t b
     return USHER_ERR_OK;
 }
 
-usher_err store_holds_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *expired)
+usher_err lmdb_holds_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *expired)
 {
     size_t count = 0;
     MDB_cursor *cur;

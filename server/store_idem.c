@@ -30,7 +30,7 @@ static usher_err age_del(store_txn *t, int64_t stored_at_ms, const unsigned char
     return store_del(t, DB_IDEM_AGE, age_key, 8 + key_len);
 }
 
-usher_err store_idem_get(store_txn *txn, const user_id *user, const char *method,
+usher_err lmdb_idem_get(store_txn *txn, const user_id *user, const char *method,
                          const char *request_id, size_t request_id_len,
                          const uint8_t fingerprint[STORE_FINGERPRINT_BYTES], int64_t now_ms,
                          const void **result, size_t *result_len)
@@ -65,7 +65,7 @@ usher_err store_idem_get(store_txn *txn, const user_id *user, const char *method
     return store_keep_copy(txn, bytes, len, result);
 }
 
-usher_err store_idem_put(store_txn *txn, const user_id *user, const char *method,
+usher_err lmdb_idem_put(store_txn *txn, const user_id *user, const char *method,
                          const char *request_id, size_t request_id_len,
                          const uint8_t fingerprint[STORE_FINGERPRINT_BYTES], int64_t now_ms,
                          const void *result, size_t result_len)
@@ -99,7 +99,7 @@ usher_err store_idem_put(store_txn *txn, const user_id *user, const char *method
     return store_put(txn, DB_IDEM_AGE, age_key, 8 + key_len, "", 0, 0);
 }
 
-usher_err store_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *purged)
+usher_err lmdb_idem_tick(store_txn *txn, int64_t now_ms, size_t max, size_t *purged)
 {
     size_t count = 0;
     MDB_cursor *cur;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
 #include "store_pages.h"
 
 /* Every named database, opened once at store_open. */
@@ -54,6 +55,7 @@ enum store_counter {
 #define STORE_METHOD_MAX 64       /* bytes of a method name in an idempotency key */
 
 struct store {
+    const struct store_ops *ops;  /* first: store_backend.h */
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
     store_policy policy;
@@ -88,6 +90,7 @@ typedef struct store_copy {
 } store_copy;
 
 struct store_txn {
+    const struct store_ops *ops;  /* first: store_backend.h */
     store *st;
     MDB_txn *txn;
     store_txn_kind kind;

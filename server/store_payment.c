@@ -94,7 +94,7 @@ static usher_err payment_record(store_txn *t, uint64_t payment_id, const payment
     return store_put(t, DB_PAY_BY_USER, ukey, sizeof ukey, "", 0, 0);
 }
 
-usher_err store_payment_pay(store_txn *txn, const user_id *user, uint64_t concert_id,
+usher_err lmdb_payment_pay(store_txn *txn, const user_id *user, uint64_t concert_id,
                             uint64_t queue_seq, const uint64_t *reservation_ids, size_t n,
                             int64_t now_ms, store_payment *out, int64_t *balance_after_krw)
 {
@@ -133,7 +133,7 @@ usher_err store_payment_pay(store_txn *txn, const user_id *user, uint64_t concer
     return USHER_ERR_OK;
 }
 
-usher_err store_payment_list(store_txn *txn, const user_id *user, uint64_t before,
+usher_err lmdb_payment_list(store_txn *txn, const user_id *user, uint64_t before,
                              store_payment *out, size_t cap, size_t *n)
 {
     *n = 0;

@@ -176,7 +176,7 @@ static usher_err append_entry(store_txn *t, const user_id *user, uint64_t concer
     return store_put(t, DB_QUEUE_BUSY, key, 8, "", 0, 0);
 }
 
-usher_err store_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_id,
+usher_err lmdb_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_id,
                             int64_t now_ms, store_queue_entry *out)
 {
     usher_err err = store_concert_exists(txn, concert_id);
@@ -206,7 +206,7 @@ usher_err store_queue_enter(store_txn *txn, const user_id *user, uint64_t concer
     return entry_fill(txn, concert_id, seq, &e, &q, now_ms, out);
 }
 
-usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
+usher_err lmdb_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
                           int64_t now_ms, store_queue_entry *out)
 {
     rec_queue_entry e;
@@ -219,7 +219,7 @@ usher_err store_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq,
     return entry_fill(txn, concert_id, seq, &e, &q, now_ms, out);
 }
 
-usher_err store_queue_touch(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms)
+usher_err lmdb_queue_touch(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms)
 {
     rec_queue_entry e;
     usher_err err = entry_load(txn, concert_id, seq, &e);
@@ -237,7 +237,7 @@ usher_err store_queue_touch(store_txn *txn, uint64_t concert_id, uint64_t seq, i
     return entry_save(txn, concert_id, seq, &e);
 }
 
-usher_err store_queue_progress_get(store_txn *txn, uint64_t concert_id, store_queue_progress *out)
+usher_err lmdb_queue_progress_get(store_txn *txn, uint64_t concert_id, store_queue_progress *out)
 {
     *out = (store_queue_progress){ .concert_id = concert_id };
     usher_err err = store_concert_exists(txn, concert_id);

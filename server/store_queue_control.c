@@ -100,7 +100,7 @@ static usher_err load_or_fresh(store_txn *t, uint64_t concert_id, rec_queue *q)
     return err == USHER_ERR_NOT_FOUND ? USHER_ERR_OK : err;
 }
 
-usher_err store_queue_control_get(store_txn *txn, uint64_t concert_id, int64_t now_ms,
+usher_err lmdb_queue_control_get(store_txn *txn, uint64_t concert_id, int64_t now_ms,
                                   store_queue_report *out)
 {
     rec_queue q;
@@ -115,7 +115,7 @@ static usher_err refuse(const char **bad_param, const char *name)
     return USHER_ERR_INVALID_ARGUMENT;
 }
 
-usher_err store_queue_control_set(store_txn *txn, uint64_t concert_id,
+usher_err lmdb_queue_control_set(store_txn *txn, uint64_t concert_id,
                                   const store_queue_control_change *change, int64_t now_ms,
                                   store_queue_report *out, const char **bad_param)
 {
@@ -139,7 +139,7 @@ usher_err store_queue_control_set(store_txn *txn, uint64_t concert_id,
     return report(txn, concert_id, &q, now_ms, out);
 }
 
-usher_err store_queue_open(store_txn *txn, uint64_t concert_id, int64_t opens_at_ms,
+usher_err lmdb_queue_open(store_txn *txn, uint64_t concert_id, int64_t opens_at_ms,
                            int64_t now_ms, store_queue_report *out, const char **bad_param)
 {
     rec_queue q;

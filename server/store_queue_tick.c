@@ -67,7 +67,7 @@ static usher_err walk_idle(store_txn *t, char kind, int64_t idle_ms, int64_t now
     return USHER_ERR_OK;
 }
 
-usher_err store_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts,
+usher_err lmdb_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts,
                            store_admitted *admitted)
 {
     bool throttled = opts && opts->throttled;

@@ -17,14 +17,14 @@ static bool revocations_absent(const store_txn *txn)
     return txn->st->revocations_absent;
 }
 
-usher_err store_revocation_get(store_txn *txn, const user_id *user, int64_t *revoked_at_ms)
+usher_err lmdb_revocation_get(store_txn *txn, const user_id *user, int64_t *revoked_at_ms)
 {
     if (revocations_absent(txn)) return USHER_ERR_NOT_FOUND;
     return store_get_rec(txn, DB_REVOCATIONS, user->bytes, USER_KEY_LEN, revoked_at_ms,
                          sizeof *revoked_at_ms);
 }
 
-usher_err store_revocations_version(store_txn *txn, uint64_t *version)
+usher_err lmdb_revocations_version(store_txn *txn, uint64_t *version)
 {
     *version = 0;
     if (revocations_absent(txn)) return USHER_ERR_OK;
@@ -33,7 +33,7 @@ usher_err store_revocations_version(store_txn *txn, uint64_t *version)
     return e == USHER_ERR_NOT_FOUND ? USHER_ERR_OK : e;
 }
 
-usher_err store_user_revoke(store_txn *txn, const user_id *user, int64_t now_ms,
+usher_err lmdb_user_revoke(store_txn *txn, const user_id *user, int64_t now_ms,
                             int64_t *revoked_at_ms)
 {
     MDB_val v;
@@ -53,7 +53,7 @@ usher_err store_user_revoke(store_txn *txn, const user_id *user, int64_t now_ms,
     return e;
 }
 
-usher_err store_revocations_each(store_txn *txn, int64_t since_ms, store_revocation_fn fn,
+usher_err lmdb_revocations_each(store_txn *txn, int64_t since_ms, store_revocation_fn fn,
                                  void *ctx)
 {
     if (revocations_absent(txn)) return USHER_ERR_OK;

@@ -109,7 +109,7 @@ static usher_err read_queues(store_txn *t, int64_t now_ms, size_t *budget, store
     return USHER_ERR_OK;
 }
 
-usher_err store_stats_read(store_txn *txn, int64_t now_ms, store_stats *out)
+usher_err lmdb_stats_read(store_txn *txn, int64_t now_ms, store_stats *out)
 {
     out->holds_live = out->seats_sold = 0;
     out->scan_capped = out->queues_truncated = false;

@@ -2,7 +2,7 @@
  * they registered. */
 #include "store_internal.h"
 
-usher_err store_user_create(store_txn *txn, const user_id *user,
+usher_err lmdb_user_create(store_txn *txn, const user_id *user,
                             const uint8_t secret_hash[STORE_SECRET_HASH_BYTES], int64_t now_ms)
 {
     rec_user rec;
@@ -16,7 +16,7 @@ usher_err store_user_create(store_txn *txn, const user_id *user,
     return store_mdb_err(txn->st, rc, "users");
 }
 
-usher_err store_user_secret_hash(store_txn *txn, const user_id *user,
+usher_err lmdb_user_secret_hash(store_txn *txn, const user_id *user,
                                  uint8_t out[STORE_SECRET_HASH_BYTES])
 {
     rec_user rec;

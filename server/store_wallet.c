@@ -14,7 +14,7 @@ static void ledger_key(unsigned char key[LEDGER_KEY_LEN], const user_id *user, u
     key_put_u64(key + 16, entry_id);
 }
 
-usher_err store_wallet_balance(store_txn *txn, const user_id *user, int64_t *balance_krw)
+usher_err lmdb_wallet_balance(store_txn *txn, const user_id *user, int64_t *balance_krw)
 {
     MDB_cursor *cur;
     usher_err err = store_cursor(txn, DB_LEDGER, &cur);
@@ -64,7 +64,7 @@ usher_err store_wallet_append(store_txn *t, const user_id *user, store_ledger_ki
     return err;
 }
 
-usher_err store_wallet_charge(store_txn *txn, const user_id *user, int64_t amount_krw,
+usher_err lmdb_wallet_charge(store_txn *txn, const user_id *user, int64_t amount_krw,
                               int64_t now_ms, int64_t *balance_after_krw)
 {
     const store_policy *p = &txn->st->policy;
@@ -82,7 +82,7 @@ usher_err store_wallet_charge(store_txn *txn, const user_id *user, int64_t amoun
                                balance_after_krw);
 }
 
-usher_err store_wallet_history(store_txn *txn, const user_id *user, uint64_t before,
+usher_err lmdb_wallet_history(store_txn *txn, const user_id *user, uint64_t before,
                                store_ledger_entry *out, size_t cap, size_t *n)
 {
     *n = 0;

@@ -1,7 +1,13 @@
-/* Shared by tests/unit/test_store_*.c: a store in a fresh temp dir per test
- * (removed afterwards), small policy values so expiry is tested with explicit
- * now_ms values, and short helpers for the common setup steps.
- * Include after <cmocka.h>. */
+/* Shared by tests/unit/test_store_*.c: a fresh store per test, small policy
+ * values so expiry is tested with explicit now_ms values, and short helpers
+ * for the common setup steps. Include after <cmocka.h>.
+ *
+ * The conformance suite: by default the store is LMDB in a fresh temp dir
+ * (removed afterwards). With USHER_TEST_STORE=postgres://... in the
+ * environment (make test-postgres) it is that PostgreSQL database, emptied
+ * before each test (its "usher" schema dropped; store_open migrates it
+ * again), so the same tests hold both backends to one contract. fx->dir is
+ * then the URL; a test of LMDB's files starts with FX_LMDB_ONLY(). */
 #ifndef USHER_TESTS_STORE_FIXTURE_H
 #define USHER_TESTS_STORE_FIXTURE_H
 
@@ -10,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 #include "../../server/store.h"
 
 #define FX_HOLD_TTL_MS 1000
@@ -22,7 +29,8 @@
 #define FX_T0 1700000000000   /* a plausible now_ms */
 
 typedef struct store_fixture {
-    char dir[64];
+    char dir[512];                    /* the LMDB dir, or the PostgreSQL URL */
+    bool pg;
     store *st;
     store_options opt;
 } store_fixture;
@@ -53,19 +61,55 @@ static inline void fx_close(store_fixture *fx)
     fx->st = NULL;
 }
 
+/* The PostgreSQL database of USHER_TEST_STORE, or NULL (LMDB). */
+static inline const char *fx_pg_url(void)
+{
+    const char *url = getenv("USHER_TEST_STORE");
+    return url && store_spec_is_url(url) ? url : NULL;
+}
+
+/* Empties the database at url: drops the usher schema. */
+static inline bool fx_pg_empty(const char *url)
+{
+    PGconn *pg = PQconnectdb(url);
+    bool ok = PQstatus(pg) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(pg, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS usher CASCADE");
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) fprintf(stderr, "fixture: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "fixture: %s", PQerrorMessage(pg));
+    }
+    PQfinish(pg);
+    return ok;
+}
+
+/* Skips the rest of a test of LMDB's own files or behaviour under PostgreSQL. */
+#define FX_LMDB_ONLY() do { if (fx_pg_url()) { skip(); } } while (0)
+
 static inline int fx_setup(void **state)
 {
     store_fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    strcpy(fx->dir, "/tmp/usher-store-XXXXXX");
-    if (!mkdtemp(fx->dir)) {
-        free(fx);
-        return -1;
+    if (fx_pg_url()) {
+        fx->pg = true;
+        snprintf(fx->dir, sizeof fx->dir, "%s", fx_pg_url());
+        if (!fx_pg_empty(fx->dir)) {
+            free(fx);
+            return -1;
+        }
+    } else {
+        strcpy(fx->dir, "/tmp/usher-store-XXXXXX");
+        if (!mkdtemp(fx->dir)) {
+            free(fx);
+            return -1;
+        }
     }
     fx->opt = fx_options();
     if (store_open(&fx->st, fx->dir, &fx->opt) != USHER_ERR_OK) {
-        rmdir(fx->dir);
+        if (!fx->pg) rmdir(fx->dir);
         free(fx);
         return -1;
     }
@@ -84,7 +128,7 @@ static inline int fx_teardown(void **state)
     store_fixture *fx = *state;
     if (fx->st)
         store_close(fx->st);
-    nftw(fx->dir, fx_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (!fx->pg) nftw(fx->dir, fx_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(fx);
     return 0;
 }

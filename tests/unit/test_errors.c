@@ -40,6 +40,7 @@ static void test_errors_fixed_numbers_never_change(void **state)
     assert_int_equal(USHER_ERR_OVERLOADED, 17);
     assert_int_equal(USHER_ERR_INTERNAL, 18);
     assert_int_equal(USHER_ERR_STORAGE_FULL, 19);
+    assert_int_equal(USHER_ERR_UNAVAILABLE, 20);
     assert_string_equal(usher_err_name(USHER_ERR_SEAT_UNAVAILABLE), "SEAT_UNAVAILABLE");
     assert_string_equal(usher_err_name(USHER_ERR_INTERNAL), "INTERNAL");
     assert_string_equal(usher_err_name(USHER_ERR_BAD_FRAME), "BAD_FRAME");

@@ -112,7 +112,7 @@ static void test_read_only_open_refuses_what_is_not_a_data_dir(void **state)
     store_options opt = fx->opt;
     opt.read_only = true;
     store *st = NULL;
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/missing", fx->dir);
     assert_int_equal(store_open(&st, path, &opt), USHER_ERR_NOT_FOUND);
     assert_int_equal(access(path, F_OK), -1);   /* not created */
@@ -122,7 +122,7 @@ static void test_read_only_open_refuses_what_is_not_a_data_dir(void **state)
     assert_int_equal(store_open(&st, path, &opt), USHER_ERR_NOT_FOUND);
     assert_int_equal(entries_in(path), 0);
 
-    char file[160];
+    char file[700];
     snprintf(file, sizeof file, "%s/data.mdb", path);   /* not an LMDB file */
     FILE *f = fopen(file, "w");
     assert_non_null(f);
@@ -138,7 +138,7 @@ static void test_read_only_open_refuses_what_is_not_a_data_dir(void **state)
 static void test_read_only_open_refuses_a_foreign_lmdb_env(void **state)
 {
     store_fixture *fx = *state;
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/foreign", fx->dir);
     assert_int_equal(mkdir(path, 0700), 0);
     MDB_env *env;
@@ -194,7 +194,7 @@ static void test_truncated_data_file_is_refused_at_open(void **state)
     store_fixture *fx = *state;
     ck_build(fx);
     fx_close(fx);
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
     off_t size = file_size(path);
     assert_true(size >= 8 * 4096);
@@ -221,7 +221,7 @@ static void test_truncated_data_file_is_refused_at_open(void **state)
 /* 64 KiB of zeroes over the pages after the two meta pages. */
 static void zero_used_pages(const char *dir)
 {
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     assert_true(file_size(path) > 2 * 4096 + 65536);
     int fd = open(path, O_WRONLY);
@@ -267,7 +267,7 @@ static void test_overwritten_page_is_refused_and_reported(void **state)
     store_fixture *fx = *state;
     ck_build(fx);
     fx_close(fx);
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
     int fd = open(path, O_WRONLY);
     assert_true(fd >= 0);
@@ -305,7 +305,7 @@ static void test_leaf_copied_over_another_is_damage(void **state)
     fx_commit(t);
     ck_assert_clean(fx, FX_T0 + 5000);
     fx_close(fx);
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);

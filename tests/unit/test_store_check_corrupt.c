@@ -49,7 +49,7 @@ static void test_zeroed_page_is_storage_damaged(void **state)
 {
     store_fixture *fx = *state;
     fx_close(fx);
-    char path[128];
+    char path[640];
     snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
     int fd = open(path, O_WRONLY);
     assert_true(fd >= 0);
