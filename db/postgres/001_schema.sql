@@ -166,3 +166,11 @@ CREATE INDEX queue_entries_active ON queue_entries (concert_id, active_until_ms)
     WHERE active_until_ms > 0 AND NOT expired;
 CREATE INDEX queue_entries_seen ON queue_entries (seen_at_ms)
     WHERE NOT dropped AND NOT expired;
+
+-- ---- additions: accounts, wallet, idempotency ----
+
+-- ---- additions: catalogue, holds, payments ----
+
+-- ---- additions: waiting room ----
+
+-- ---- additions: figures and checks ----
