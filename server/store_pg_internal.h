@@ -30,6 +30,7 @@
 #define PG_CONNS_MAX 64
 #define PG_PREPARED_MAX 256      /* distinct statements one connection prepares */
 #define PG_PARAMS_MAX 16
+#define PG_LOCKS_QUEUED 4        /* pg_lock_user calls waiting for the next statement */
 
 typedef struct pg_conn {
     PGconn *pg;                  /* NULL: not connected (connects at the next use) */
@@ -77,6 +78,8 @@ typedef struct pg_txn {
     unsigned children;           /* top: children made so far (savepoint names) */
     usher_err broken;            /* top: OK, or the error that ended the database transaction */
     pg_result_list *kept;        /* results kept alive until the transaction ends */
+    char locks[PG_LOCKS_QUEUED][64]; /* top: pg_lock_user statements not sent yet */
+    unsigned n_locks;
 } pg_txn;
 
 static inline pg_txn *pg_txn_of(store_txn *t) { return (pg_txn *)(void *)t; }
@@ -119,7 +122,11 @@ void pg_done(store_txn *t, PGresult *res);
 bool pg_is_write(const store_txn *t);
 
 /* Takes user's transaction-scoped advisory lock (released at commit or
- * rollback): every read-then-write on one user's rows starts with it. */
+ * rollback): every read-then-write on one user's rows starts with it. The
+ * lock travels in the pipeline of the transaction's next statement (costing
+ * no round trip of its own): under READ COMMITTED that statement's snapshot
+ * is taken after the lock is held, so whatever it reads stays true until
+ * the commit. Its failure (a timeout) is that statement's. */
 usher_err pg_lock_user(store_txn *t, const user_id *user);
 
 /* Values of row r, column c of a result in text format. */

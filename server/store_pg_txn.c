@@ -85,31 +85,37 @@ static usher_err prepared(pg_txn *t, const char *sql, const pg_params *p, char n
     return e;
 }
 
-/* What must go before t's next statement: BEGIN, then the savepoints of
- * children not taken yet (outermost first); n of them into pre. */
-static size_t pending_prefix(pg_txn *t, char pre[][24], size_t cap)
+/* What must go before t's next statement: BEGIN, the savepoints of
+ * children not taken yet (outermost first), then queued locks; n of them
+ * into pre. */
+static size_t pending_prefix(pg_txn *t, char pre[][64], size_t cap)
 {
     pg_txn *chain[8];
     size_t n = 0, depth = 0;
-    if (!t->top->began) snprintf(pre[n++], 24, "%s", t->top->kind == PG_READ ? "R" : "W");
+    if (!t->top->began) snprintf(pre[n++], 64, "%s", t->top->kind == PG_READ ? "R" : "W");
     for (pg_txn *s = t; s && s->kind == PG_CHILD && depth < 8; s = s->parent) chain[depth++] = s;
     while (depth-- > 0 && n < cap)
         if (chain[depth]->savepoint && !chain[depth]->began)
-            snprintf(pre[n++], 24, "SAVEPOINT sp%u", chain[depth]->depth);
+            snprintf(pre[n++], 64, "SAVEPOINT sp%u", chain[depth]->depth);
+    for (unsigned i = 0; i < t->top->n_locks && n < cap; i++)
+        snprintf(pre[n++], 64, "%s", t->top->locks[i]);
     return n;
 }
 
 static void mark_prefix_sent(pg_txn *t)
 {
     t->top->began = true;
+    t->top->n_locks = 0;
     for (pg_txn *s = t; s && s->kind == PG_CHILD; s = s->parent) s->began = true;
 }
 
-/* Sends the prefix and the statement in one pipeline; the statement's result. */
-static PGresult *pipelined(PGconn *pg, char pre[][24], size_t n_pre, const char *name,
-                           const pg_params *p, bool *prefix_ok)
+/* Sends the prefix and the statement in one pipeline. The result: the first
+ * prefix statement's that failed, else the statement's; NULL when the
+ * pipeline could not be sent (*sent false) or no answer came. */
+static PGresult *pipelined(PGconn *pg, char pre[][64], size_t n_pre, const char *name,
+                           const pg_params *p, bool *sent)
 {
-    *prefix_ok = false;
+    *sent = false;
     if (!PQenterPipelineMode(pg)) return NULL;
     for (size_t i = 0; i < n_pre; i++) {
         const char *q = strcmp(pre[i], "R") == 0 ? SQL_BEGIN_READ
@@ -120,18 +126,14 @@ static PGresult *pipelined(PGconn *pg, char pre[][24], size_t n_pre, const char 
                              p ? p->format : NULL, 0) ||
         !PQpipelineSync(pg) || PQflush(pg) != 0)
         return NULL;
-    bool ok = true;
+    *sent = true;
     PGresult *res = NULL, *r;
     for (size_t i = 0; i <= n_pre; i++) {
         while ((r = PQgetResult(pg))) {
-            if (i < n_pre) {
-                if (PQresultStatus(r) != PGRES_COMMAND_OK) ok = false;
-                PQclear(r);
-            } else if (!res) {
-                res = r;
-            } else {
-                PQclear(r);
-            }
+            ExecStatusType s = PQresultStatus(r);
+            bool failed = s == PGRES_FATAL_ERROR;
+            if (!res && (failed || i == n_pre)) res = r;   /* the first failure, else the statement's */
+            else PQclear(r);
         }
     }
     while ((r = PQgetResult(pg))) {   /* the sync */
@@ -140,7 +142,6 @@ static PGresult *pipelined(PGconn *pg, char pre[][24], size_t n_pre, const char 
         if (s == PGRES_PIPELINE_SYNC) break;
     }
     PQexitPipelineMode(pg);
-    *prefix_ok = ok;
     return res;
 }
 
@@ -161,17 +162,15 @@ static usher_err run(store_txn *txn, const char *sql, const pg_params *p, PGresu
     usher_err e = prepared(t, sql, p, name);
     if (e != USHER_ERR_OK) return e;
     PGconn *pg = t->top->c->pg;
-    char pre[8][24];
-    size_t n_pre = pending_prefix(t, pre, 8);
+    char pre[12][64];
+    size_t n_pre = pending_prefix(t, pre, 12);
     PGresult *res;
     if (n_pre) {
-        bool prefix_ok;
-        res = pipelined(pg, pre, n_pre, name, p, &prefix_ok);
-        if (prefix_ok) mark_prefix_sent(t);
-        if (!prefix_ok && res && PQresultStatus(res) != PGRES_FATAL_ERROR) {
-            PQclear(res);
-            res = NULL;
-        }
+        bool sent;
+        res = pipelined(pg, pre, n_pre, name, p, &sent);
+        /* Sent is begun: on a failure the transaction is broken and its end
+         * rolls back whatever of it the server did. */
+        if (sent) mark_prefix_sent(t);
     } else {
         res = PQexecPrepared(pg, name, p ? p->n : 0, p ? p->value : NULL, p ? p->length : NULL,
                              p ? p->format : NULL, 0);
@@ -221,14 +220,18 @@ bool pg_is_write(const store_txn *txn)
     return ((const pg_txn *)(const void *)txn)->top->kind == PG_WRITE;
 }
 
-usher_err pg_lock_user(store_txn *t, const user_id *user)
+usher_err pg_lock_user(store_txn *txn, const user_id *user)
 {
-    pg_params p = { 0 };
-    pg_p_user(&p, user);
-    /* The lock key: the first 8 bytes of the id (two users that share them
-     * only wait for each other). */
-    return pg_write(t, "SELECT pg_advisory_xact_lock(('x' || encode(substr($1::bytea, 1, 8), 'hex'))::bit(64)::bigint)",
-                    &p, NULL);
+    pg_txn *top = pg_txn_of(txn)->top;
+    if (top->kind == PG_READ) return USHER_ERR_OK;   /* a precheck decides; nothing to keep */
+    /* The key: the first 8 bytes of the id (two users that share them only
+     * wait for each other). */
+    uint64_t key = 0;
+    for (int i = 0; i < 8; i++) key = key << 8 | user->bytes[i];
+    if (top->n_locks == PG_LOCKS_QUEUED) return USHER_ERR_INTERNAL;   /* a bug: too many */
+    snprintf(top->locks[top->n_locks++], sizeof top->locks[0],
+             "SELECT pg_advisory_xact_lock(%lld)", (long long)(int64_t)key);
+    return USHER_ERR_OK;
 }
 
 /* ---- begin, commit, end ---- */
@@ -323,6 +326,7 @@ static void child_undo(pg_txn *t)
     pg_txn *top = t->top;
     if (top->broken == USHER_ERR_UNAVAILABLE || !top->c->pg) return;
     if (t->savepoint) {
+        top->n_locks = 0;   /* queued by the child, never sent */
         if (t->began) {
             char sql[48];
             snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT sp%u", t->depth);
@@ -330,6 +334,7 @@ static void child_undo(pg_txn *t)
         }
         return;
     }
+    top->n_locks = 0;
     if (top->began && simple(top, "ROLLBACK", NULL) != USHER_ERR_OK) return;
     top->began = false;
     top->wrote = false;
