@@ -203,8 +203,14 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER seats_sold_tally AFTER INSERT OR DELETE OR UPDATE OF sold ON seats
-    FOR EACH ROW EXECUTE FUNCTION seats_sold_tally_count();
+-- Only rows that move the tally call the function (a hold's UPDATE, which
+-- leaves sold out, fires nothing).
+CREATE TRIGGER seats_sold_tally_insert AFTER INSERT ON seats
+    FOR EACH ROW WHEN (NEW.sold) EXECUTE FUNCTION seats_sold_tally_count();
+CREATE TRIGGER seats_sold_tally_delete AFTER DELETE ON seats
+    FOR EACH ROW WHEN (OLD.sold) EXECUTE FUNCTION seats_sold_tally_count();
+CREATE TRIGGER seats_sold_tally_update AFTER UPDATE OF sold ON seats
+    FOR EACH ROW WHEN (OLD.sold IS DISTINCT FROM NEW.sold) EXECUTE FUNCTION seats_sold_tally_count();
 
 -- A user id as usher-check prints it (a UUID; hex when not 16 bytes).
 CREATE FUNCTION user_text(id bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
