@@ -151,26 +151,9 @@ usher_err pg_queue_progress_get(store_txn *txn, uint64_t concert_id, store_queue
     return not_yet(txn, "queue_progress_get");
 }
 
-/* ---- figures (store_pg_stats.c) ---- */
-
-usher_err pg_stats_read(store_txn *txn, int64_t now_ms, store_stats *out)
-{
-    (void)now_ms; (void)out;
-    return not_yet(txn, "stats_read");
-}
-
 /* ---- the queue's part of a payment (store_pg_queue*.c) ---- */
 usher_err pg_queue_pay_expire(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms)
 {
     (void)concert_id; (void)seq; (void)now_ms;
     return not_yet(txn, "queue_pay_expire");
-}
-
-/* ---- usher-check (store_pg_check.c) ---- */
-usher_err pg_check_run(store *st, const store_check_limits *lim, int64_t now_ms,
-                       store_check_report_fn report, void *ctx, store_check_summary *out)
-{
-    (void)lim; (void)now_ms; (void)report; (void)ctx; (void)out;
-    pg_say(pg_store_of(st), "postgres: usher-check is not implemented on PostgreSQL yet");
-    return USHER_ERR_INTERNAL;
 }

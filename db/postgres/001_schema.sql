@@ -174,3 +174,51 @@ CREATE INDEX queue_entries_seen ON queue_entries (seen_at_ms)
 -- ---- additions: waiting room ----
 
 -- ---- additions: figures and checks ----
+
+-- Seats sold (store_stats_read), without counting the sales: every change
+-- of a seat row's sold flag adds +1 or -1 to one of 16 shards, picked by
+-- the writing backend, so concurrent payments on other connections rarely
+-- wait on the same row; the figure is the sum of the 16.
+CREATE TABLE seats_sold_tally (
+    shard  smallint PRIMARY KEY,
+    sold   bigint NOT NULL DEFAULT 0
+);
+INSERT INTO seats_sold_tally SELECT g, 0 FROM generate_series(0, 15) AS g;
+
+CREATE FUNCTION seats_sold_tally_count() RETURNS trigger LANGUAGE plpgsql
+SET search_path = usher AS $$
+DECLARE
+    delta integer;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        delta := NEW.sold::integer;
+    ELSIF TG_OP = 'DELETE' THEN
+        delta := -OLD.sold::integer;
+    ELSE
+        delta := NEW.sold::integer - OLD.sold::integer;
+    END IF;
+    IF delta <> 0 THEN
+        UPDATE seats_sold_tally SET sold = sold + delta WHERE shard = pg_backend_pid() % 16;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- Only rows that move the tally call the function (a hold's UPDATE, which
+-- leaves sold out, fires nothing).
+CREATE TRIGGER seats_sold_tally_insert AFTER INSERT ON seats
+    FOR EACH ROW WHEN (NEW.sold) EXECUTE FUNCTION seats_sold_tally_count();
+CREATE TRIGGER seats_sold_tally_delete AFTER DELETE ON seats
+    FOR EACH ROW WHEN (OLD.sold) EXECUTE FUNCTION seats_sold_tally_count();
+CREATE TRIGGER seats_sold_tally_update AFTER UPDATE OF sold ON seats
+    FOR EACH ROW WHEN (OLD.sold IS DISTINCT FROM NEW.sold) EXECUTE FUNCTION seats_sold_tally_count();
+
+-- A user id as usher-check prints it (a UUID; hex when not 16 bytes).
+CREATE FUNCTION user_text(id bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN length(id) = 16 THEN encode(id, 'hex')::uuid::text
+                ELSE coalesce(encode(id, 'hex'), 'NULL') END
+$$;
+
+-- A reservation's status as usher-check prints it.
+CREATE FUNCTION status_text(status smallint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce((ARRAY['HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED'])[status], 'invalid')
+$$;
