@@ -572,7 +572,7 @@ typedef struct store_stats {
     uint64_t holds_live;          /* holds whose seat is held at now_ms */
     uint64_t seats_sold;
     uint64_t used_bytes;          /* pages in use in the data file */
-    uint64_t map_bytes;           /* the LMDB map (--map-size) */
+    uint64_t map_bytes;           /* the LMDB map (--map-size); 0 on PostgreSQL (no map) */
     bool scan_capped;             /* STORE_STATS_SCAN_MAX was reached: see store_stats_read */
     bool queues_truncated;
     size_t n_queues;
