@@ -171,6 +171,11 @@ CREATE INDEX queue_entries_seen ON queue_entries (seen_at_ms)
 
 -- ---- additions: catalogue, holds, payments ----
 
+-- The occupied seats (sold, or named by a hold that may have lapsed): the
+-- free-seat counts of concert.dates read only these.
+CREATE INDEX seats_occupied ON seats (schedule_id) INCLUDE (sold, expires_at_ms)
+    WHERE sold OR reservation_id <> 0;
+
 -- ---- additions: waiting room ----
 
 -- ---- additions: figures and checks ----
