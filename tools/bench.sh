@@ -120,7 +120,7 @@ start_one() {
 }
 
 # Starts round $1's $hosts usherd on a new store (LMDB: data dir $dir/data$1; PostgreSQL: database
-# usher_bench_$1 of the cluster); sets $ports, $addrs, $server_pids, $log (the first one's log) and $token.
+# usher_bench_$1 of the cluster); sets $ports, $addrs, $server_pids and $token (the admin token).
 start_servers() {
   n=$1 ports="" addrs="" server_pids=""
   log=$dir/data$n.log
