@@ -18,7 +18,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "usage: usher-bench [OPTIONS]\n"
-"Benchmark of a running usherd that models a crowd, over libusher's async API.\n"
+"Benchmark of a running usherd that models a crowd, over libusher's async API. With several servers (a\n"
+"comma list of ports or hosts: usherd hosts on one store) the connections are spread round-robin over them:\n"
+"connection i goes to server i mod the number of servers, so every scenario's load is shared evenly.\n"
 "\n"
 "Setup registers a crowd of --waiting users (each charged 1,000,000 KRW) and, for status and dates, enters\n"
 "every one into a \"status\" concert (10 performances of 1000 seats): the server's --max-active (default 100)\n"
@@ -56,9 +58,15 @@ static void usage(FILE *out)
 "            and the quiet --seconds\n"
 "\n"
 "Options:\n"
-"  --host HOST         server address (default 127.0.0.1)\n"
-"  --port PORT         server port (default 7700)\n"
-"  --admin TOKEN       admin token (usher-admin --data DIR token); needed by every scenario but ping and charge\n"
+"  --host HOST[,HOST...]\n"
+"                      server address (default 127.0.0.1); several are paired with the ports by position, and\n"
+"                      one serves every port\n"
+"  --port PORT[,PORT...]\n"
+"                      server port (default 7700); several (or one port with several hosts) name up to %d\n"
+"                      servers sharing one store. The sale's own setup and its final concert.seats check go\n"
+"                      to the first one (while its connections are up); every other call is spread\n"
+"  --admin TOKEN       admin token (usher-admin --data DIR token, or --store URL token); needed by every\n"
+"                      scenario but ping and charge\n"
 "  --connections N     connections (default 50)\n"
 "  --depth D           calls in flight per connection in the closed-loop scenarios (default 1)\n"
 "  --seconds S         duration of each closed-loop scenario (default 5)\n"
@@ -72,25 +80,27 @@ static void usage(FILE *out)
 "  --poll-ms MS        sale: pause between queue.status polls, and before looking at the dates again when\n"
 "                      every seat is taken (default 1000)\n"
 "  --idle N            first open N plain connections that send nothing and keep them open for the whole\n"
-"                      run (a crowd's silent sockets); with --server-pid, prints the server's VmRSS before\n"
-"                      and after they opened\n"
+"                      run (a crowd's silent sockets), spread over the servers like the others; with\n"
+"                      --server-pid, prints the server's VmRSS before and after they opened\n"
 "  --idle-partial      each --idle connection first sends the first 6 bytes of a frame and never the rest\n"
 "                      (slow-loris; usherd closes them after its --frame-timeout, default 10 s)\n"
-"  --server-pid PID    the usherd process (same host): its VmRSS is reported after every scenario\n"
+"  --server-pid PID    the usherd process (same host; with several servers, one of them): its VmRSS is\n"
+"                      reported after every scenario\n"
 "  --watch-ttl MS      watch: the server's --active-ttl in ms (needed by watch)\n"
 "  --watch-rounds N    watch: admission rounds to time (default 3)\n"
 "  --json              also print one JSON object with every figure as the last line of stdout\n"
 "  --help              print this help and exit\n"
 "\n"
-"Output: one line per scenario and method: scenario method ops_per_s p50_us p90_us p99_us p999_us max_us\n"
-"ok errors (a scenario of several methods also gets a line for method \"all\"). ops_per_s counts every\n"
-"reply of the server, success or error code; latency (send to reply) covers the same replies; errors are\n"
-"counted by code name, transport failures (ETIMEOUT, ECLOSED) among them. In the JSON object each scenario\n"
-"carries its main method's name with the figures of all its methods merged, then \"methods\" one by one;\n"
-"the sale adds sold_out_s (null when it did not sell out), seats, sold, oversold and unsold_after.\n"
+"Output: a header (with several servers, a line naming them), then one line per scenario and method:\n"
+"scenario method ops_per_s p50_us p90_us p99_us p999_us max_us ok errors (a scenario of several methods also\n"
+"gets a line for method \"all\"). ops_per_s counts every reply of the servers, success or error code; latency\n"
+"(send to reply) covers the same replies; errors are counted by code name, transport failures (ETIMEOUT,\n"
+"ECLOSED) among them. In the JSON object \"targets\" is the number of servers; each scenario carries its\n"
+"main method's name with the figures of all its methods merged, then \"methods\" one by one; the sale adds\n"
+"sold_out_s (null when it did not sell out), seats, sold, oversold and unsold_after.\n"
 "The server should run with its default --max-active (100) and --hold-ttl long enough to pay (default 5m).\n"
 "Exit status: 0 when every scenario had a successful call and the sale sold out without oversell,\n"
-"1 otherwise, 2 for bad usage.\n");
+"1 otherwise, 2 for bad usage.\n", BENCH_MAX_TARGETS);
 }
 
 static bool parse_int(const char *s, int lo, int hi, int *out)
@@ -100,6 +110,51 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
     if (*s == 0 || *end != 0 || v < lo || v > hi)
         return false;
     *out = (int)v;
+    return true;
+}
+
+/* Fills ports[] from a comma list of ports; the count, or 0 when one is bad or there are too many. */
+static int parse_ports(const char *list, int *ports)
+{
+    char buf[BENCH_HOST_LIST_CAP];
+    size_t len = strlen(list);
+    if (len == 0 || len >= sizeof buf || list[0] == ',' || list[len - 1] == ',' || strstr(list, ",,"))
+        return 0;
+    memcpy(buf, list, len + 1);
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (n == BENCH_MAX_TARGETS || !parse_int(tok, 1, 65535, &ports[n++]))
+            return 0;
+    return n;
+}
+
+/* Splits the comma list in o->host_list into hosts[]; the count, or 0 for an empty name or too many. */
+static int split_hosts(options *o, const char **hosts)
+{
+    char *buf = o->host_list;
+    size_t len = strlen(buf);
+    if (len == 0 || buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,"))
+        return 0;
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == BENCH_MAX_TARGETS)
+            return 0;
+        hosts[n++] = tok;
+    }
+    return n;
+}
+
+/* Pairs the hosts with the ports into o->targets: as many of each by position, or one of either for all
+ * of the other. False when the counts differ otherwise. */
+static bool pair_targets(options *o, const char *const *hosts, int n_hosts, const int *ports, int n_ports)
+{
+    if (n_hosts != 1 && n_ports != 1 && n_hosts != n_ports)
+        return false;
+    o->n_targets = n_hosts > n_ports ? n_hosts : n_ports;
+    for (int i = 0; i < o->n_targets; i++)
+        o->targets[i] = (bench_target){ .host = hosts[n_hosts == 1 ? 0 : i], .port = ports[n_ports == 1 ? 0 : i] };
     return true;
 }
 
@@ -136,15 +191,22 @@ static int parse_options(int argc, char **argv, options *o)
         { "watch-ttl", required_argument, 0, 'T' }, { "watch-rounds", required_argument, 0, 'r' },
         { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
     };
-    *o = (options){ .host = "127.0.0.1", .port = 7700, .connections = 50, .seconds = 5, .depth = 1,
+    *o = (options){ .connections = 50, .seconds = 5, .depth = 1,
                     .waiting = 100000, .users = 20000, .perfs = 20, .seats = 50, .poll_ms = 1000 };
+    snprintf(o->host_list, sizeof o->host_list, "127.0.0.1");
+    const char *hosts[BENCH_MAX_TARGETS];
+    int ports[BENCH_MAX_TARGETS] = { 7700 };
+    int n_hosts = 1, n_ports = 1;
     int opt = 0, li = 0;
     bool ok = true;
     while (ok && (opt = getopt_long(argc, argv, "", longs, &li)) != -1) {
         switch (opt) {
-        case 'H': o->host = optarg; break;
+        case 'H':
+            ok = snprintf(o->host_list, sizeof o->host_list, "%s", optarg) < (int)sizeof o->host_list &&
+                 (n_hosts = split_hosts(o, hosts)) > 0;
+            break;
         case 'a': o->admin = optarg; break;
-        case 'p': ok = parse_int(optarg, 1, 65535, &o->port); break;
+        case 'p': ok = (n_ports = parse_ports(optarg, ports)) > 0; break;
         case 'c': ok = parse_int(optarg, 1, 10000, &o->connections); break;
         case 'd': ok = parse_int(optarg, 1, 10000, &o->depth); break;
         case 's': ok = parse_int(optarg, 1, 3600, &o->seconds); break;
@@ -171,6 +233,13 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "usher-bench: bad value '%s' for --%s\n", optarg, longs[li].name);
     if (!ok || optind < argc) {
         fprintf(stderr, "usher-bench: try --help\n");
+        return 2;
+    }
+    if (n_hosts == 1)
+        hosts[0] = o->host_list; /* the default, or one --host */
+    if (!pair_targets(o, hosts, n_hosts, ports, n_ports)) {
+        fprintf(stderr, "usher-bench: --host names %d hosts and --port %d ports: give one of either, or as many "
+                        "of each\n", n_hosts, n_ports);
         return 2;
     }
     if (o->scenarios == 0)
@@ -212,7 +281,8 @@ int main(int argc, char **argv)
     scenario_stats *res = calloc(SC_COUNT, sizeof *res);
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     if (!res || !loop || !pool_open(&p, loop, &o)) {
-        fprintf(stderr, "usher-bench: could not open %d connections to %s:%d\n", o.connections, o.host, o.port);
+        fprintf(stderr, "usher-bench: could not open %d connections to %s:%d%s\n", o.connections, o.targets[0].host,
+                o.targets[0].port, o.n_targets > 1 ? " and the other servers" : "");
         goto done;
     }
     if (o.idle > 0) {

@@ -1,6 +1,7 @@
 /* usher-bench end to end, tiny: against a fresh usherd at its defaults, every scenario reports successful
  * calls in its --json line, the sale sells out without oversell, --hot turns reserve collisions into counted
- * SEAT_UNAVAILABLE outcomes, and bad usage exits 2. Figures are never judged: the machine is shared. */
+ * SEAT_UNAVAILABLE outcomes, a comma list of ports spreads the calls over two usherd on one data dir, and bad
+ * usage exits 2. Figures are never judged: the machine is shared. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,20 +26,28 @@ typedef struct bench_json {
     msgpack_unpacked root;
 } bench_json;
 
-/* Runs usher-bench against hs with args; stdout into out, stderr into ROOT/bench.err (printed on failure).
- * Returns the exit status. */
-static int run_bench(char *out, harness_server *hs, const char *args)
+/* Runs usher-bench against the servers of ports (a --port value; hs is the first, for its admin token and
+ * root) with args; stdout into out, stderr into ROOT/bench.err (printed on failure). Returns the exit status. */
+static int run_bench_ports(char *out, harness_server *hs, const char *ports, const char *args)
 {
     char bin[512];
     harness_program_path("USHER_BENCH_BIN", "usher-bench", bin, sizeof bin);
-    int rc = harness_shell(out, OUT_CAP, "'%s' --port %u --admin '%s' %s </dev/null 2>'%s/bench.err'", bin,
-                           (unsigned)hs->port, harness_admin_token(hs), args, hs->root);
+    int rc = harness_shell(out, OUT_CAP, "'%s' --port %s --admin '%s' %s </dev/null 2>'%s/bench.err'", bin,
+                           ports, harness_admin_token(hs), args, hs->root);
     if (rc != 0) {
         char err[8192];
         harness_shell(err, sizeof err, "tail -20 '%s/bench.err'", hs->root);
         fprintf(stderr, "usher-bench exited %d; stdout:\n%s\nstderr (tail):\n%s\n", rc, out, err);
     }
     return rc;
+}
+
+/* run_bench_ports against hs alone. */
+static int run_bench(char *out, harness_server *hs, const char *args)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%u", (unsigned)hs->port);
+    return run_bench_ports(out, hs, port, args);
 }
 
 /* Parses the last line of out as JSON; fails the test when it is not an object. */
@@ -176,6 +185,56 @@ static void test_bench_idle_partial_connections_report_server_memory(void **stat
     free(out);
 }
 
+/* The successful requests of method that the usherd on port answered, from its own sys.stats (each usherd
+ * counts only what it answered itself). */
+static uint64_t server_ok_count(harness_fixture *fx, uint16_t port, const char *admin, const char *method)
+{
+    harness_conn *c = harness_fx_connect(fx, port);
+    harness_reply r;
+    assert_int_equal(harness_callf(c, &r, "sys.stats", "{\"admin\":\"%s\"}", admin), USHER_ERR_OK);
+    size_t n = 0;
+    const msgpack_object *req = harness_get_array(&r, "requests", &n);
+    uint64_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (harness_obj_str_is(&req[i], "method", method) && harness_obj_str_is(&req[i], "code", "OK"))
+            count += harness_obj_u64(&req[i], "count");
+    harness_reply_free(&r);
+    return count;
+}
+
+/* --port A,B: two usherd on one data dir (a stand-in for two hosts on one store); the connections alternate
+ * between them, so both answer the setup and the closed loops, and the JSON says 2 targets. */
+static void test_bench_port_list_spreads_calls_over_two_servers(void **state)
+{
+    harness_fixture *fx = *state;
+    harness_server *a = harness_fx_start(fx, NULL);
+    harness_server *b = harness_fx_start_shared(fx, a, NULL);
+    const char *admin = harness_admin_token(a);
+    char *out = malloc(OUT_CAP), ports[32];
+    assert_non_null(out);
+    snprintf(ports, sizeof ports, "%u,%u", (unsigned)a->port, (unsigned)b->port);
+    assert_int_equal(run_bench_ports(out, a, ports,
+                                     "--scenario ping,status,reserve --waiting 200 --seconds 1 --connections 4 --json"),
+                     0);
+    assert_non_null(strstr(out, "# 2 servers, connections spread round-robin:"));
+    bench_json bj;
+    const msgpack_object *root = last_line_json(out, &bj);
+    assert_int_equal(harness_obj_u64(root, "targets"), 2);
+    const msgpack_object *scenarios = need(root, "scenarios");
+    assert_int_equal(need(need(scenarios, "status"), "errors")->via.map.size, 0);
+    assert_true(harness_obj_u64(need(scenarios, "reserve"), "ok") > 0);
+    bench_json_free(&bj);
+    free(out);
+    /* Each server answered its share of every phase: the crowd's setup, the reads, the writes. */
+    const char *const methods[] = { "sys.ping", "user.register", "queue.status", "seat.reserve" };
+    const harness_server *both[] = { a, b };
+    for (size_t s = 0; s < 2; s++)
+        for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++)
+            if (server_ok_count(fx, both[s]->port, admin, methods[m]) == 0)
+                fail_msg("the usherd on port %u answered no %s", (unsigned)both[s]->port, methods[m]);
+    harness_usher_check(a->data_dir, NULL);
+}
+
 static void test_bench_usage(void **state)
 {
     harness_fixture *fx = *state;
@@ -187,13 +246,18 @@ static void test_bench_usage(void **state)
     for (size_t i = 0; i < N_SCENARIOS; i++)
         assert_non_null(strstr(out, SCENARIOS[i]));
     const char *const opts[] = { "--waiting", "--hot", "--users", "--perfs", "--seats", "--poll-ms", "--json",
-                                 "--connections", "--depth", "--seconds", "--scenario", "--admin" };
+                                 "--connections", "--depth", "--seconds", "--scenario", "--admin",
+                                 "--port PORT[,PORT...]", "--host HOST[,HOST...]", "round-robin" };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(out, opts[i]));
     assert_int_equal(harness_shell(out, OUT_CAP, "'%s' --scenario nope 2>&1", bin), 2);
     assert_int_equal(harness_shell(out, OUT_CAP, "'%s' --port %u --scenario status 2>&1", bin, (unsigned)hs->port), 2);
     assert_non_null(strstr(out, "--admin"));
     assert_int_equal(harness_shell(out, OUT_CAP, "'%s' --seats 1001 2>&1", bin), 2);
+    /* three ports and two hosts pair neither by position nor one for all */
+    assert_int_equal(harness_shell(out, OUT_CAP, "'%s' --host 127.0.0.1,127.0.0.1 --port 1,2,3 2>&1", bin), 2);
+    assert_non_null(strstr(out, "2 hosts and --port 3 ports"));
+    assert_int_equal(harness_shell(out, OUT_CAP, "'%s' --port 7700,,7701 2>&1", bin), 2);
     free(out);
 }
 
@@ -203,6 +267,7 @@ int main(void)
         HARNESS_TEST(test_bench_every_scenario_succeeds_and_sale_sells_out_without_oversell),
         HARNESS_TEST(test_bench_hot_reserve_counts_seat_unavailable_as_outcomes),
         HARNESS_TEST(test_bench_idle_partial_connections_report_server_memory),
+        HARNESS_TEST(test_bench_port_list_spreads_calls_over_two_servers),
         HARNESS_TEST(test_bench_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

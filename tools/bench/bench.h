@@ -26,9 +26,19 @@ enum { SC_PING, SC_STATUS, SC_DATES, SC_CHARGE, SC_ENTER, SC_RESERVE, SC_SALE, S
 /* Scenarios run when none is named: all but watch (it needs a server started for it). */
 #define SC_DEFAULT (((1u << SC_COUNT) - 1) & ~(1u << SC_WATCH))
 
-typedef struct options {
+#define BENCH_MAX_TARGETS 64 /* servers one usher-bench spreads its connections over */
+#define BENCH_HOST_LIST_CAP 1024
+
+/* One server: connection i goes to target i mod n_targets (setup's ordered calls go to target 0). */
+typedef struct bench_target {
     const char *host;
     int port;
+} bench_target;
+
+typedef struct options {
+    bench_target targets[BENCH_MAX_TARGETS];
+    int n_targets;    /* >= 1 */
+    char host_list[BENCH_HOST_LIST_CAP]; /* --host, split in place: targets[].host point into it */
     const char *admin;
     int connections, depth, seconds;
     int waiting;      /* size of the crowd */
@@ -111,7 +121,11 @@ typedef struct pool {
 
 typedef void call_done_fn(void *ctx, usher_status status, const usher_reply *reply);
 
-/* Opens o->connections connections on loop and waits for them; false when any failed. */
+/* The target of connection conn: o->targets[conn mod o->n_targets]. */
+const bench_target *bench_target_of(const options *o, int conn);
+
+/* Opens o->connections connections on loop, spread round-robin over o->targets, and waits for them; false
+ * when any failed. */
 bool pool_open(pool *p, struct ev_loop *loop, const options *o);
 /* Closes every connection and waits for their disconnect callbacks. */
 void pool_close(pool *p);
@@ -190,8 +204,8 @@ bool watch_run(pool *p, const options *o, const crowd *cw, scenario_stats *ss);
 extern const char *const SCENARIO_NAMES[SC_COUNT];
 
 /* ---- idle connections and server memory (tools/bench/idle.c) ---- */
-/* Opens up to n TCP connections to the server that send nothing (raising the soft fd limit first); *opened
- * says how many connected. Free with idle_close. */
+/* Opens up to n TCP connections that send nothing, spread round-robin over the targets (raising the soft fd
+ * limit first); *opened says how many connected. Free with idle_close. */
 int *idle_open(const options *o, int n, int *opened);
 void idle_close(int *fds, int n);
 /* VmRSS of process pid in kB, or -1. */

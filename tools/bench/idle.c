@@ -28,16 +28,21 @@ int *idle_open(const options *o, int n, int *opened)
     if (!fds)
         return NULL;
     raise_fd_limit();
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port) };
-    if (inet_pton(AF_INET, strcmp(o->host, "localhost") == 0 ? "127.0.0.1" : o->host, &sa.sin_addr) != 1) {
-        free(fds);
-        return NULL;
+    /* Spread over the targets as the pool is: connection i to target i mod n_targets. */
+    struct sockaddr_in sa[BENCH_MAX_TARGETS];
+    for (int t = 0; t < o->n_targets; t++) {
+        const bench_target *bt = &o->targets[t];
+        sa[t] = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)bt->port) };
+        if (inet_pton(AF_INET, strcmp(bt->host, "localhost") == 0 ? "127.0.0.1" : bt->host, &sa[t].sin_addr) != 1) {
+            free(fds);
+            return NULL;
+        }
     }
     for (int i = 0; i < n; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
             break;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (connect(fd, (struct sockaddr *)&sa[i % o->n_targets], sizeof sa[0]) != 0) {
             close(fd);
             break;
         }

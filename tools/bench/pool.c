@@ -1,5 +1,5 @@
-/* The connection pool: o->connections libusher async handles on one loop, each call timed from send to
- * reply and filed under its method; and the batch runner setup uses to keep many chains of calls in flight. */
+/* The connection pool: o->connections libusher async handles on one loop (connection i to target i mod
+ * n_targets), each call timed from send to reply and filed under its method; and the batch runner setup uses to keep many chains of calls in flight. */
 #include <stdlib.h>
 
 #include "bench.h"
@@ -81,6 +81,11 @@ static void on_disconnect(usher_async *ac, usher_status status)
         ev_break(p->loop, EVBREAK_ONE);
 }
 
+const bench_target *bench_target_of(const options *o, int conn)
+{
+    return &o->targets[(unsigned)conn % (unsigned)o->n_targets];
+}
+
 bool pool_open(pool *p, struct ev_loop *loop, const options *o)
 {
     *p = (pool){ .loop = loop, .o = o, .n = o->connections };
@@ -90,7 +95,8 @@ bool pool_open(pool *p, struct ev_loop *loop, const options *o)
     if (!p->conns)
         return false;
     for (int i = 0; i < p->n; i++) {
-        usher_async *ac = usher_async_connect(loop, o->host, o->port, BENCH_CALL_TIMEOUT_MS);
+        const bench_target *t = bench_target_of(o, i);
+        usher_async *ac = usher_async_connect(loop, t->host, t->port, BENCH_CALL_TIMEOUT_MS);
         if (!ac)
             return false;
         p->conns[i] = ac;

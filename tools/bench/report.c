@@ -54,6 +54,12 @@ static void print_line(FILE *out, const char *scenario, const figures *f)
 
 void report_header(FILE *out, const options *o)
 {
+    if (o->n_targets > 1) {
+        fprintf(out, "# %d servers, connections spread round-robin:", o->n_targets);
+        for (int i = 0; i < o->n_targets; i++)
+            fprintf(out, " %s:%d", o->targets[i].host, o->targets[i].port);
+        fputc('\n', out);
+    }
     fprintf(out, "# %d connections, depth %d, %d s per scenario, crowd of %d\n"
                  "# scenario method ops_per_s p50_us p90_us p99_us p999_us max_us ok errors\n",
             o->connections, o->depth, o->seconds, o->waiting);
@@ -133,8 +139,9 @@ static void print_scenario_json(FILE *out, const scenario_stats *ss)
 
 void report_json(FILE *out, const options *o, const scenario_stats *all, double setup_s)
 {
-    fprintf(out, "{\"connections\":%d,\"depth\":%d,\"seconds\":%d,\"waiting\":%d,\"idle\":%d,\"scenarios\":{",
-            o->connections, o->depth, o->seconds, o->waiting, o->idle);
+    fprintf(out, "{\"targets\":%d,\"connections\":%d,\"depth\":%d,\"seconds\":%d,\"waiting\":%d,\"idle\":%d,"
+                 "\"scenarios\":{",
+            o->n_targets, o->connections, o->depth, o->seconds, o->waiting, o->idle);
     const char *sep = "";
     for (unsigned i = 0; i < SC_COUNT; i++) {
         if (!all[i].ran)
