@@ -183,52 +183,10 @@ usher_err pg_payment_list(store_txn *txn, const user_id *user, uint64_t before, 
 
 /* ---- the waiting room (store_pg_queue*.c) ---- */
 
-usher_err pg_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_id, int64_t now_ms, store_queue_entry *out)
-{
-    (void)user; (void)concert_id; (void)now_ms; (void)out;
-    return not_yet(txn, "queue_enter");
-}
-
-usher_err pg_queue_get(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms, store_queue_entry *out)
-{
-    (void)concert_id; (void)seq; (void)now_ms; (void)out;
-    return not_yet(txn, "queue_get");
-}
-
-usher_err pg_queue_touch(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms)
-{
-    (void)concert_id; (void)seq; (void)now_ms;
-    return not_yet(txn, "queue_touch");
-}
-
-usher_err pg_queue_control_get(store_txn *txn, uint64_t concert_id, int64_t now_ms, store_queue_report *out)
-{
-    (void)concert_id; (void)now_ms; (void)out;
-    return not_yet(txn, "queue_control_get");
-}
-
-usher_err pg_queue_control_set(store_txn *txn, uint64_t concert_id, const store_queue_control_change *change, int64_t now_ms, store_queue_report *out, const char **bad_param)
-{
-    (void)concert_id; (void)change; (void)now_ms; (void)out; (void)bad_param;
-    return not_yet(txn, "queue_control_set");
-}
-
-usher_err pg_queue_open(store_txn *txn, uint64_t concert_id, int64_t opens_at_ms, int64_t now_ms, store_queue_report *out, const char **bad_param)
-{
-    (void)concert_id; (void)opens_at_ms; (void)now_ms; (void)out; (void)bad_param;
-    return not_yet(txn, "queue_open");
-}
-
 usher_err pg_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts, store_admitted *admitted)
 {
     (void)now_ms; (void)opts; (void)admitted;
     return not_yet(txn, "queue_tick");
-}
-
-usher_err pg_queue_progress_get(store_txn *txn, uint64_t concert_id, store_queue_progress *out)
-{
-    (void)concert_id; (void)out;
-    return not_yet(txn, "queue_progress_get");
 }
 
 /* ---- figures (store_pg_stats.c) ---- */
@@ -240,12 +198,6 @@ usher_err pg_stats_read(store_txn *txn, int64_t now_ms, store_stats *out)
 }
 
 /* ---- the queue's part of a payment (store_pg_queue*.c) ---- */
-usher_err pg_queue_pay_expire(store_txn *txn, uint64_t concert_id, uint64_t seq, int64_t now_ms)
-{
-    (void)concert_id; (void)seq; (void)now_ms;
-    return not_yet(txn, "queue_pay_expire");
-}
-
 /* ---- usher-check (store_pg_check.c) ---- */
 usher_err pg_check_run(store *st, const store_check_limits *lim, int64_t now_ms,
                        store_check_report_fn report, void *ctx, store_check_summary *out)

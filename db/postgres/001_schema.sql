@@ -172,5 +172,8 @@ CREATE INDEX queue_entries_seen ON queue_entries (seen_at_ms)
 -- ---- additions: catalogue, holds, payments ----
 
 -- ---- additions: waiting room ----
+-- Dropped entries by ord: a WAITING entry's position subtracts the drops
+-- between admit_next and its ord (drops are few, so counting them is cheap).
+CREATE INDEX queue_entries_dropped ON queue_entries (concert_id, ord) WHERE dropped;
 
 -- ---- additions: figures and checks ----
