@@ -183,12 +183,6 @@ usher_err pg_payment_list(store_txn *txn, const user_id *user, uint64_t before, 
 
 /* ---- the waiting room (store_pg_queue*.c) ---- */
 
-usher_err pg_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *opts, store_admitted *admitted)
-{
-    (void)now_ms; (void)opts; (void)admitted;
-    return not_yet(txn, "queue_tick");
-}
-
 /* ---- figures (store_pg_stats.c) ---- */
 
 usher_err pg_stats_read(store_txn *txn, int64_t now_ms, store_stats *out)
