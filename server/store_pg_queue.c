@@ -13,17 +13,17 @@
 #include <string.h>
 #include "store_pg_queue_internal.h"
 
-void pgq_row(const PGresult *res, int r, pg_queue *q)
+void pgq_row(const PGresult *res, int r, int c, pg_queue *q)
 {
     *q = (pg_queue){
-        .next_seq = (uint64_t)pg_i64(res, r, 0), .admit_next = (uint64_t)pg_i64(res, r, 1),
-        .waiting = (uint64_t)pg_i64(res, r, 2), .admitted_total = (uint64_t)pg_i64(res, r, 3),
-        .dropped_total = (uint64_t)pg_i64(res, r, 4), .version = (uint64_t)pg_i64(res, r, 5),
-        .opens_at_ms = pg_i64(res, r, 6), .next_admit_us = pg_i64(res, r, 7),
-        .drawn = pg_bool(res, r, 8), .paused = pg_bool(res, r, 9),
-        .drawn_n = (uint64_t)pg_i64(res, r, 10), .max_active = (uint32_t)pg_i64(res, r, 11),
-        .admit_rate_per_min = (uint32_t)pg_i64(res, r, 12),
-        .max_active_peak = (uint32_t)pg_i64(res, r, 13),
+        .next_seq = (uint64_t)pg_i64(res, r, c + 0), .admit_next = (uint64_t)pg_i64(res, r, c + 1),
+        .waiting = (uint64_t)pg_i64(res, r, c + 2), .admitted_total = (uint64_t)pg_i64(res, r, c + 3),
+        .dropped_total = (uint64_t)pg_i64(res, r, c + 4), .version = (uint64_t)pg_i64(res, r, c + 5),
+        .opens_at_ms = pg_i64(res, r, c + 6), .next_admit_us = pg_i64(res, r, c + 7),
+        .drawn = pg_bool(res, r, c + 8), .paused = pg_bool(res, r, c + 9),
+        .drawn_n = (uint64_t)pg_i64(res, r, c + 10), .max_active = (uint32_t)pg_i64(res, r, c + 11),
+        .admit_rate_per_min = (uint32_t)pg_i64(res, r, c + 12),
+        .max_active_peak = (uint32_t)pg_i64(res, r, c + 13),
     };
 }
 
@@ -39,7 +39,7 @@ static usher_err lock_existing(store_txn *t, uint64_t concert_id, pg_queue *q)
     if (PQntuples(r) == 0)
         err = USHER_ERR_NOT_FOUND;
     else
-        pgq_row(r, 0, q);
+        pgq_row(r, 0, 0, q);
     pg_done(t, r);
     return err;
 }
@@ -56,24 +56,6 @@ usher_err pgq_lock(store_txn *t, uint64_t concert_id, bool create, pg_queue *q)
     return err != USHER_ERR_OK ? err : lock_existing(t, concert_id, q);
 }
 
-usher_err pgq_expire_count(store_txn *t, uint64_t concert_id, int64_t now_ms, uint64_t *live)
-{
-    pg_params p = { 0 };
-    pg_p_u64(&p, concert_id);
-    pg_p_i64(&p, now_ms);
-    PGresult *r;
-    usher_err err = pg_write(t,
-        "WITH x AS (UPDATE queue_entries SET expired = true WHERE concert_id = $1 "
-        "AND active_until_ms > 0 AND NOT expired AND active_until_ms <= $2 RETURNING 1) "
-        "SELECT count(*) FROM queue_entries WHERE concert_id = $1 "
-        "AND active_until_ms > 0 AND NOT expired AND active_until_ms > $2", &p, &r);
-    if (err != USHER_ERR_OK)
-        return err;
-    *live = (uint64_t)pg_i64(r, 0, 0);
-    pg_done(t, r);
-    return USHER_ERR_OK;
-}
-
 static int64_t add_sat64(int64_t a, int64_t b)
 {
     if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
@@ -83,73 +65,73 @@ static int64_t add_sat64(int64_t a, int64_t b)
 usher_err pgq_admit_all(store_txn *t, uint64_t concert_id, int64_t now_ms, bool throttled,
                         pg_queue *q, uint32_t *live, uint32_t *admitted)
 {
-    uint64_t counted;
-    usher_err err = pgq_expire_count(t, concert_id, now_ms, &counted);
-    if (err != USHER_ERR_OK)
-        return err;
-    *live = (uint32_t)counted;
+    *live = 0;
     if (pgq_undrawn(q)) {
         if (now_ms < q->opens_at_ms)
-            return USHER_ERR_OK;   /* nobody before the opening */
-        if ((err = pgq_draw(t, concert_id, q)) != USHER_ERR_OK)
+            return USHER_ERR_OK;   /* nobody before the opening (nor ever admitted) */
+        usher_err err = pgq_draw(t, concert_id, q);
+        if (err != USHER_ERR_OK)
             return err;
     }
     const store_policy *pol = &pg_txn_of(t)->st->policy;
     uint32_t cap = q->max_active ? q->max_active : pol->max_active;
-    if (q->paused || *live >= cap || q->waiting == 0)
-        return USHER_ERR_OK;
-    uint32_t free = cap - *live;
-    if (throttled)
-        free = (free + 1) / 2;
-    int64_t n = free;
+    /* The most this pass may admit besides the free slots: the waiting,
+     * and the rate limit's due admissions (0: only expire). */
+    int64_t most = q->paused ? 0 : (int64_t)(q->waiting > INT32_MAX ? INT32_MAX : q->waiting);
     int64_t now_us = now_ms > INT64_MAX / 1000 ? INT64_MAX : now_ms * 1000;
     int64_t interval_us = 0, next_us = q->next_admit_us;
-    if (q->admit_rate_per_min) {
+    if (q->admit_rate_per_min && most > 0) {
         interval_us = INT64_C(60000000) / q->admit_rate_per_min * (throttled ? 2 : 1);
         int64_t tick_us = (pol->admit_interval_ms > 0 ? pol->admit_interval_ms : 1000) * 1000;
         int64_t credit = interval_us > tick_us ? interval_us : tick_us;
         if (next_us < now_us - credit)
             next_us = now_us - credit;
         int64_t k = next_us > now_us ? 0 : (now_us - next_us) / interval_us + 1;
-        if (k < n)
-            n = k;
+        if (k < most)
+            most = k;
     }
-    if ((uint64_t)n > q->waiting)
-        n = (int64_t)q->waiting;
-    if (n <= 0)
-        return USHER_ERR_OK;
     pg_params p = { 0 };
     pg_p_u64(&p, concert_id);
-    pg_p_i64(&p, n);
+    pg_p_i64(&p, most);
     pg_p_i64(&p, add_sat64(now_ms, pol->active_ttl_ms));
     pg_p_i64(&p, now_ms);
     pg_p_i64(&p, next_us);
     pg_p_i64(&p, interval_us);
     pg_p_i64(&p, cap);
+    pg_p_bool(&p, throttled);
     PGresult *r;
-    err = pg_write(t,
-        "WITH a AS (SELECT seq, ord FROM queue_entries WHERE concert_id = $1 AND active_until_ms = 0 "
-        "AND NOT dropped AND NOT expired ORDER BY ord LIMIT $2::bigint), "
+    /* One statement: expire the overdue, count the live, admit the first
+     * WAITING ones into the free slots (half when throttled), advance the
+     * queues row. Under the queue's lock, so the snapshot is current. */
+    usher_err err = pg_write(t,
+        "WITH x AS (UPDATE queue_entries SET expired = true WHERE concert_id = $1 "
+        "AND active_until_ms > 0 AND NOT expired AND active_until_ms <= $4::bigint RETURNING 1), "
+        "l AS (SELECT count(*) AS live FROM queue_entries WHERE concert_id = $1 "
+        "AND active_until_ms > 0 AND NOT expired AND active_until_ms > $4::bigint), "
+        "k AS (SELECT live, GREATEST(0, LEAST($2::bigint, CASE WHEN $8::boolean "
+        "THEN ($7::bigint - live + 1) / 2 ELSE $7::bigint - live END)) AS n FROM l), "
+        "a AS (SELECT seq, ord FROM queue_entries WHERE concert_id = $1 AND active_until_ms = 0 "
+        "AND NOT dropped AND NOT expired ORDER BY ord LIMIT (SELECT n FROM k)), "
         "u AS (UPDATE queue_entries e SET active_until_ms = $3::bigint, seen_at_ms = $4::bigint "
         "FROM a WHERE e.concert_id = $1 AND e.seq = a.seq RETURNING a.ord), "
-        "n AS (SELECT count(*) AS c, max(ord) AS m FROM u) "
-        "UPDATE queues q SET admit_next = CASE WHEN n.c > 0 THEN n.m + 1 ELSE q.admit_next END, "
+        "n AS (SELECT count(*) AS c, max(ord) AS m FROM u), "
+        "w AS (UPDATE queues q SET admit_next = n.m + 1, "
         "waiting = q.waiting - n.c, admitted_total = q.admitted_total + n.c, "
-        "version = q.version + n.c, "
-        "next_admit_us = CASE WHEN n.c > 0 THEN $5::bigint + n.c * $6::bigint ELSE q.next_admit_us END, "
-        "max_active_peak = CASE WHEN n.c > 0 AND $7::integer > q.max_active_peak THEN $7::integer "
-        "ELSE q.max_active_peak END "
-        "FROM n WHERE q.concert_id = $1 RETURNING " PGQ_COLS ", n.c", &p, &r);
+        "version = q.version + n.c, next_admit_us = $5::bigint + n.c * $6::bigint, "
+        "max_active_peak = GREATEST(q.max_active_peak, $7::integer) "
+        "FROM n WHERE q.concert_id = $1 AND n.c > 0 RETURNING " PGQ_COLS ") "
+        "SELECT k.live, n.c, w.* FROM k CROSS JOIN n LEFT JOIN w ON true", &p, &r);
     if (err != USHER_ERR_OK)
         return err;
     if (PQntuples(r) != 1) {
         pg_done(t, r);
         return USHER_ERR_INTERNAL;
     }
-    pgq_row(r, 0, q);
-    uint32_t got = (uint32_t)pg_i64(r, 0, PGQ_NCOLS);
+    uint32_t got = (uint32_t)pg_i64(r, 0, 1);
+    *live = (uint32_t)pg_i64(r, 0, 0) + got;
+    if (got > 0)
+        pgq_row(r, 0, 2, q);
     pg_done(t, r);
-    *live += got;
     if (admitted)
         *admitted += got;
     return USHER_ERR_OK;
@@ -221,49 +203,42 @@ static usher_err entry_read(store_txn *t, uint64_t concert_id, uint64_t seq, int
     return err;
 }
 
-/* The user's latest entry if it is WAITING or ACTIVE now: *seq, else 0. */
-static usher_err live_entry_of(store_txn *t, const user_id *user, uint64_t concert_id,
-                               int64_t now_ms, uint64_t *seq)
+/* The user's latest entry if it is WAITING or ACTIVE now, else a new
+ * WAITING entry at the back (queue locked: the user's entries change only
+ * under it, so this statement's snapshot is current). */
+static usher_err find_or_append(store_txn *t, const user_id *user, uint64_t concert_id,
+                                int64_t now_ms, pg_queue *q, uint64_t *seq)
 {
     pg_params p = { 0 };
     pg_p_u64(&p, concert_id);
-    pg_p_user(&p, user);
-    pg_p_i64(&p, now_ms);
-    PGresult *r;
-    usher_err err = pg_read(t,
-        "SELECT seq, NOT dropped AND (active_until_ms = 0 OR (NOT expired AND $3::bigint < active_until_ms)) "
-        "FROM queue_entries WHERE concert_id = $1 AND user_id = $2 ORDER BY seq DESC LIMIT 1", &p, &r);
-    if (err != USHER_ERR_OK)
-        return err;
-    *seq = PQntuples(r) == 1 && pg_bool(r, 0, 1) ? (uint64_t)pg_i64(r, 0, 0) : 0;
-    pg_done(t, r);
-    return USHER_ERR_OK;
-}
-
-/* Appends a new WAITING entry of user at the back (queue locked). */
-static usher_err append_entry(store_txn *t, const user_id *user, uint64_t concert_id,
-                              int64_t now_ms, pg_queue *q, uint64_t *seq)
-{
-    *seq = q->next_seq;
-    pg_params p = { 0 };
-    pg_p_u64(&p, concert_id);
-    pg_p_u64(&p, *seq);
+    pg_p_u64(&p, q->next_seq);
     pg_p_user(&p, user);
     if (pgq_undrawn(q))
         pg_p_null(&p);
     else
-        pg_p_u64(&p, *seq);
+        pg_p_u64(&p, q->next_seq);
     pg_p_i64(&p, now_ms);
+    PGresult *r;
     usher_err err = pg_write(t,
-        "WITH i AS (INSERT INTO queue_entries (concert_id, seq, user_id, ord, entered_at_ms, seen_at_ms) "
-        "VALUES ($1, $2, $3, $4::bigint, $5::bigint, $5::bigint)) "
-        "UPDATE queues SET next_seq = next_seq + 1, waiting = waiting + 1 WHERE concert_id = $1",
-        &p, NULL);
+        "WITH cur AS (SELECT seq FROM (SELECT seq, dropped, active_until_ms, expired FROM queue_entries "
+        "WHERE concert_id = $1 AND user_id = $3 ORDER BY seq DESC LIMIT 1) l WHERE NOT dropped "
+        "AND (active_until_ms = 0 OR (NOT expired AND $5::bigint < active_until_ms))), "
+        "i AS (INSERT INTO queue_entries (concert_id, seq, user_id, ord, entered_at_ms, seen_at_ms) "
+        "SELECT $1::bigint, $2::bigint, $3::bytea, $4::bigint, $5::bigint, $5::bigint "
+        "WHERE NOT EXISTS (SELECT 1 FROM cur) RETURNING seq), "
+        "u AS (UPDATE queues SET next_seq = next_seq + 1, waiting = waiting + 1 "
+        "WHERE concert_id = $1 AND EXISTS (SELECT 1 FROM i) RETURNING 1) "
+        "SELECT COALESCE((SELECT seq FROM cur), (SELECT seq FROM i)), EXISTS (SELECT 1 FROM i)",
+        &p, &r);
     if (err != USHER_ERR_OK)
         return err;
-    q->next_seq++;
-    q->waiting++;
-    return USHER_ERR_OK;
+    *seq = (uint64_t)pg_i64(r, 0, 0);
+    if (pg_bool(r, 0, 1)) {
+        q->next_seq++;
+        q->waiting++;
+    }
+    pg_done(t, r);
+    return *seq ? USHER_ERR_OK : USHER_ERR_INTERNAL;
 }
 
 usher_err pg_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_id,
@@ -277,9 +252,7 @@ usher_err pg_queue_enter(store_txn *txn, const user_id *user, uint64_t concert_i
         (err = pgq_draw(txn, concert_id, &q)) != USHER_ERR_OK)
         return err;   /* drawn before this arrival: it is not an early one */
     uint64_t seq;
-    if ((err = live_entry_of(txn, user, concert_id, now_ms, &seq)) != USHER_ERR_OK)
-        return err;
-    if (seq == 0 && (err = append_entry(txn, user, concert_id, now_ms, &q, &seq)) != USHER_ERR_OK)
+    if ((err = find_or_append(txn, user, concert_id, now_ms, &q, &seq)) != USHER_ERR_OK)
         return err;
     if (q.waiting > 0) {
         uint32_t live;

@@ -43,7 +43,7 @@ usher_err pgq_draw(store_txn *t, uint64_t concert_id, pg_queue *q)
     if (err != USHER_ERR_OK)
         return err;
     if (PQntuples(r) == 1)
-        pgq_row(r, 0, q);
+        pgq_row(r, 0, 0, q);
     else
         err = USHER_ERR_INTERNAL;
     pg_done(t, r);

@@ -24,8 +24,8 @@ typedef struct pg_queue {
                  "q.max_active, q.admit_rate_per_min, q.max_active_peak"
 #define PGQ_NCOLS 14
 
-/* Row r of res from column 0 (PGQ_COLS) into q. */
-void pgq_row(const PGresult *res, int r, pg_queue *q);
+/* Row r of res from column c (PGQ_COLS) into q. */
+void pgq_row(const PGresult *res, int r, int c, pg_queue *q);
 
 /* A pre-queue is open but its draw has not happened. */
 static inline bool pgq_undrawn(const pg_queue *q) { return q->opens_at_ms != 0 && !q->drawn; }
@@ -34,10 +34,6 @@ static inline bool pgq_undrawn(const pg_queue *q) { return q->opens_at_ms != 0 &
  * user's advisory lock if any) and reads it. create: makes the row first
  * when the concert exists. NOT_FOUND: no such row (create: no such concert). */
 usher_err pgq_lock(store_txn *t, uint64_t concert_id, bool create, pg_queue *q);
-
-/* Expires the concert's overdue ACTIVE entries and counts the live ones
- * (queue locked). */
-usher_err pgq_expire_count(store_txn *t, uint64_t concert_id, int64_t now_ms, uint64_t *live);
 
 /* Ranks the early arrivals (seqs 1..next_seq-1) by a uniformly random
  * permutation and marks the queue drawn (queue locked). */

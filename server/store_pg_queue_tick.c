@@ -127,7 +127,7 @@ static usher_err act_on_idle(store_txn *t, uint64_t concert_id, bool active, con
     free(buf);
     if (err == USHER_ERR_OK && r) {
         if (PQntuples(r) == 1)
-            pgq_row(r, 0, q);
+            pgq_row(r, 0, 0, q);
         else
             err = USHER_ERR_INTERNAL;
         pg_done(t, r);
