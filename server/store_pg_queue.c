@@ -119,7 +119,7 @@ usher_err pgq_admit_all(store_txn *t, uint64_t concert_id, int64_t now_ms, bool 
         "waiting = q.waiting - n.c, admitted_total = q.admitted_total + n.c, "
         "version = q.version + n.c, next_admit_us = $5::bigint + n.c * $6::bigint, "
         "max_active_peak = GREATEST(q.max_active_peak, $7::integer) "
-        "FROM n WHERE q.concert_id = $1 AND n.c > 0 RETURNING " PGQ_COLS ") "
+        "FROM n WHERE (SELECT c FROM n) > 0 AND q.concert_id = $1 RETURNING " PGQ_COLS ") "
         "SELECT k.live, n.c, w.* FROM k CROSS JOIN n LEFT JOIN w ON true", &p, &r);
     if (err != USHER_ERR_OK)
         return err;
