@@ -177,6 +177,9 @@ CREATE INDEX seats_occupied ON seats (schedule_id) INCLUDE (sold, expires_at_ms)
     WHERE sold OR reservation_id <> 0;
 
 -- ---- additions: waiting room ----
+-- Dropped entries by ord: a WAITING entry's position subtracts the drops
+-- between admit_next and its ord (drops are few, so counting them is cheap).
+CREATE INDEX queue_entries_dropped ON queue_entries (concert_id, ord) WHERE dropped;
 
 -- ---- additions: figures and checks ----
 

@@ -495,6 +495,7 @@ static void test_long_run_of_drops_is_passed(void **state)
  * balance. */
 static void test_schema_2_queue_is_upgraded_on_open(void **state)
 {
+    FX_LMDB_ONLY();   /* an LMDB schema 2 data dir: no such thing on PostgreSQL */
     store_fixture *fx = *state;
     uint64_t c = fx_concert(fx);
     for (unsigned u = 1; u <= 5; u++) fx_enter(fx, u, c, FX_T0);
