@@ -406,7 +406,13 @@ static void test_positions_exact_at_a_million_with_drops(void **state)
     fx->opt.map_size_bytes = (size_t)2 << 30;
     reopen(fx, 5000, 0, 1000);
     uint64_t c = fx_concert(fx);
-    enum { N = 1000000, BATCH = 50000, DROP_EVERY = 997 };
+    /* On PostgreSQL every enter is a few round trips and one transaction
+     * may not update the queue row 50,000 times cheaply (its old versions
+     * pile up until the commit), so the same assertions run at 20,000
+     * entries in small transactions there: its positions come from the
+     * same formula, with no blocks whose edges need a million to reach. */
+    enum { DROP_EVERY = 997 };
+    const unsigned N = fx->pg ? 20000 : 1000000, BATCH = fx->pg ? 500 : 50000;
     for (unsigned base = 0; base < N; base += BATCH) {
         store_txn *t = fx_write(fx);
         for (unsigned i = base; i < base + BATCH; i++) {
@@ -426,7 +432,8 @@ static void test_positions_exact_at_a_million_with_drops(void **state)
     static const uint64_t samples[] = { 3, 996, 998, 1023, 1024, 1025, 2047, 4096, 65537,
                                         500000, 999000, 999999, 1000000 };
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
-        uint64_t seq = samples[i];
+        uint64_t seq = samples[i] == 1000000 ? N : samples[i];
+        if (seq > N) continue;
         store_queue_entry e = get(fx, c, seq, FX_T0 + 6000);
         if (seq % DROP_EVERY == 0) {
             assert_int_equal(e.state, STORE_QUEUE_ABANDONED);
@@ -441,7 +448,7 @@ static void test_positions_exact_at_a_million_with_drops(void **state)
     store_txn *t = fx_read(fx);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t sum = 0;
-    enum { READS = 100000 };
+    const unsigned READS = fx->pg ? 2000 : 100000;
     for (unsigned i = 0; i < READS; i++) {
         store_queue_entry e;
         uint64_t seq = 3 + (uint64_t)i * 7919 % (N - 2);
