@@ -693,6 +693,8 @@ void config_usage(FILE *out)
 "  usherd --listen 127.0.0.1:7700 --data ./usher-data --demo\n"
 "                         what 'make run' starts\n"
 "  usherd --workers 2     two processes sharing port 7700 and one data dir\n"
+"  usherd --store postgres://usher@db.internal:5432/usher --db-connections 32\n"
+"                         one of several hosts sharing one PostgreSQL database\n"
 "  usherd --config /etc/usherd.conf --log-level debug\n"
 "                         the file's settings, but debug logging\n"
 "  usherd --listen 127.0.0.1:17700 --data /tmp/usher-test --hold-ttl 1500ms \\\n"

@@ -130,7 +130,7 @@ static int parse_args(int argc, char **argv, check_options *o)
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->data_dir || !*o->data_dir)
-        return usage_error("%s", "--data DIR or --store URL is required");
+        return usage_error("%s", "--data DIR is required (or --store URL)");
     return -1;
 }
 
