@@ -152,11 +152,32 @@ static void test_admin_never_creates_the_key(void **state)
     assert_int_equal(harness_shell(out, sizeof out, "'%s' --data /tmp --store '%s' token 2>&1", bin, url), 2);
 }
 
+/* The command line: --store wants a URL, --data and --store together are
+ * a usage error, the pool's size and timeout are bounded. No database needed. */
+static void test_store_flags_usage(void **state)
+{
+    (void)state;
+    char bin[512], out[4096];
+    harness_program_path("USHERD_BIN", "usherd", bin, sizeof bin);
+    const char *url = "postgres://usher@127.0.0.1:1/usher";
+    assert_int_equal(harness_shell(out, sizeof out, "'%s' --data /tmp/x --store %s 2>&1", bin, url), 2);
+    assert_non_null(strstr(out, "--data and --store both given"));
+    assert_int_equal(harness_shell(out, sizeof out, "'%s' --store /tmp/x 2>&1", bin), 2);
+    assert_int_equal(harness_shell(out, sizeof out, "'%s' --store %s --db-connections 0 2>&1", bin, url), 2);
+    assert_int_equal(harness_shell(out, sizeof out, "'%s' --store %s --db-connections 65 2>&1", bin, url), 2);
+    assert_int_equal(harness_shell(out, sizeof out, "'%s' --store %s --db-timeout 5 2>&1", bin, url), 2);
+    assert_int_equal(harness_shell(out, sizeof out, "'%s' --store %s --db-timeout 50ms 2>&1", bin, url), 2);
+    /* A database that cannot be reached: usherd does not start (exit 1). */
+    assert_int_equal(harness_shell(out, sizeof out, "timeout 20 '%s' --listen 127.0.0.1:%u --store %s "
+                                   "--db-timeout 1s 2>&1", bin, (unsigned)harness_free_port(), url), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hosts_started_at_once_share_schema_and_key),
         cmocka_unit_test(test_admin_never_creates_the_key),
+        cmocka_unit_test(test_store_flags_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
