@@ -373,7 +373,10 @@ static void finish_write(server *srv, request *req)
         /* seen times stored (or not: the next notes retry) */
     } else if (!req->method) {
         srv->tick_in_flight = false;
-        if (req->err != USHER_ERR_OK)
+        if (req->err != USHER_ERR_OK && srv->remote)   /* a database away: once, not every tick */
+            log_limited(&srv->log, "housekeeping", LOG_WARN, "housekeeping failed: %s",
+                        usher_err_name(req->err));
+        else if (req->err != USHER_ERR_OK)
             log_msg(&srv->log, LOG_WARN, "housekeeping failed: %s", usher_err_name(req->err));
         request_free(req);
     } else {
