@@ -39,6 +39,9 @@
 #define FRAME_TIMEOUT_MAX_MS (10 * MS_PER_M)
 #define MAX_INFLIGHT_MAX 65536
 #define ADMIT_SLOW_MS_MAX 5000   /* below the commit histogram's last bound (10 s) */
+#define DB_CONNECTIONS_MAX 64
+#define DB_TIMEOUT_MIN_MS 100
+#define DB_TIMEOUT_MAX_MS (10 * MS_PER_M)
 
 void config_defaults(usher_config *cfg)
 {
@@ -47,6 +50,8 @@ void config_defaults(usher_config *cfg)
     cfg->listen_port = 7700;
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "./usher-data");
     cfg->workers = 1;
+    cfg->db_connections = 16;
+    cfg->db_timeout_ms = 5 * MS_PER_S;
     cfg->hold_ttl_ms = 5 * MS_PER_M;
     cfg->active_ttl_ms = 10 * MS_PER_M;
     cfg->max_active = 100;
@@ -276,6 +281,18 @@ static int parse_data(usher_config *cfg, const usage_sink *err, const char *text
     if (strlen(text) >= sizeof cfg->data_dir)
         return usage_error(err, "--data: path longer than %zu bytes", sizeof cfg->data_dir - 1);
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", text);
+    cfg->data_given = true;
+    return 0;
+}
+
+static int parse_store(usher_config *cfg, const usage_sink *err, const char *text)
+{
+    if (!store_spec_is_url(text))
+        return usage_error(err, "--store: '%s' is not a postgres:// or postgresql:// URL "
+                           "(an LMDB data directory is --data)", text);
+    if (strlen(text) >= sizeof cfg->store_url)
+        return usage_error(err, "--store: URL longer than %zu bytes", sizeof cfg->store_url - 1);
+    snprintf(cfg->store_url, sizeof cfg->store_url, "%s", text);
     return 0;
 }
 
@@ -311,13 +328,17 @@ enum {
     OPT_MAX_HOLDS, OPT_ADMIT_INTERVAL, OPT_SESSION_TTL, OPT_MAX_FRAME, OPT_SYNC, OPT_DEMO,
     OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_MAP_SIZE, OPT_READER_TIMEOUT, OPT_VERSION,
     OPT_TOKEN_CACHE, OPT_IDLE_TIMEOUT, OPT_FRAME_TIMEOUT, OPT_MAX_INFLIGHT, OPT_CONFIG,
-    OPT_METRICS, OPT_ADMIT_SLOW_MS, OPT_WAIT_IDLE, OPT_ACTIVE_IDLE,
+    OPT_METRICS, OPT_ADMIT_SLOW_MS, OPT_WAIT_IDLE, OPT_ACTIVE_IDLE, OPT_STORE, OPT_DB_CONNECTIONS,
+    OPT_DB_TIMEOUT,
     OPT_HELP = 'h',
 };
 
 static const struct option long_options[] = {
     { "listen",         required_argument, NULL, OPT_LISTEN },
     { "data",           required_argument, NULL, OPT_DATA },
+    { "store",          required_argument, NULL, OPT_STORE },
+    { "db-connections", required_argument, NULL, OPT_DB_CONNECTIONS },
+    { "db-timeout",     required_argument, NULL, OPT_DB_TIMEOUT },
     { "workers",        required_argument, NULL, OPT_WORKERS },
     { "hold-ttl",       required_argument, NULL, OPT_HOLD_TTL },
     { "active-ttl",     required_argument, NULL, OPT_ACTIVE_TTL },
@@ -369,6 +390,7 @@ static const struct int_option_range {
     { OPT_TOKEN_CACHE, 0,              TOKEN_CACHE_MAX },
     { OPT_MAX_INFLIGHT, 1,             MAX_INFLIGHT_MAX },
     { OPT_ADMIT_SLOW_MS, 0,            ADMIT_SLOW_MS_MAX },
+    { OPT_DB_CONNECTIONS, 1,           DB_CONNECTIONS_MAX },
 };
 
 static const struct int_option_range *int_range_of(int opt)
@@ -397,6 +419,11 @@ static int apply_option(usher_config *cfg, int opt, const char *arg, const usage
     case OPT_LISTEN:         return parse_host_port(err, flag, arg, cfg->listen_host, &cfg->listen_port);
     case OPT_METRICS:        return parse_host_port(err, flag, arg, cfg->metrics_host, &cfg->metrics_port);
     case OPT_DATA:           return parse_data(cfg, err, arg);
+    case OPT_STORE:          return parse_store(cfg, err, arg);
+    case OPT_DB_CONNECTIONS: cfg->db_connections = (unsigned)n; return 0;
+    case OPT_DB_TIMEOUT:
+        return parse_bounded_duration(err, flag, arg, DB_TIMEOUT_MIN_MS, DB_TIMEOUT_MAX_MS,
+                                      "100ms..10m", &cfg->db_timeout_ms);
     case OPT_HOLD_TTL:       return parse_duration_flag(err, flag, arg, &cfg->hold_ttl_ms);
     case OPT_ACTIVE_TTL:     return parse_duration_flag(err, flag, arg, &cfg->active_ttl_ms);
     case OPT_ADMIT_INTERVAL: return parse_duration_flag(err, flag, arg, &cfg->admit_interval_ms);
@@ -538,6 +565,9 @@ int config_parse(usher_config *cfg, int argc, char **argv, FILE *out, FILE *err)
         if (rc != 0)
             return rc;
     }
+    if (cfg->store_url[0] != '\0' && cfg->data_given)
+        return usage_error(&sink, "--data and --store both given: --data DIR is the LMDB store, "
+                           "--store URL the PostgreSQL one; give one of them");
     return 0;
 }
 
@@ -546,7 +576,7 @@ void config_usage(FILE *out)
     fputs(
 "Usage: usherd [OPTION]...\n"
 "Usher box-office server: concert queue, seat holds, wallets and payments over\n"
-"length-prefixed msgpack frames on TCP, stored in LMDB.\n"
+"length-prefixed msgpack frames on TCP, stored in LMDB or PostgreSQL.\n"
 "\n"
 "Durations are a whole number with a unit: ms, s, m, h or d (1500ms, 5s, 10m,\n"
 "24h, 2d); they must be above 0 and at most 30 days.\n"
@@ -566,6 +596,17 @@ void config_usage(FILE *out)
 "                         localhost (default 127.0.0.1:7700)\n"
 "  --data DIR             data directory: LMDB files and the signing key pair\n"
 "                         DIR/keys, created when missing (default ./usher-data)\n"
+"  --store URL            keep everything in a PostgreSQL database instead\n"
+"                         (postgres://USER@HOST:PORT/DB or postgresql://...):\n"
+"                         usherd on several hosts may share it; the schema is\n"
+"                         created or migrated at start and the signing key is\n"
+"                         kept in the database; --data and --store together\n"
+"                         are a usage error (default: LMDB in --data)\n"
+"  --db-connections N     PostgreSQL connections per process, each running one\n"
+"                         request at a time, 1..64 (default 16)\n"
+"  --db-timeout D         a PostgreSQL connect or statement waits at most D,\n"
+"                         then the request is answered UNAVAILABLE, 100ms..10m\n"
+"                         (default 5s)\n"
 "  --workers N            worker processes sharing the port (SO_REUSEPORT),\n"
 "                         1..64 (default 1)\n"
 "  --metrics HOST:PORT    serve Prometheus metrics (text format 0.0.4) over\n"
@@ -652,6 +693,8 @@ void config_usage(FILE *out)
 "  usherd --listen 127.0.0.1:7700 --data ./usher-data --demo\n"
 "                         what 'make run' starts\n"
 "  usherd --workers 2     two processes sharing port 7700 and one data dir\n"
+"  usherd --store postgres://usher@db.internal:5432/usher --db-connections 32\n"
+"                         one of several hosts sharing one PostgreSQL database\n"
 "  usherd --config /etc/usherd.conf --log-level debug\n"
 "                         the file's settings, but debug logging\n"
 "  usherd --listen 127.0.0.1:17700 --data /tmp/usher-test --hold-ttl 1500ms \\\n"
@@ -698,5 +741,12 @@ store_options config_store_options(const usher_config *cfg)
     opt.policy.wait_idle_ms = cfg->wait_idle_ms;
     opt.policy.active_idle_ms = cfg->active_idle_ms;
     opt.policy.admit_interval_ms = cfg->admit_interval_ms;
+    opt.connections = cfg->db_connections;
+    opt.connect_timeout_ms = cfg->db_timeout_ms;
     return opt;
+}
+
+const char *config_store_spec(const usher_config *cfg)
+{
+    return cfg->store_url[0] != '\0' ? cfg->store_url : cfg->data_dir;
 }

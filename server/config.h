@@ -19,6 +19,10 @@ typedef struct usher_config {
     char metrics_host[64];      /* --metrics HOST:PORT: Prometheus text over HTTP; port 0 = off */
     uint16_t metrics_port;
     char data_dir[1024];        /* --data, default ./usher-data */
+    bool data_given;            /* --data was given (flag or file): refused with --store */
+    char store_url[1024];       /* --store postgres://...: the PostgreSQL backend; "" = LMDB in data_dir */
+    unsigned db_connections;    /* --db-connections, 1..64, default 16 (PostgreSQL) */
+    int64_t db_timeout_ms;      /* --db-timeout, 100ms..10m, default 5s (PostgreSQL) */
     unsigned workers;           /* --workers, 1..64 */
     int64_t hold_ttl_ms;        /* --hold-ttl, default 5m */
     int64_t active_ttl_ms;      /* --active-ttl, default 10m */
@@ -85,6 +89,9 @@ void config_usage(FILE *out);
  * days): usherd's duration flags and usher-admin --ttl alike. A bare number
  * or another unit is INVALID_ARGUMENT. */
 usher_err config_parse_duration(const char *text, int64_t *ms);
+
+/* What store_open is given: --store's URL, else the --data directory. */
+const char *config_store_spec(const usher_config *cfg);
 
 /* The store options implied by the configuration. */
 store_options config_store_options(const usher_config *cfg);

@@ -143,10 +143,13 @@ static bool answered_from_snapshot(server *srv, conn *cn, request *req)
     return false;
 }
 
-/* Writes: to the writer, unless too many are already waiting. */
+/* Writes: to the writer, unless too many are already waiting. A remote
+ * store (store_is_remote) sends every request there, reads too, and skips
+ * the snapshot precheck: any store call would block the loop on the
+ * network, and the database threads answer a refusal as soon anyway. */
 static void run_write(server *srv, conn *cn, request *req)
 {
-    if (answered_from_snapshot(srv, cn, req)) return;
+    if (!srv->remote && answered_from_snapshot(srv, cn, req)) return;
     if (srv->writes_in_flight >= srv->cfg.batch_max * WRITE_QUEUE_BATCHES) {
         req->err = USHER_ERR_OVERLOADED;
         dispatch_finish(srv, req);
@@ -190,12 +193,16 @@ bool dispatch_frame(server *srv, conn *cn, const uint8_t *body, size_t len)
     req->call.params = req->envelope.params;
     req->call.now_ms = clock_now_ms();
     req->err = filter_tokens(&req->call, srv->tokens, &srv->revoked);
+    /* A remote store whose revocations could not be read yet: a session or
+     * queue token cannot be judged, so it is not let through. */
+    if (req->err == USHER_ERR_OK && srv->remote && !srv->revoked.loaded && req->call.has_user)
+        req->err = USHER_ERR_UNAVAILABLE;
     if (req->err == USHER_ERR_OK && req->call.has_queue)   /* its holder is still there */
         queue_seen_note(srv, req->call.queue.concert_id, req->call.queue.seq);
     if (req->call.has_queue)   /* queue.watch: refused past CONN_WATCH_MAX entries */
         req->call.watch_full = watch_conn_full(cn, req->call.queue.concert_id, req->call.queue.seq);
     if (req->err != USHER_ERR_OK) dispatch_finish(srv, req);
-    else if (req->method->flags & METHOD_WRITE) run_write(srv, cn, req);
+    else if ((req->method->flags & METHOD_WRITE) || srv->remote) run_write(srv, cn, req);
     else run_read(srv, req);
     return true;
 }

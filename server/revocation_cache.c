@@ -44,17 +44,18 @@ static int64_t longest_token_life_ms(const usher_config *cfg)
                                                          : cfg->queue_token_ttl_ms;
 }
 
-usher_err revocation_cache_refresh(revocation_cache *rc, store *st, const usher_config *cfg,
-                                   int64_t now_ms)
+usher_err revocation_cache_read(store *st, const usher_config *cfg, int64_t now_ms, bool loaded,
+                                uint64_t known_version, revocation_load *out)
 {
+    memset(out, 0, sizeof *out);
     store_txn *txn;
     usher_err e = store_read_begin(st, &txn);
-    if (e != USHER_ERR_OK) return e;
+    if (e != USHER_ERR_OK) return out->err = e;
     uint64_t version;
     e = store_revocations_version(txn, &version);
-    if (e != USHER_ERR_OK || (rc->loaded && version == rc->version)) {
+    if (e != USHER_ERR_OK || (loaded && version == known_version)) {
         store_txn_end(txn);
-        return e;
+        return out->err = e;
     }
     reload r = { 0 };
     e = store_revocations_each(txn, now_ms - longest_token_life_ms(cfg), reload_add, &r);
@@ -62,15 +63,39 @@ usher_err revocation_cache_refresh(revocation_cache *rc, store *st, const usher_
     if (e == USHER_ERR_OK && r.oom) e = USHER_ERR_INTERNAL;
     if (e != USHER_ERR_OK) {
         free(r.entries);
-        return e;
+        return out->err = e;
     }
-    free(rc->entries);
-    rc->entries = r.entries;
-    rc->n = r.n;
-    rc->cap = r.cap;
-    rc->version = version;
-    rc->loaded = true;
-    return USHER_ERR_OK;
+    out->changed = true;
+    out->version = version;
+    out->entries = r.entries;
+    out->n = r.n;
+    out->cap = r.cap;
+    return out->err = USHER_ERR_OK;
+}
+
+usher_err revocation_cache_install(revocation_cache *rc, revocation_load *ld)
+{
+    usher_err e = ld->err;
+    if (e == USHER_ERR_OK && ld->changed) {
+        free(rc->entries);
+        rc->entries = ld->entries;
+        rc->n = ld->n;
+        rc->cap = ld->cap;
+        rc->version = ld->version;
+        rc->loaded = true;
+    } else {
+        free(ld->entries);
+    }
+    memset(ld, 0, sizeof *ld);
+    return e;
+}
+
+usher_err revocation_cache_refresh(revocation_cache *rc, store *st, const usher_config *cfg,
+                                   int64_t now_ms)
+{
+    revocation_load ld;
+    revocation_cache_read(st, cfg, now_ms, rc->loaded, rc->version, &ld);
+    return revocation_cache_install(rc, &ld);
 }
 
 static const revocation_entry *find(const revocation_cache *rc, const user_id *user)

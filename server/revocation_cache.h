@@ -42,6 +42,24 @@ void revocation_cache_free(revocation_cache *rc);
 usher_err revocation_cache_refresh(revocation_cache *rc, store *st, const usher_config *cfg,
                                    int64_t now_ms);
 
+/* revocation_cache_refresh in two halves, so the store read may run on
+ * another thread (a remote store: server.c runs it on the writer's pool)
+ * and only the install on the loop. _read touches no cache: it is given
+ * what the cache knows (loaded, its version) and fills out (changed false
+ * when the version did not move). _install takes what out holds (and
+ * frees what it does not keep) and returns the read's error; a failed read
+ * leaves the cache as it was. */
+typedef struct revocation_load {
+    usher_err err;
+    bool changed;
+    uint64_t version;
+    revocation_entry *entries;   /* owned until installed */
+    size_t n, cap;
+} revocation_load;
+usher_err revocation_cache_read(store *st, const usher_config *cfg, int64_t now_ms, bool loaded,
+                                uint64_t known_version, revocation_load *out);
+usher_err revocation_cache_install(revocation_cache *rc, revocation_load *ld);
+
 /* True when claims (a session or queue token) were issued at or before a
  * revocation of their user. A token carries its expiry, not its issue time:
  * it was issued at expires_at - the lifetime this server gives that kind

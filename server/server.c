@@ -48,6 +48,22 @@
  * answered (the spare was gone): a short pause, so no loop pass is spent
  * on an accept that must fail, and the backlog is served soon after. */
 #define ACCEPT_BACKOFF_S 0.1
+/* A remote store's stored figures for /metrics are read again after this. */
+#define STATS_FRESH_US 1000000
+
+/* The URL with any password left out (user:secret@ -> user@), for the log. */
+static const char *store_url_redacted(const char *url, char *out, size_t cap)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+    const char *colon = scheme_end ? strchr(scheme_end + 3, ':') : NULL;
+    if (!at || !colon || colon > at) {
+        snprintf(out, cap, "%s", url);
+        return out;
+    }
+    snprintf(out, cap, "%.*s%s", (int)(colon - url), url, at);
+    return out;
+}
 
 /* Resolves --listen's host ("localhost" or an IPv4 literal). */
 static bool listen_address(const usher_config *cfg, struct sockaddr_in *sa)
@@ -248,10 +264,67 @@ static void refresh_revocations(server *srv)
         log_msg(&srv->log, LOG_WARN, "revocations: cannot refresh: %s", usher_err_name(e));
 }
 
+static void finish_write(server *srv, request *req);
+
+/* A remote store's revocation refresh: read on the writer's pool, installed
+ * on the loop. reply, when set, is an admin.session.revoke whose reply waits
+ * for it (this process refuses the revoked tokens before anyone hears OK). */
+typedef struct revocation_job {
+    server *srv;
+    request *reply;
+    int64_t now_ms;
+    bool loaded;
+    uint64_t version;
+    revocation_load ld;
+} revocation_job;
+
+static void revocation_job_run(void *ctx, store *st)
+{
+    revocation_job *j = ctx;
+    revocation_cache_read(st, &j->srv->cfg, j->now_ms, j->loaded, j->version, &j->ld);
+}
+
+static void revocation_job_done(void *ctx)
+{
+    revocation_job *j = ctx;
+    server *srv = j->srv;
+    /* Two refreshes may cross (the timer's and a revoke's): the version only
+     * grows, so an older read never replaces a newer one. */
+    if (j->ld.err == USHER_ERR_OK && j->ld.changed && srv->revoked.loaded &&
+        j->ld.version < srv->revoked.version)
+        j->ld.changed = false;
+    usher_err e = revocation_cache_install(&srv->revoked, &j->ld);
+    if (e != USHER_ERR_OK)
+        log_limited(&srv->log, "revocations:refresh", LOG_WARN, "revocations: cannot refresh: %s",
+                    usher_err_name(e));
+    if (j->reply) finish_write(srv, j->reply);
+    else srv->revocation_in_flight = false;
+    free(j);
+}
+
+/* Starts a refresh on the pool; false when it could not (out of memory). */
+static bool submit_revocation_job(server *srv, request *reply)
+{
+    revocation_job *j = calloc(1, sizeof *j);
+    if (!j) return false;
+    *j = (revocation_job){ .srv = srv, .reply = reply, .now_ms = clock_now_ms(),
+                           .loaded = srv->revoked.loaded, .version = srv->revoked.version };
+    if (!reply) srv->revocation_in_flight = true;
+    if (writer_job_submit(srv->writer, revocation_job_run, revocation_job_done, j)) return true;
+    if (!reply) srv->revocation_in_flight = false;
+    free(j);
+    return false;
+}
+
 static void on_revocation_refresh(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop; (void)revents;
-    refresh_revocations(w->data);
+    server *srv = w->data;
+    if (!srv->remote) {
+        refresh_revocations(srv);
+        return;
+    }
+    if (!srv->revocation_in_flight) submit_revocation_job(srv, NULL);
 }
 
 /* Once a second: this process's commit p99 over the window, and whether
@@ -279,18 +352,31 @@ static void on_health_sample(struct ev_loop *loop, ev_timer *w, int revents)
 static void on_write_done(void *ctx, request *req)
 {
     server *srv = ctx;
-    conn *cn = req->conn;
     log_write_figures(srv, req);
     /* This process refuses the revoked tokens before anyone hears OK. */
     if (req->method && req->method->id == USHER_METHOD_ADMIN_SESSION_REVOKE &&
-        req->err == USHER_ERR_OK)
-        refresh_revocations(srv);
+        req->err == USHER_ERR_OK) {
+        if (!srv->remote) refresh_revocations(srv);
+        else if (submit_revocation_job(srv, req)) return;   /* the reply waits for it */
+        else refresh_revocations(srv);   /* out of memory: read here rather than not at all */
+    }
+    finish_write(srv, req);
+}
+
+/* Loop thread: a request back from the writer is answered (or, for a job
+ * of the server's own, settled). */
+static void finish_write(server *srv, request *req)
+{
+    conn *cn = req->conn;
     srv->writes_in_flight--;
     if (!req->method && queue_seen_job_done(srv, req)) {
         /* seen times stored (or not: the next notes retry) */
     } else if (!req->method) {
         srv->tick_in_flight = false;
-        if (req->err != USHER_ERR_OK)
+        if (req->err != USHER_ERR_OK && srv->remote)   /* a database away: once, not every tick */
+            log_limited(&srv->log, "housekeeping", LOG_WARN, "housekeeping failed: %s",
+                        usher_err_name(req->err));
+        else if (req->err != USHER_ERR_OK)
             log_msg(&srv->log, LOG_WARN, "housekeeping failed: %s", usher_err_name(req->err));
         request_free(req);
     } else {
@@ -502,17 +588,77 @@ void server_shared_close(server_shared *sh)
     sh->metrics = NULL;
 }
 
-/* GET /metrics: every worker's figures and one snapshot's stored ones. */
+/* A remote store's stored figures for /metrics, read on the writer's pool. */
+typedef struct stats_job {
+    server *srv;
+    store_stats stats;
+    usher_err err;
+} stats_job;
+
+static void stats_job_run(void *ctx, store *st)
+{
+    stats_job *j = ctx;
+    store_txn *txn;
+    j->err = store_read_begin(st, &txn);
+    if (j->err != USHER_ERR_OK) return;
+    j->err = store_stats_read(txn, clock_now_ms(), &j->stats);
+    store_txn_end(txn);
+}
+
+static void stats_job_done(void *ctx)
+{
+    stats_job *j = ctx;
+    server *srv = j->srv;
+    srv->stats_in_flight = false;
+    if (j->err == USHER_ERR_OK) {
+        if (!srv->stats_cache) srv->stats_cache = malloc(sizeof *srv->stats_cache);
+        if (srv->stats_cache) {
+            *srv->stats_cache = j->stats;
+            srv->stats_cached_us = clock_mono_us();
+        }
+    } else {
+        log_limited(&srv->log, "metrics:stats", LOG_WARN, "metrics: cannot read the stored figures: %s",
+                    usher_err_name(j->err));
+    }
+    free(j);
+}
+
+/* Starts a read of the stored figures unless one is under way or the copy
+ * is fresh (younger than STATS_FRESH_US). */
+static void refresh_stats(server *srv)
+{
+    if (srv->stats_in_flight || srv->stopping ||
+        (srv->stats_cache && clock_mono_us() - srv->stats_cached_us < STATS_FRESH_US)) return;
+    stats_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->srv = srv;
+    srv->stats_in_flight = true;
+    if (!writer_job_submit(srv->writer, stats_job_run, stats_job_done, j)) {
+        srv->stats_in_flight = false;
+        free(j);
+    }
+}
+
+/* GET /metrics: every worker's figures and one snapshot's stored ones. A
+ * remote store's are the copy read last on the pool (at most a second or
+ * two old; the scrape starts the next read); 500 until the first read. */
 static bool scrape(void *ctx, char **body, size_t *len)
 {
     server *srv = ctx;
     metrics_totals *t = malloc(sizeof *t);
     store_stats *s = malloc(sizeof *s);
     store_txn *txn = NULL;
-    bool ok = t && s && store_read_begin(srv->st, &txn) == USHER_ERR_OK;
-    if (ok) {
-        ok = store_stats_read(txn, clock_now_ms(), s) == USHER_ERR_OK;
-        store_txn_end(txn);
+    bool ok;
+    if (srv->remote) {
+        ok = t && s && srv->stats_cache;
+        if (ok) *s = *srv->stats_cache;
+        refresh_stats(srv);
+    } else {
+        ok = t && s && store_read_begin(srv->st, &txn) == USHER_ERR_OK;
+        if (ok) {
+            ok = store_stats_read(txn, clock_now_ms(), s) == USHER_ERR_OK;
+            store_txn_end(txn);
+        }
     }
     if (ok) {
         metrics_sum(srv->metrics_all, clock_mono_us(), t);
@@ -545,20 +691,36 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     msgpack_sbuffer_init(&srv->scratch);
 
     bool key_created = false;
-    if (token_keys_open_as(cfg->data_dir, TOKEN_KEYS_LOAD_OR_CREATE, &srv->keys, &key_created,
-                           err, sizeof err) != USHER_ERR_OK) {
-        log_msg(&srv->log, LOG_ERROR, "keys: %s", err);
-        goto out;
+    bool remote = cfg->store_url[0] != '\0';
+    const char *spec = config_store_spec(cfg);
+    if (!remote) {
+        if (token_keys_open_as(cfg->data_dir, TOKEN_KEYS_LOAD_OR_CREATE, &srv->keys, &key_created,
+                               err, sizeof err) != USHER_ERR_OK) {
+            log_msg(&srv->log, LOG_ERROR, "keys: %s", err);
+            goto out;
+        }
+        log_msg(&srv->log, LOG_INFO, "signing key %s: %s/keys (key id %08x)",
+                key_created ? "created" : "loaded", cfg->data_dir, (unsigned)srv->keys.key_id);
     }
-    log_msg(&srv->log, LOG_INFO, "signing key %s: %s/keys (key id %08x)",
-            key_created ? "created" : "loaded", cfg->data_dir, (unsigned)srv->keys.key_id);
     store_options opt = config_store_options(cfg);
     opt.log_instance = srv->instance;   /* the store's lines in the log's format */
     opt.log_json = cfg->log_json;
-    if (store_open(&srv->st, cfg->data_dir, &opt) != USHER_ERR_OK) {
-        log_msg(&srv->log, LOG_ERROR, "cannot open the store in %s", cfg->data_dir);
+    usher_err open_err = store_open(&srv->st, spec, &opt);
+    if (open_err != USHER_ERR_OK) {
+        log_msg(&srv->log, LOG_ERROR, "cannot open the store %s%s%s", remote ? "" : "in ",
+                remote ? "(PostgreSQL): " : "", remote ? store_url_redacted(cfg->store_url, err, sizeof err) : cfg->data_dir);
         goto out;
     }
+    if (remote) {
+        /* Every host signs with the one key the database holds. */
+        if (token_keys_from_store(srv->st, &srv->keys, &key_created, err, sizeof err) != USHER_ERR_OK) {
+            log_msg(&srv->log, LOG_ERROR, "keys: %s", err);
+            goto out;
+        }
+        log_msg(&srv->log, LOG_INFO, "signing key %s in the database (key id %08x)",
+                key_created ? "created" : "loaded", (unsigned)srv->keys.key_id);
+    }
+    srv->remote = store_is_remote(srv->st);
     if (cfg->demo) seed_demo(srv);
     reader_watch_init(&srv->readers, (int)getpid(), cfg->reader_timeout_ms);
     char own_state;
@@ -566,17 +728,25 @@ int server_run(const usher_config *cfg, const server_shared *sh)
         srv->own_comm[0] = '\0';   /* no /proc: no reader is taken for a usherd, none is killed */
     srv->tokens = token_cache_new(cfg->token_cache_tokens);
     revocation_cache_init(&srv->revoked);
-    if (revocation_cache_refresh(&srv->revoked, srv->st, &srv->cfg, clock_now_ms()) != USHER_ERR_OK) {
+    usher_err rev_err = revocation_cache_refresh(&srv->revoked, srv->st, &srv->cfg, clock_now_ms());
+    if (rev_err != USHER_ERR_OK && !srv->remote) {
         log_msg(&srv->log, LOG_ERROR, "cannot read the revocations in %s", cfg->data_dir);
         goto out;
     }
+    /* A database may be out of reach a moment: the refresh timer tries
+     * again, and meanwhile session and queue tokens are answered
+     * UNAVAILABLE (dispatch.c), never let through unchecked. */
+    if (rev_err != USHER_ERR_OK)
+        log_msg(&srv->log, LOG_WARN, "cannot read the revocations yet (%s): session and queue "
+                "tokens are answered UNAVAILABLE until they are read", usher_err_name(rev_err));
     srv->loop = ev_default_loop(EVFLAG_AUTO);
     srv->listen_fd = open_listener(srv);
     if ((cfg->token_cache_tokens && !srv->tokens) || !srv->loop || srv->listen_fd < 0) goto out;
     srv->eta = queue_eta_new();
     srv->watch = srv->eta ? watch_new(srv) : NULL;
     if (!srv->watch) goto out;
-    srv->writer = writer_start(srv->loop, srv->st, cfg->batch_max, on_write_done, srv);
+    srv->writer = writer_start_pool(srv->loop, srv->st, cfg->batch_max,
+                                    srv->remote ? cfg->db_connections : 0, on_write_done, srv);
     if (!srv->writer) goto out;
     writer_count_into(srv->writer, srv->metrics);
     if (sh->metrics_fd >= 0 &&
@@ -584,9 +754,15 @@ int server_run(const usher_config *cfg, const server_shared *sh)
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     start_watchers(srv);
     srv->seen = queue_seen_start(srv);   /* none on OOM: entries then only age */
+    if (srv->remote && srv->http) refresh_stats(srv);   /* the first scrape's stored figures */
     cap_max_conns(srv);
-    log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, data %s", USHERD_VERSION,
-            cfg->listen_host, cfg->listen_port, cfg->data_dir);
+    if (remote)
+        log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, store %s (%u connections)",
+                USHERD_VERSION, cfg->listen_host, cfg->listen_port,
+                store_url_redacted(cfg->store_url, err, sizeof err), cfg->db_connections);
+    else
+        log_msg(&srv->log, LOG_INFO, "usherd %s listening on %s:%u, data %s", USHERD_VERSION,
+                cfg->listen_host, cfg->listen_port, cfg->data_dir);
     if (notify_send("READY=1") < 0)   /* a service manager waits for it (Type=notify) */
         log_msg(&srv->log, LOG_WARN, "NOTIFY_SOCKET: cannot send READY=1: %s", strerror(errno));
     if (srv->http)
@@ -625,6 +801,7 @@ out:
     watch_free(srv->watch);
     queue_eta_free(srv->eta);
     msgpack_sbuffer_destroy(&srv->scratch);
+    free(srv->stats_cache);
     sodium_memzero(&srv->keys, sizeof srv->keys);
     free(srv);
     return status;

@@ -65,10 +65,15 @@ typedef struct server {
     struct conn *conns;           /* open connections (doubly linked) */
     size_t n_conns;
     uint64_t next_conn_id;
-    size_t writes_in_flight;      /* submitted to the writer, not yet answered */
+    size_t writes_in_flight;      /* submitted to the writer, not yet answered (remote: reads too) */
     bool tick_in_flight;          /* a housekeeping job is at the writer */
     struct queue_seen *seen;      /* queue entries seen here, for the idle limits (queue_seen.h) */
     msgpack_sbuffer scratch;      /* reply frames are built here */
+    bool remote;                  /* store_is_remote: every store call runs on the writer's pool */
+    bool revocation_in_flight;    /* remote: the timer's revocation refresh is at the pool */
+    bool stats_in_flight;         /* remote: a read of the stored figures is at the pool */
+    struct store_stats *stats_cache; /* remote: the stored figures /metrics serves, or NULL */
+    int64_t stats_cached_us;      /* ...read then (monotonic) */
     bool stopping;
     bool store_broken;            /* stopping because the store is unusable: exit 1 */
 } server;

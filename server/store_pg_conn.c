@@ -91,7 +91,10 @@ static bool conn_drain(pg_conn *c)
         c->pending--;
         if (!ok || PQstatus(c->pg) != CONNECTION_OK) return false;
     }
-    return PQstatus(c->pg) == CONNECTION_OK;
+    /* Reads what the server sent meanwhile without waiting: a connection it
+     * closed (a restart, a shutdown) is found lost here, before a
+     * transaction is begun on it. */
+    return PQconsumeInput(c->pg) && PQstatus(c->pg) == CONNECTION_OK;
 }
 
 usher_err pg_conn_acquire(pg_store *st, pg_conn **out)

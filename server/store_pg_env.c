@@ -60,6 +60,20 @@ static usher_err pg_shared_key(store *sto, const uint8_t *fresh, size_t len, uin
                                bool *created)
 {
     store_txn *t;
+    *created = false;
+    if (pg_store_of(sto)->read_only) {   /* a tool: reads the key, never makes one */
+        usher_err e = pg_read_begin(sto, &t);
+        if (e != USHER_ERR_OK) return e;
+        PGresult *res;
+        e = pg_read(t, "SELECT key FROM signing_key WHERE id = 1", NULL, &res);
+        if (e == USHER_ERR_OK && PQntuples(res) == 0) e = USHER_ERR_NOT_FOUND;
+        else if (e == USHER_ERR_OK && !pg_bytes(res, 0, 0, out, len)) {
+            pg_say(pg_store_of(sto), "postgres: the stored signing key is not %zu bytes", len);
+            e = USHER_ERR_INTERNAL;
+        }
+        pg_txn_end(t);
+        return e;
+    }
     usher_err e = pg_write_begin(sto, &t);
     if (e != USHER_ERR_OK) return e;
     pg_params p = { 0 };

@@ -50,6 +50,19 @@ typedef enum token_keys_mode {
 usher_err token_keys_open_as(const char *data_dir, token_keys_mode mode, token_keys *out,
                              bool *created, char *err, size_t err_cap);
 
+/* The key pair of a shared store (PostgreSQL): what the database holds is
+ * the 32-byte Ed25519 seed (TOKEN_SEED_BYTES), from which every host derives
+ * the same pair. token_keys_from_store asks store_shared_key for it,
+ * offering a fresh random seed that is stored when none is yet (*created,
+ * may be NULL, then true; racing usherd agree on the first one stored). On
+ * a read-only store (a tool) nothing is stored: NOT_FOUND when the
+ * database holds no key yet. UNAVAILABLE when the database cannot be
+ * reached; INTERNAL otherwise. err (may be NULL) says why. */
+#define TOKEN_SEED_BYTES 32
+usher_err token_keys_from_seed(const uint8_t seed[TOKEN_SEED_BYTES], token_keys *out);
+usher_err token_keys_from_store(store *st, token_keys *out, bool *created, char *err,
+                                size_t err_cap);
+
 /* Signs claims (key_id is filled from keys) into out as a NUL-terminated
  * string; INTERNAL when cap is too small. */
 usher_err token_sign(const token_keys *keys, const token_claims *claims,

@@ -233,3 +233,42 @@ usher_err token_keys_open_as(const char *data_dir, token_keys_mode mode, token_k
         return keys_fail(err, err_cap, "%s: vanished right after creation", path);
     return rc;
 }
+
+usher_err token_keys_from_seed(const uint8_t seed[TOKEN_SEED_BYTES], token_keys *out)
+{
+    if (sodium_init() < 0)
+        return USHER_ERR_INTERNAL;
+    crypto_sign_seed_keypair(out->public_key, out->secret_key, seed);
+    out->key_id = key_id_of(out->public_key);
+    return USHER_ERR_OK;
+}
+
+usher_err token_keys_from_store(store *st, token_keys *out, bool *created, char *err,
+                                size_t err_cap)
+{
+    uint8_t fresh[TOKEN_SEED_BYTES], seed[TOKEN_SEED_BYTES];
+    bool made = false;
+
+    if (created)
+        *created = false;
+    if (err && err_cap)
+        err[0] = '\0';
+    if (sodium_init() < 0)
+        return keys_fail(err, err_cap, "libsodium failed to initialise");
+    randombytes_buf(fresh, sizeof fresh);
+    usher_err rc = store_shared_key(st, fresh, sizeof fresh, seed, &made);
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc == USHER_ERR_OK)
+        rc = token_keys_from_seed(seed, out);
+    sodium_memzero(seed, sizeof seed);
+    if (rc == USHER_ERR_OK) {
+        if (created)
+            *created = made;
+        return rc;
+    }
+    if (err && err_cap)
+        snprintf(err, err_cap, "%s", rc == USHER_ERR_NOT_FOUND ? "the database holds no signing key yet (start usherd on it once)"
+                 : rc == USHER_ERR_UNAVAILABLE ? "the database cannot be reached"
+                 : "cannot read the signing key from the database");
+    return rc;
+}

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "clock.h"
 #include "conn.h"
+#include "writer.h"
 #include "queue_eta.h"
 #include "methods/pack.h"
 #include "../protocol/msg.h"
@@ -57,6 +58,7 @@ struct watch_registry {
     bool busy;                   /* inside a pass over subs: drops wait for its end */
     bool owed_left;              /* a sub still owed after the last pass (waits for 1 s or a reader) */
     int64_t next_sweep_ms;
+    struct watch_job *job;       /* a remote store: the tick's reads at the writer's pool, or NULL */
 };
 
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents);
@@ -111,7 +113,7 @@ static void queue_leave(watch_registry *w, uint64_t concert_id)
 /* Removes the dropped subs from the array. */
 static void purge(watch_registry *w)
 {
-    if (w->dropped == 0 || w->busy) return;
+    if (w->dropped == 0 || w->busy || w->job) return;
     size_t kept = 0;
     for (size_t i = 0; i < w->n; i++) {
         if (w->subs[i]->cn) w->subs[kept++] = w->subs[i];
@@ -268,11 +270,19 @@ void watch_apply(watch_registry *w, conn *cn, const call *c, const msgpack_sbuff
 
 /* ---- the timer ---- */
 
+static void refresh_apply(watch_sub *s, usher_err err, store_queue_entry e, int64_t now_ms);
+
 /* Reads the entry again: its state as queue.status would report it. */
 static void refresh(watch_sub *s, store_txn *txn, int64_t now_ms)
 {
     store_queue_entry e;
     usher_err err = store_queue_get(txn, s->concert_id, s->seq, now_ms, &e);
+    refresh_apply(s, err, e, now_ms);
+}
+
+/* The entry as store_queue_get gave it (err, e) becomes s's latest state. */
+static void refresh_apply(watch_sub *s, usher_err err, store_queue_entry e, int64_t now_ms)
+{
     if (err == USHER_ERR_NOT_FOUND || (err == USHER_ERR_OK && s->token_expires_ms <= now_ms)) {
         e.state = STORE_QUEUE_EXPIRED;
         e.position = 0;
@@ -308,12 +318,26 @@ static bool eta_moved(const watch_sub *s, bool known, int64_t eta_s)
     return diff >= WATCH_ETA_SLACK_S && diff * 10 >= s->told_eta_s;
 }
 
+/* True when the sweep must read s again: its token or its ACTIVE time ran out. */
+static bool sweep_reads(const watch_sub *s, int64_t now_ms)
+{
+    return s->token_expires_ms <= now_ms ||
+           (s->state == STORE_QUEUE_ACTIVE && s->active_until_ms > 0 && s->active_until_ms <= now_ms);
+}
+
+static void sweep_rest(watch_registry *w, watch_sub *s, int64_t now_ms);
+
 /* Once a second: time-driven changes no queue version shows. */
 static void sweep(watch_registry *w, watch_sub *s, store_txn *txn, int64_t now_ms)
 {
-    if (s->token_expires_ms <= now_ms ||
-        (s->state == STORE_QUEUE_ACTIVE && s->active_until_ms > 0 && s->active_until_ms <= now_ms))
+    if (sweep_reads(s, now_ms))
         refresh(s, txn, now_ms);
+    sweep_rest(w, s, now_ms);
+}
+
+/* The sweep once any read is done: estimates, keep-alives, seen notes. */
+static void sweep_rest(watch_registry *w, watch_sub *s, int64_t now_ms)
+{
     if (s->state == STORE_QUEUE_WAITING) {
         int64_t eta_s = 0;
         bool known = eta_now(w, s, &eta_s);
@@ -380,6 +404,152 @@ static bool tell(watch_registry *w, watch_sub *s, int64_t now_ms)
     return true;
 }
 
+/* ---- a remote store: the tick's reads on the writer's pool ---- */
+
+/* One watched entry the job reads, and what it read. */
+typedef struct watch_job_entry {
+    watch_sub *s;                /* kept while the job is out (purge waits for it) */
+    uint64_t concert_id, seq;
+    size_t queue;                /* index into the job's ids */
+    bool sweep_read;             /* the sweep wants it read whatever its queue did */
+    bool read;
+    usher_err err;
+    store_queue_entry e;
+} watch_job_entry;
+
+typedef struct watch_job {
+    watch_registry *w;
+    int64_t now_ms;
+    bool sweeping;
+    bool txn_ok;
+    size_t n_ids;
+    uint64_t ids[QUEUE_ETA_QUEUES_MAX];
+    bool has_version[QUEUE_ETA_QUEUES_MAX];     /* what the loop knew when it asked */
+    uint64_t version[QUEUE_ETA_QUEUES_MAX];
+    bool p_ok[QUEUE_ETA_QUEUES_MAX];
+    store_queue_progress p[QUEUE_ETA_QUEUES_MAX];
+    size_t n_entries;
+    watch_job_entry *entries;
+} watch_job;
+
+/* Pool thread: the same reads on_tick makes, in one read transaction; an
+ * entry is read when its queue's version moved from what the loop knew (or
+ * the sweep wants it). Touches nothing of the registry. */
+static void watch_job_run(void *ctx, store *st)
+{
+    watch_job *j = ctx;
+    store_txn *txn;
+    if (store_read_begin(st, &txn) != USHER_ERR_OK) return;
+    j->txn_ok = true;
+    bool moved[QUEUE_ETA_QUEUES_MAX];
+    for (size_t i = 0; i < j->n_ids; i++) {
+        j->p_ok[i] = store_queue_progress_get(txn, j->ids[i], &j->p[i]) == USHER_ERR_OK;
+        moved[i] = j->p_ok[i] && j->has_version[i] && j->version[i] != j->p[i].version;
+    }
+    for (size_t i = 0; i < j->n_entries; i++) {
+        watch_job_entry *x = &j->entries[i];
+        if (!x->sweep_read && (x->queue >= j->n_ids || !moved[x->queue])) continue;
+        x->read = true;
+        x->err = store_queue_get(txn, x->concert_id, x->seq, j->now_ms, &x->e);
+    }
+    store_txn_end(txn);
+}
+
+static void tell_owed(watch_registry *w, bool telling, int64_t now_ms);
+
+/* Loop thread: what on_tick does with its reads, from the job's. */
+static void watch_job_done(void *ctx)
+{
+    watch_job *j = ctx;
+    watch_registry *w = j->w;
+    server *srv = w->srv;
+    int64_t now_ms = j->now_ms;
+    w->job = NULL;
+    if (!j->txn_ok) goto out;
+    bool moved = false;
+    for (size_t i = 0; i < j->n_ids; i++) {
+        if (!j->p_ok[i]) continue;
+        queue_eta_sample(srv->eta, j->ids[i], now_ms, j->p[i].admitted_total);
+        watched_queue *q = find_queue(w, j->ids[i]);
+        if (!q) continue;
+        q->rate_known = queue_eta_rate_get(srv->eta, j->ids[i], now_ms, &q->rate);
+        if (q->has_version && q->version == j->p[i].version) continue;
+        q->moved = q->has_version;
+        q->has_version = true;
+        q->version = j->p[i].version;
+        moved = moved || q->moved;
+    }
+    w->busy = true;
+    bool telling = moved || j->sweeping || w->owed_left;
+    for (size_t i = 0; i < j->n_entries; i++) {
+        watch_job_entry *x = &j->entries[i];
+        watch_sub *s = x->s;
+        if (!s->cn || s->concert_id != x->concert_id || s->seq != x->seq) continue;
+        if (x->read) refresh_apply(s, x->err, x->e, now_ms);
+        if (j->sweeping) sweep_rest(w, s, now_ms);
+    }
+    for (size_t i = 0; i < w->n_queues; i++) w->queues[i].moved = false;
+    if (j->sweeping) w->next_sweep_ms = now_ms + 1000;
+    tell_owed(w, telling, now_ms);
+    w->busy = false;
+out:
+    free(j->entries);
+    free(j);
+    purge(w);
+}
+
+/* The tick of a remote store: hands its reads to the pool (one at a time:
+ * a tick while one is out is skipped). */
+static void remote_tick(watch_registry *w, const uint64_t *ids, size_t n, int64_t now_ms,
+                        bool sweeping)
+{
+    if (w->job) return;
+    watch_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->w = w;
+    j->now_ms = now_ms;
+    j->sweeping = sweeping;
+    j->n_ids = n;
+    for (size_t i = 0; i < n; i++) {
+        j->ids[i] = ids[i];
+        const watched_queue *q = find_queue(w, ids[i]);
+        j->has_version[i] = q && q->has_version;
+        j->version[i] = q ? q->version : 0;
+    }
+    if (w->n > 0 && !(j->entries = calloc(w->n, sizeof *j->entries))) { free(j); return; }
+    for (size_t i = 0; i < w->n; i++) {
+        watch_sub *s = w->subs[i];
+        if (!s->cn) continue;
+        size_t qi = n;
+        for (size_t k = 0; k < n; k++)
+            if (ids[k] == s->concert_id) { qi = k; break; }
+        j->entries[j->n_entries++] = (watch_job_entry){
+            .s = s, .concert_id = s->concert_id, .seq = s->seq, .queue = qi,
+            .sweep_read = sweeping && sweep_reads(s, now_ms) };
+    }
+    w->job = j;
+    if (!writer_job_submit(w->srv->writer, watch_job_run, watch_job_done, j)) {
+        w->job = NULL;
+        free(j->entries);
+        free(j);
+    }
+}
+
+/* Tells every owed sub what it is owed (when telling), then drops the ended. */
+static void tell_owed(watch_registry *w, bool telling, int64_t now_ms)
+{
+    bool owed = false;
+    for (size_t i = 0; telling && i < w->n; i++) {
+        watch_sub *s = w->subs[i];
+        if (!s->cn || !s->owed) continue;
+        if (!tell(w, s, now_ms)) { owed = true; continue; }
+        if (!s->cn) continue;   /* its connection closed on the send */
+        s->owed = false;
+        if (s->state != STORE_QUEUE_WAITING && s->state != STORE_QUEUE_ACTIVE) drop(w, s);
+    }
+    w->owed_left = owed;
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop; (void)revents;
@@ -392,6 +562,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     if (n == 0) return;
     bool sweeping = now_ms >= w->next_sweep_ms && w->n > 0;
     bool moved = false;
+    if (srv->remote) {
+        remote_tick(w, ids, n, now_ms, sweeping);
+        return;
+    }
     store_txn *txn;
     if (store_read_begin(srv->st, &txn) != USHER_ERR_OK) return;
     for (size_t i = 0; i < n; i++) {

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include "clock.h"
 #include "metrics.h"
 
@@ -25,7 +26,27 @@ struct writer {
     request *held_head, *held_last;        /* writer thread: committed, waiting for a data sync (--sync meta) */
     uint64_t held_syncs;                   /* writer thread: store_data_syncs right after their commit */
     metrics_slot *metrics;                 /* set before the first batch; written by the thread only */
+    /* Pool mode (a remote store): n_pool threads, one request each at a time. */
+    unsigned n_pool;                       /* 0: the one group-commit thread above */
+    struct pool_thread *pool;              /* n_pool of them */
+    writer_job *jobs_head, *jobs_tail;     /* under mu: waiting for a thread */
+    writer_job *jobs_done_head, *jobs_done_tail;   /* under mu: waiting for the loop */
+    pthread_mutex_t metrics_mu;            /* pool threads share the metrics slot */
 };
+
+struct writer_job {
+    writer_job *next;
+    writer_job_run_fn run;
+    writer_job_done_fn done;
+    void *ctx;
+};
+
+typedef struct pool_thread {
+    writer *w;
+    pthread_t thread;
+    const struct conn *busy;               /* under mu: the connection of the request it runs */
+    bool started;
+} pool_thread;
 
 static void list_append(request **head, request **tail, request *first, request *last)
 {
@@ -250,12 +271,120 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Loop thread: deliver finished requests. */
+/* ---- pool mode ---- */
+
+/* One request in its own top-level transaction: a read transaction for a
+ * method that does not write, a write transaction otherwise (housekeeping
+ * included). Nothing is shared with another request, so a request's row
+ * locks last only until its own commit. */
+static void run_pooled(writer *w, request *req)
+{
+    bool write = !req->method || (req->method->flags & METHOD_WRITE);
+    store_txn *txn;
+    usher_err e = write ? store_write_begin(w->st, &txn) : store_read_begin(w->st, &txn);
+    if (e != USHER_ERR_OK) {
+        if (req->method) request_fail(req, e);
+        else req->err = e;
+        return;
+    }
+    if (req->method) request_execute(req, txn);
+    else req->err = run_housekeeping(txn, req);
+    if (!write) {
+        store_txn_end(txn);
+        return;
+    }
+    if (req->err != USHER_ERR_OK) {
+        store_txn_end(txn);
+        return;
+    }
+    int64_t begun_us = clock_mono_us();
+    e = store_txn_commit(txn);
+    int64_t commit_us = clock_mono_us() - begun_us;
+    if (e != USHER_ERR_OK) {
+        request_fail(req, e);
+        return;
+    }
+    req->batch_writes = req->method != NULL;
+    req->batch_commit_us = commit_us;
+    pthread_mutex_lock(&w->metrics_mu);
+    metrics_note_commit(w->metrics, 1, commit_us);
+    pthread_mutex_unlock(&w->metrics_mu);
+}
+
+/* Under mu: true when another pool thread runs a request of cn. */
+static bool conn_busy_locked(const writer *w, const struct conn *cn)
+{
+    if (!cn) return false;
+    for (unsigned i = 0; i < w->n_pool; i++)
+        if (w->pool[i].busy == cn) return true;
+    return false;
+}
+
+/* Under mu: takes the first waiting request whose connection has none
+ * running, so the requests of one connection run one after another, in the
+ * order they came (an earlier one of the same connection is either running
+ * or earlier in the list); NULL when none may run now. */
+static request *take_runnable_locked(writer *w)
+{
+    request *prev = NULL;
+    for (request *r = w->todo_head; r; prev = r, r = r->next) {
+        if (conn_busy_locked(w, r->conn)) continue;
+        if (prev) prev->next = r->next; else w->todo_head = r->next;
+        if (w->todo_tail == r) w->todo_tail = prev;
+        r->next = NULL;
+        return r;
+    }
+    return NULL;
+}
+
+static void *pool_main(void *arg)
+{
+    pool_thread *self = arg;
+    writer *w = self->w;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        writer_job *job = w->jobs_head;
+        if (job) {
+            w->jobs_head = job->next;
+            if (!w->jobs_head) w->jobs_tail = NULL;
+            job->next = NULL;
+            pthread_mutex_unlock(&w->mu);
+            job->run(job->ctx, w->st);
+            pthread_mutex_lock(&w->mu);
+            if (w->jobs_done_tail) w->jobs_done_tail->next = job; else w->jobs_done_head = job;
+            w->jobs_done_tail = job;
+            ev_async_send(w->loop, &w->done_watcher);
+            continue;
+        }
+        request *req = take_runnable_locked(w);
+        if (!req) {
+            if (w->stop && !w->todo_head) break;
+            pthread_cond_wait(&w->wake, &w->mu);
+            continue;
+        }
+        self->busy = req->conn;
+        w->batches++;
+        w->requests++;
+        pthread_mutex_unlock(&w->mu);
+        req->batch_writes = 0;
+        run_pooled(w, req);
+        pthread_mutex_lock(&w->mu);
+        self->busy = NULL;
+        release_locked(w, req, req);
+        if (w->todo_head) pthread_cond_broadcast(&w->wake);   /* its connection's next may run */
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Loop thread: deliver finished requests and jobs. */
 static void deliver_done(writer *w)
 {
     pthread_mutex_lock(&w->mu);
     request *r = w->done_head;
     w->done_head = w->done_tail = NULL;
+    writer_job *j = w->jobs_done_head;
+    w->jobs_done_head = w->jobs_done_tail = NULL;
     pthread_mutex_unlock(&w->mu);
     while (r) {
         request *next = r->next;
@@ -263,7 +392,35 @@ static void deliver_done(writer *w)
         w->done(w->ctx, r);
         r = next;
     }
+    while (j) {
+        writer_job *next = j->next;
+        j->done(j->ctx);
+        free(j);
+        j = next;
+    }
 }
+
+bool writer_job_submit(writer *w, writer_job_run_fn run, writer_job_done_fn done, void *ctx)
+{
+    if (w->n_pool == 0) {   /* a local store: read right here, as before */
+        run(ctx, w->st);
+        done(ctx);
+        return true;
+    }
+    writer_job *job = calloc(1, sizeof *job);
+    if (!job) return false;
+    job->run = run;
+    job->done = done;
+    job->ctx = ctx;
+    pthread_mutex_lock(&w->mu);
+    if (w->jobs_tail) w->jobs_tail->next = job; else w->jobs_head = job;
+    w->jobs_tail = job;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+bool writer_is_pool(const writer *w) { return w->n_pool > 0; }
 
 static void on_done(struct ev_loop *loop, ev_async *watcher, int revents)
 {
@@ -274,8 +431,31 @@ static void on_done(struct ev_loop *loop, ev_async *watcher, int revents)
 writer *writer_start(struct ev_loop *loop, store *st, size_t batch_max,
                      writer_done_fn done, void *ctx)
 {
+    return writer_start_pool(loop, st, batch_max, 0, done, ctx);
+}
+
+/* Stops and joins the n pool threads started so far (mu not held). */
+static void pool_join(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    for (unsigned i = 0; i < w->n_pool; i++)
+        if (w->pool[i].started) pthread_join(w->pool[i].thread, NULL);
+}
+
+writer *writer_start_pool(struct ev_loop *loop, store *st, size_t batch_max, unsigned threads,
+                          writer_done_fn done, void *ctx)
+{
     writer *w = calloc(1, sizeof *w);
     if (!w) return NULL;
+    if (threads > 0 && !(w->pool = calloc(threads, sizeof *w->pool))) {
+        free(w);
+        return NULL;
+    }
+    w->n_pool = threads;
+    pthread_mutex_init(&w->metrics_mu, NULL);
     w->loop = loop;
     w->st = st;
     w->batch_max = batch_max ? batch_max : 1;
@@ -286,6 +466,20 @@ writer *writer_start(struct ev_loop *loop, store *st, size_t batch_max,
     ev_async_init(&w->done_watcher, on_done);
     w->done_watcher.data = w;
     ev_async_start(loop, &w->done_watcher);
+    if (w->n_pool > 0) {
+        for (unsigned i = 0; i < w->n_pool; i++) {
+            w->pool[i].w = w;
+            if (pthread_create(&w->pool[i].thread, NULL, pool_main, &w->pool[i]) != 0) {
+                pool_join(w);
+                ev_async_stop(loop, &w->done_watcher);
+                free(w->pool);
+                free(w);
+                return NULL;
+            }
+            w->pool[i].started = true;
+        }
+        return w;
+    }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         ev_async_stop(loop, &w->done_watcher);
         free(w);
@@ -305,7 +499,8 @@ void writer_flush(writer *w)
     if (!w->pending_head) return;
     pthread_mutex_lock(&w->mu);
     list_append(&w->todo_head, &w->todo_tail, w->pending_head, w->pending_tail);
-    pthread_cond_signal(&w->wake);
+    if (w->n_pool > 0) pthread_cond_broadcast(&w->wake);
+    else pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
     w->pending_head = w->pending_tail = NULL;
 }
@@ -327,14 +522,35 @@ void writer_stop(writer *w)
 {
     if (!w) return;
     writer_flush(w);
-    pthread_mutex_lock(&w->mu);
-    w->stop = true;
-    pthread_cond_signal(&w->wake);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    if (w->n_pool > 0) {
+        /* A job's done may submit another (a revocation refresh ahead of a
+         * reply): deliver until nothing is left, then stop the threads. */
+        for (;;) {
+            pthread_mutex_lock(&w->mu);
+            bool idle = !w->todo_head && !w->jobs_head;
+            for (unsigned i = 0; idle && i < w->n_pool; i++) idle = !w->pool[i].busy;
+            bool delivered = !w->done_head && !w->jobs_done_head;
+            pthread_mutex_unlock(&w->mu);
+            if (idle && delivered) break;
+            deliver_done(w);
+            writer_flush(w);
+            if (!delivered) continue;
+            struct timespec pause = { 0, 1000000 };   /* 1 ms: the threads are finishing */
+            nanosleep(&pause, NULL);
+        }
+        pool_join(w);
+    } else {
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
     deliver_done(w);
     ev_async_stop(w->loop, &w->done_watcher);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->metrics_mu);
+    free(w->pool);
     free(w);
 }

@@ -17,6 +17,7 @@
 #define USHER_SERVER_WRITER_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "request.h"
@@ -30,6 +31,35 @@ typedef void (*writer_done_fn)(void *ctx, request *req);
 /* Starts the thread. NULL on failure. */
 writer *writer_start(struct ev_loop *loop, store *st, size_t batch_max,
                      writer_done_fn done, void *ctx);
+
+/* Pool mode, for a remote store (store_is_remote: every call waits on the
+ * network): `threads` database threads instead of the one group-commit
+ * thread. Each takes ONE request at a time and runs it in its own
+ * top-level transaction: a read transaction for a method without
+ * METHOD_WRITE, a write transaction otherwise (housekeeping and queue_seen
+ * jobs too), committed alone. There is no shared batch: the database
+ * groups concurrent commits' log flushes itself, and a shared transaction
+ * would hold every request's row locks until its one commit. Requests of
+ * one connection run one after another in the order they came; those of
+ * different connections run at once. A begin or commit error (UNAVAILABLE
+ * when the database cannot be reached) is that request's answer.
+ * threads 0 is writer_start. */
+writer *writer_start_pool(struct ev_loop *loop, store *st, size_t batch_max, unsigned threads,
+                          writer_done_fn done, void *ctx);
+
+/* True when w runs a pool (writer_start_pool with threads > 0). */
+bool writer_is_pool(const writer *w);
+
+/* A job with a callback: run(ctx, st) on a database thread, then done(ctx)
+ * on the loop thread. This is how the loop's own store reads (the queue
+ * watchers' poll, the revocation refresh, the metrics figures) leave the
+ * loop for a remote store. Without a pool (LMDB: reads never wait) both
+ * are called right here, before this returns, as the loop always read.
+ * False when out of memory: neither is called. Loop thread. */
+typedef struct writer_job writer_job;
+typedef void (*writer_job_run_fn)(void *ctx, store *st);
+typedef void (*writer_job_done_fn)(void *ctx);
+bool writer_job_submit(writer *w, writer_job_run_fn run, writer_job_done_fn done, void *ctx);
 
 /* Queues a request (loop thread); it reaches the thread at writer_flush. */
 void writer_submit(writer *w, request *req);

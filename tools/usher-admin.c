@@ -49,6 +49,10 @@ static void usage(FILE *out)
 "                  usherd has started in (usher-admin never creates a key: a\n"
 "                  token signed by another key would be refused). An admin\n"
 "                  token lasts 30 days.\n"
+"  --store URL     the server's PostgreSQL database (postgres://... or\n"
+"                  postgresql://...) instead of --data: signs with the key kept\n"
+"                  there and the list commands read it (read-only; never creates\n"
+"                  a key or a schema). --data and --store together are a usage error\n"
 "  --ttl D         a token signed with --data lasts D instead: a whole number with\n"
 "                  ms, s, m, h or d (1500ms, 5s, 10m, 24h, 2d), above 0, at most 30 days\n"
 "                  (also accepted after token)\n"
@@ -88,6 +92,11 @@ static int usage_error(const char *fmt, const char *arg)
 /* A --data DIR that usherd never started in (a typo, say): say so; EXIT_FAILED. */
 static int not_a_data_dir(const char *data_dir, const char *why)
 {
+    if (store_spec_is_url(data_dir)) {
+        fprintf(stderr, "usher-admin: %s is not a usherd database (%s): start usherd --store "
+                "on it first, or give the --store of a running usherd\n", data_dir, why);
+        return EXIT_FAILED;
+    }
     fprintf(stderr, "usher-admin: %s is not a usherd data directory (%s): start usherd there "
             "first, or give the --data of a running usherd\n", data_dir, why);
     return EXIT_FAILED;
@@ -105,7 +114,24 @@ static int sign_admin_token(const char *data_dir, int64_t ttl_ms, char *out, siz
     config_defaults(&cfg);
     token_keys keys;
     char err[256] = "";
-    usher_err ke = token_keys_open_as(data_dir, TOKEN_KEYS_LOAD_ONLY, &keys, NULL, err, sizeof err);
+    usher_err ke;
+    if (store_spec_is_url(data_dir)) {   /* --store: the key every usherd on it shares */
+        store *st;
+        store_options opt = store_options_default();
+        opt.read_only = true;
+        opt.connections = 1;
+        ke = store_open(&st, data_dir, &opt);
+        if (ke == USHER_ERR_NOT_FOUND)
+            return not_a_data_dir(data_dir, "it holds no usher schema");
+        if (ke != USHER_ERR_OK) {
+            fprintf(stderr, "usher-admin: cannot open %s: %s\n", data_dir, usher_err_name(ke));
+            return EXIT_FAILED;
+        }
+        ke = token_keys_from_store(st, &keys, NULL, err, sizeof err);
+        store_close(st);
+    } else {
+        ke = token_keys_open_as(data_dir, TOKEN_KEYS_LOAD_ONLY, &keys, NULL, err, sizeof err);
+    }
     if (ke == USHER_ERR_NOT_FOUND)
         return not_a_data_dir(data_dir, "it holds no signing key");
     if (ke != USHER_ERR_OK) {
@@ -226,14 +252,18 @@ static void format_utc(int64_t ms, char *out, size_t cap)
 /* Opens DIR's store read-only and begins a read txn; 0 or EXIT_FAILED. */
 static int open_listing(const char *data_dir, store **st, store_txn **txn)
 {
-    char probe[4096];
-    snprintf(probe, sizeof probe, "%s/keys", data_dir);
-    FILE *f = fopen(probe, "rb");
-    if (!f)
-        return not_a_data_dir(data_dir, "it holds no signing key");
-    fclose(f);
+    bool url = store_spec_is_url(data_dir);
+    if (!url) {
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s/keys", data_dir);
+        FILE *f = fopen(probe, "rb");
+        if (!f)
+            return not_a_data_dir(data_dir, "it holds no signing key");
+        fclose(f);
+    }
     store_options opt = store_options_default();
     opt.read_only = true;
+    opt.connections = 1;
     if (store_open(st, data_dir, &opt) != USHER_ERR_OK)
         return not_a_data_dir(data_dir, "its store cannot be opened: see the line above");
     if (store_read_begin(*st, txn) != USHER_ERR_OK) {
@@ -422,10 +452,11 @@ static int options_defaults(admin_options *o)
  * on with argv[optind], 1 after --help/--version, 2 on error. */
 static int parse_options(int argc, char **argv, admin_options *o)
 {
-    enum { OPT_DATA = 1000, OPT_TOKEN, OPT_HOST, OPT_PORT, OPT_TIMEOUT, OPT_TTL, OPT_HELP,
+    enum { OPT_DATA = 1000, OPT_STORE, OPT_TOKEN, OPT_HOST, OPT_PORT, OPT_TIMEOUT, OPT_TTL, OPT_HELP,
            OPT_VERSION };
     static const struct option longopts[] = {
         { "data", required_argument, NULL, OPT_DATA },
+        { "store", required_argument, NULL, OPT_STORE },
         { "ttl", required_argument, NULL, OPT_TTL },
         { "token", required_argument, NULL, OPT_TOKEN },
         { "host", required_argument, NULL, OPT_HOST },
@@ -442,7 +473,15 @@ static int parse_options(int argc, char **argv, admin_options *o)
     /* '+': stop at the command, so a negative PRICE is not taken for an option */
     while ((ch = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
         switch (ch) {
-        case OPT_DATA: o->data_dir = optarg; break;
+        case OPT_DATA:
+        case OPT_STORE:
+            if (ch == OPT_STORE && !store_spec_is_url(optarg))
+                return usage_error("--store must be a postgres:// or postgresql:// URL, not '%s'",
+                                   optarg);
+            if (o->data_dir && strcmp(o->data_dir, optarg) != 0)
+                return usage_error("give one of --data DIR and --store URL, once%s", "");
+            o->data_dir = optarg;   /* the store's address: a directory or a URL */
+            break;
         case OPT_TOKEN: o->token = optarg; break;
         case OPT_HOST: o->host = optarg; break;
         case OPT_PORT:

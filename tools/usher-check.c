@@ -20,6 +20,7 @@ static void usage(FILE *out)
 {
     fputs(
 "usage: usher-check --data DIR [OPTIONS]\n"
+"       usher-check --store URL [OPTIONS]\n"
 "\n"
 "Checks every invariant of a usher data dir on one consistent snapshot and\n"
 "prints each violation as one line, `CHECK: DETAIL` naming the ids involved,\n"
@@ -27,7 +28,10 @@ static void usage(FILE *out)
 "It opens the store read-only: safe while usherd processes serve from DIR.\n"
 "\n"
 "options:\n"
-"  --data DIR           the data dir to check (required)\n"
+"  --data DIR           the data dir to check (this or --store is required)\n"
+"  --store URL          check a PostgreSQL database (postgres://... or\n"
+"                       postgresql://...) instead, read-only, in one snapshot;\n"
+"                       --data and --store together are a usage error\n"
 "  --max-holds N        live holds per user per performance, 1..16 (default 4)\n"
 "  --max-active N       live ACTIVE queue entries per concert, 1..100000 (default 100)\n"
 "  --balance-limit KRW  the most a wallet may hold (default 1000000000000,\n"
@@ -51,7 +55,7 @@ typedef struct check_options {
     bool quiet;
 } check_options;
 
-enum { OPT_DATA = 1, OPT_MAX_HOLDS, OPT_MAX_ACTIVE, OPT_BALANCE_LIMIT, OPT_QUIET, OPT_LIST,
+enum { OPT_DATA = 1, OPT_STORE, OPT_MAX_HOLDS, OPT_MAX_ACTIVE, OPT_BALANCE_LIMIT, OPT_QUIET, OPT_LIST,
        OPT_HELP, OPT_VERSION };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -72,6 +76,7 @@ static int parse_args(int argc, char **argv, check_options *o)
 {
     static const struct option longopts[] = {
         { "data", required_argument, NULL, OPT_DATA },
+        { "store", required_argument, NULL, OPT_STORE },
         { "max-holds", required_argument, NULL, OPT_MAX_HOLDS },
         { "max-active", required_argument, NULL, OPT_MAX_ACTIVE },
         { "balance-limit", required_argument, NULL, OPT_BALANCE_LIMIT },
@@ -90,7 +95,15 @@ static int parse_args(int argc, char **argv, check_options *o)
     long long n;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_DATA: o->data_dir = optarg; break;
+        case OPT_DATA:
+        case OPT_STORE:
+            if (c == OPT_STORE && !store_spec_is_url(optarg))
+                return usage_error("--store wants a postgres:// or postgresql:// URL, not '%s'",
+                                   optarg);
+            if (o->data_dir)
+                return usage_error("%s", "give one of --data DIR and --store URL, once");
+            o->data_dir = optarg;   /* the store's address: a directory or a URL */
+            break;
         case OPT_MAX_HOLDS:
             if (!tool_parse_range(optarg, 1, STORE_HOLDS_MAX, &n))
                 return usage_error("--max-holds wants 1..16, not '%s'", optarg);
@@ -117,7 +130,7 @@ static int parse_args(int argc, char **argv, check_options *o)
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->data_dir || !*o->data_dir)
-        return usage_error("%s", "--data DIR is required");
+        return usage_error("%s", "--data DIR is required (or --store URL)");
     return -1;
 }
 
@@ -145,6 +158,7 @@ int main(int argc, char **argv)
         return rc;
     store_options opt = store_options_default();
     opt.read_only = true;
+    opt.connections = 1;
     store *st = NULL;
     usher_err err = store_open(&st, o.data_dir, &opt);
     if (err != USHER_ERR_OK) {

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 
 #define HARNESS_MAX_ARGS 64
 
@@ -168,7 +169,7 @@ static bool spawn(harness_server *hs, char *why, size_t why_cap)
     argv[argc++] = bin;
     argv[argc++] = "--listen";
     argv[argc++] = listen;
-    argv[argc++] = "--data";
+    argv[argc++] = harness_store_is_url(hs->data_dir) ? "--store" : "--data";
     argv[argc++] = hs->data_dir;
     char *save = NULL;
     for (char *w = strtok_r(words, " \t", &save); w && argc < HARNESS_MAX_ARGS;
@@ -293,6 +294,67 @@ static harness_server *server_new(const char *extra_args)
     return hs;
 }
 
+bool harness_store_is_url(const char *spec)
+{
+    return strncmp(spec, "postgres://", 11) == 0 || strncmp(spec, "postgresql://", 13) == 0;
+}
+
+/* Runs one statement on the database of url; false with why filled. */
+static bool pg_exec_on(const char *url, const char *sql, char *why, size_t why_cap)
+{
+    PGconn *pg = PQconnectdb(url);
+    bool ok = PQstatus(pg) == CONNECTION_OK;
+    if (ok) {
+        PGresult *res = PQexec(pg, sql);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+    }
+    if (!ok) snprintf(why, why_cap, "%s: %s: %s", url, sql, PQerrorMessage(pg));
+    PQfinish(pg);
+    return ok;
+}
+
+/* url with its database (the last path word) replaced by name. */
+static void url_with_database(const char *url, const char *name, char *out, size_t cap)
+{
+    const char *auth = strstr(url, "://");
+    const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+    size_t keep = slash ? (size_t)(slash - url) : strlen(url);
+    const char *query = slash ? strchr(slash, '?') : NULL;
+    snprintf(out, cap, "%.*s/%s%s", (int)keep, url, name, query ? query : "");
+}
+
+bool harness_pg_fresh_database(char *out, size_t cap, char *why, size_t why_cap)
+{
+    const char *base = getenv("USHER_TEST_STORE");
+    if (!base || !*base) {
+        snprintf(why, why_cap, "USHER_TEST_STORE is not set");
+        return false;
+    }
+    static unsigned counter;
+    char name[64], sql[128];
+    snprintf(name, sizeof name, "usher_it_%d_%u_%08x", (int)getpid(), counter++,
+             (unsigned)((uint32_t)time(NULL) * 2654435761u ^ (uint32_t)clock()));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (!pg_exec_on(base, sql, why, why_cap)) return false;
+    url_with_database(base, name, out, cap);
+    return true;
+}
+
+/* Best effort: the server's fresh database goes with it. */
+static void pg_drop_database(const char *url)
+{
+    const char *base = getenv("USHER_TEST_STORE");
+    const char *slash = strrchr(url, '/');
+    if (!base || !slash) return;
+    char name[64], sql[160], why[512];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
+    if (strncmp(name, "usher_it_", 9) != 0) return;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    if (!pg_exec_on(base, sql, why, sizeof why))
+        fprintf(stderr, "harness: %s\n", why);
+}
+
 harness_server *harness_start(const char *extra_args)
 {
     harness_server *hs = server_new(extra_args);
@@ -303,6 +365,17 @@ harness_server *harness_start(const char *extra_args)
         return NULL;
     }
     hs->owns_root = true;
+    if (getenv("USHER_TEST_STORE") && *getenv("USHER_TEST_STORE")) {
+        /* PostgreSQL: a fresh database stands for the data dir. */
+        char why[700];
+        if (!harness_pg_fresh_database(hs->data_dir, sizeof hs->data_dir, why, sizeof why)) {
+            remove_tree(hs->root);
+            free(hs);
+            fail_msg("fresh database: %s", why);
+            return NULL;
+        }
+        return launch(hs);
+    }
     snprintf(hs->data_dir, sizeof hs->data_dir, "%s/data", hs->root);
     if (mkdir(hs->data_dir, 0700) != 0) {
         remove_tree(hs->root);
@@ -431,6 +504,8 @@ void harness_stop(harness_server *hs)
         harness_signal_wait(hs, SIGTERM, HARNESS_IO_TIMEOUT_MS);
     if (hs->owns_root)
         remove_tree(hs->root);
+    if (hs->owns_root && harness_store_is_url(hs->data_dir))
+        pg_drop_database(hs->data_dir);
     free(hs);
 }
 
@@ -488,11 +563,12 @@ const char *harness_admin_token(harness_server *hs)
     harness_program_path("USHER_ADMIN_BIN", "usher-admin", bin, sizeof bin);
     if (access(bin, X_OK) != 0)
         fail_msg("usher-admin not found at %s (build it, or set USHER_ADMIN_BIN / USHER_BUILD)", bin);
-    char *argv[] = { bin, "--data", hs->data_dir, "token", NULL };
+    char *flag = harness_store_is_url(hs->data_dir) ? "--store" : "--data";
+    char *argv[] = { bin, flag, hs->data_dir, "token", NULL };
     char out[sizeof hs->admin_token];
     int rc = run_capture(argv, out, sizeof out);
     if (rc != 0 || !out[0])
-        fail_msg("%s --data %s token: exit %d, output '%s'", bin, hs->data_dir, rc, out);
+        fail_msg("%s %s %s token: exit %d, output '%s'", bin, flag, hs->data_dir, rc, out);
     /* The token is the last line (a tool may print a heading first). */
     const char *last = strrchr(out, '\n');
     snprintf(hs->admin_token, sizeof hs->admin_token, "%s", last ? last + 1 : out);
@@ -506,10 +582,11 @@ void harness_usher_check(const char *data_dir, const char *extra_args)
     if (access(bin, X_OK) != 0)
         fail_msg("usher-check not found at %s (build it, or set USHER_CHECK_BIN / USHER_BUILD)", bin);
     static char out[65536];
-    int rc = harness_shell(out, sizeof out, "'%s' --data '%s' %s 2>&1", bin, data_dir,
+    const char *flag = harness_store_is_url(data_dir) ? "--store" : "--data";
+    int rc = harness_shell(out, sizeof out, "'%s' %s '%s' %s 2>&1", bin, flag, data_dir,
                            extra_args ? extra_args : "");
     if (rc != 0)
-        fail_msg("usher-check --data %s %s: exit %d\n%s", data_dir, extra_args ? extra_args : "",
+        fail_msg("usher-check %s %s %s: exit %d\n%s", flag, data_dir, extra_args ? extra_args : "",
                  rc, out);
 }
 

@@ -44,7 +44,7 @@ typedef struct harness_server {
     pid_t pid;                  /* running usherd (group leader), or 0 */
     uint16_t port;              /* 127.0.0.1:port */
     char root[256];             /* temp root (owned when owns_root) */
-    char data_dir[300];         /* ROOT/data, passed as --data */
+    char data_dir[300];         /* ROOT/data, passed as --data; PostgreSQL runs: a database URL, --store */
     char log_path[320];         /* ROOT/usherd-PORT.log */
     char extra_args[512];       /* extra command-line words, space-separated */
     bool owns_root;             /* harness_stop removes root */
@@ -92,6 +92,18 @@ const char *harness_admin_token(harness_server *hs);
  * unless it exits 0 (every invariant holds). Safe while servers run on the
  * dir. usher-check is $USHER_CHECK_BIN, else found like usherd. */
 void harness_usher_check(const char *data_dir, const char *extra_args);
+
+/* PostgreSQL runs (USHER_TEST_STORE=postgres://usher@127.0.0.1:PORT/usher,
+ * a base URL): harness_start makes every server a fresh database (CREATE
+ * DATABASE through libpq on the base URL, a unique name; dropped by
+ * harness_stop) and its data_dir holds that database's URL, given to
+ * usherd, usher-admin and usher-check as --store. Servers of
+ * harness_start_shared share the database. */
+bool harness_store_is_url(const char *spec);
+
+/* A fresh database on $USHER_TEST_STORE: its URL into out; false with why
+ * filled (not set, or the CREATE failed). */
+bool harness_pg_fresh_database(char *out, size_t cap, char *why, size_t why_cap);
 
 /* A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
 uint16_t harness_free_port(void);

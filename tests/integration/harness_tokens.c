@@ -16,6 +16,19 @@ static void keys_load(const char *data_dir, token_keys *keys)
     char err[256] = "";
     if (sodium_init() < 0)
         fail_msg("libsodium failed to initialise");
+    if (strncmp(data_dir, "postgres://", 11) == 0 || strncmp(data_dir, "postgresql://", 13) == 0) {
+        store *st;
+        store_options opt = store_options_default();
+        opt.read_only = true;
+        opt.connections = 1;
+        if (store_open(&st, data_dir, &opt) != USHER_ERR_OK)
+            fail_msg("cannot open %s", data_dir);
+        usher_err e = token_keys_from_store(st, keys, NULL, err, sizeof err);
+        store_close(st);
+        if (e != USHER_ERR_OK)
+            fail_msg("cannot read the key of %s: %s", data_dir, err);
+        return;
+    }
     if (token_keys_open(data_dir, keys, err, sizeof err) != USHER_ERR_OK)
         fail_msg("cannot open the keys of %s: %s", data_dir, err);
 }
