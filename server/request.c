@@ -42,7 +42,8 @@ void request_execute(request *req, store_txn *txn)
     c->eta_pending = false;
     c->watch_op = CALL_WATCH_NONE;
     c->needs_write = false;
-    if (m->flags & METHOD_IDEMPOTENT) e = filter_replay(c, &replayed);
+    if (c->has_user) e = store_user_lock(txn, &c->user);   /* before the first read */
+    if (e == USHER_ERR_OK && (m->flags & METHOD_IDEMPOTENT)) e = filter_replay(c, &replayed);
     if (e == USHER_ERR_OK && !replayed && (m->flags & METHOD_NEEDS_ACTIVE_QUEUE))
         e = filter_queue_active(c);
     if (e == USHER_ERR_OK && !replayed) e = m->handler(c);

@@ -211,6 +211,15 @@ bool store_broken(store *st);
 
 /* ---- users ---- */
 
+/* Serializes this transaction with every other write of the user, on every
+ * process and host, until it ends: a write request takes it before its
+ * first read (server/request.c), so what it reads of the user (a request_id
+ * already answered, a queue entry a payment just ended) is what the
+ * previous write of the user left. LMDB: nothing to do (one writer at a
+ * time already); PostgreSQL: the user's advisory lock. A no-op on a read
+ * transaction. */
+usher_err store_user_lock(store_txn *txn, const user_id *user);
+
 /* Creates a user with the hash of their secret. INTERNAL if the id exists. */
 usher_err store_user_create(store_txn *txn, const user_id *user,
                             const uint8_t secret_hash[STORE_SECRET_HASH_BYTES], int64_t now_ms);

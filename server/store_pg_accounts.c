@@ -10,6 +10,11 @@
 
 #define REVOCATIONS_PAGE 512     /* rows one store_revocations_each statement reads */
 
+usher_err pg_user_lock(store_txn *txn, const user_id *user)
+{
+    return pg_lock_user(txn, user);
+}
+
 usher_err pg_user_create(store_txn *txn, const user_id *user,
                          const uint8_t secret_hash[STORE_SECRET_HASH_BYTES], int64_t now_ms)
 {

@@ -24,6 +24,7 @@ void pgq_row(const PGresult *res, int r, int c, pg_queue *q)
         .drawn_n = (uint64_t)pg_i64(res, r, c + 10), .max_active = (uint32_t)pg_i64(res, r, c + 11),
         .admit_rate_per_min = (uint32_t)pg_i64(res, r, c + 12),
         .max_active_peak = (uint32_t)pg_i64(res, r, c + 13),
+        .last_admit_ms = pg_i64(res, r, c + 14),
     };
 }
 
@@ -74,6 +75,12 @@ usher_err pgq_admit_all(store_txn *t, uint64_t concert_id, int64_t now_ms, bool 
             return err;
     }
     const store_policy *pol = &pg_txn_of(t)->st->policy;
+    /* Hosts (and a host's database threads) read the clock before they wait
+     * for the queue's lock, so a later admission may carry an earlier now:
+     * it admits at the latest admission's time instead, so admission times
+     * follow queue order as they do on one LMDB writer. */
+    if (now_ms < q->last_admit_ms)
+        now_ms = q->last_admit_ms;
     uint32_t cap = q->max_active ? q->max_active : pol->max_active;
     /* The most this pass may admit besides the free slots: the waiting,
      * and the rate limit's due admissions (0: only expire). */
@@ -118,7 +125,7 @@ usher_err pgq_admit_all(store_txn *t, uint64_t concert_id, int64_t now_ms, bool 
         "w AS (UPDATE queues q SET admit_next = n.m + 1, "
         "waiting = q.waiting - n.c, admitted_total = q.admitted_total + n.c, "
         "version = q.version + n.c, next_admit_us = $5::bigint + n.c * $6::bigint, "
-        "max_active_peak = GREATEST(q.max_active_peak, $7::integer) "
+        "max_active_peak = GREATEST(q.max_active_peak, $7::integer), last_admit_ms = $4::bigint "
         "FROM n WHERE (SELECT c FROM n) > 0 AND q.concert_id = $1 RETURNING " PGQ_COLS ") "
         "SELECT k.live, n.c, w.* FROM k CROSS JOIN n LEFT JOIN w ON true", &p, &r);
     if (err != USHER_ERR_OK)

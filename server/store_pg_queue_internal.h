@@ -16,12 +16,13 @@ typedef struct pg_queue {
     bool drawn, paused;
     uint64_t drawn_n;
     uint32_t max_active, admit_rate_per_min, max_active_peak;
+    int64_t last_admit_ms;       /* the latest admission time: admissions never go back before it */
 } pg_queue;
 
 /* The columns pgq_row reads, in this order (a statement's first ones). */
 #define PGQ_COLS "q.next_seq, q.admit_next, q.waiting, q.admitted_total, q.dropped_total, " \
                  "q.version, q.opens_at_ms, q.next_admit_us, q.drawn, q.paused, q.drawn_n, " \
-                 "q.max_active, q.admit_rate_per_min, q.max_active_peak"
+                 "q.max_active, q.admit_rate_per_min, q.max_active_peak, q.last_admit_ms"
 #define PGQ_NCOLS 14
 
 /* Row r of res from column c (PGQ_COLS) into q. */

@@ -2,6 +2,12 @@
  * they registered. */
 #include "store_internal.h"
 
+usher_err lmdb_user_lock(store_txn *txn, const user_id *user)
+{
+    (void)txn; (void)user;   /* LMDB's single writer serializes every write */
+    return USHER_ERR_OK;
+}
+
 usher_err lmdb_user_create(store_txn *txn, const user_id *user,
                             const uint8_t secret_hash[STORE_SECRET_HASH_BYTES], int64_t now_ms)
 {

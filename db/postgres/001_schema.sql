@@ -141,7 +141,8 @@ CREATE TABLE queues (
     max_active          integer NOT NULL DEFAULT 0,
     admit_rate_per_min  integer NOT NULL DEFAULT 0,
     paused              boolean NOT NULL DEFAULT false,
-    max_active_peak     integer NOT NULL DEFAULT 0
+    max_active_peak     integer NOT NULL DEFAULT 0,
+    last_admit_ms       bigint NOT NULL DEFAULT 0
 );
 
 -- Queue entries. ord is the place in admission order (seq, or the drawn

@@ -162,7 +162,7 @@ static bool spawn(harness_server *hs, char *why, size_t why_cap)
     }
 
     char listen[64], words[sizeof hs->extra_args];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)hs->port);
+    snprintf(listen, sizeof listen, "%s:%u", hs->host[0] ? hs->host : "127.0.0.1", (unsigned)hs->port);
     snprintf(words, sizeof words, "%s", hs->extra_args);
     char *argv[HARNESS_MAX_ARGS + 8];
     int argc = 0;
@@ -209,14 +209,18 @@ static bool spawn(harness_server *hs, char *why, size_t why_cap)
     return true;
 }
 
-/* True when something accepts on 127.0.0.1:port right now. */
-static bool port_accepts(uint16_t port)
+/* True when something accepts on host (NULL or "": 127.0.0.1):port right now. */
+static bool port_accepts(const char *host, uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (host && host[0] && inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        close(fd);
+        return false;
+    }
     bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
     return ok;
@@ -237,7 +241,7 @@ static bool wait_until_up(harness_server *hs, char *why, size_t why_cap)
                 snprintf(why, why_cap, "usherd died of signal %d", WTERMSIG(status));
             return false;
         }
-        if (port_accepts(hs->port))
+        if (port_accepts(hs->host, hs->port))
             return true;
         if (harness_mono_ms() > deadline) {
             snprintf(why, why_cap, "usherd did not accept on 127.0.0.1:%u within %d ms",
@@ -391,6 +395,17 @@ harness_server *harness_start_shared(const harness_server *first, const char *ex
     harness_server *hs = server_new(extra_args);
     while (hs->port == first->port)
         hs->port = harness_free_port();
+    snprintf(hs->root, sizeof hs->root, "%s", first->root);
+    snprintf(hs->data_dir, sizeof hs->data_dir, "%s", first->data_dir);
+    hs->owns_root = false;
+    return launch(hs);
+}
+
+harness_server *harness_start_shared_on(const harness_server *first, const char *host,
+                                        const char *extra_args)
+{
+    harness_server *hs = server_new(extra_args);
+    snprintf(hs->host, sizeof hs->host, "%s", host);
     snprintf(hs->root, sizeof hs->root, "%s", first->root);
     snprintf(hs->data_dir, sizeof hs->data_dir, "%s", first->data_dir);
     hs->owns_root = false;

@@ -48,6 +48,7 @@ typedef struct harness_server {
     char log_path[320];         /* ROOT/usherd-PORT.log */
     char extra_args[512];       /* extra command-line words, space-separated */
     bool owns_root;             /* harness_stop removes root */
+    char host[16];              /* the loopback address it listens on; "" = 127.0.0.1 */
     char admin_token[HARNESS_TOKEN_CAP]; /* cached by harness_admin_token */
 } harness_server;
 
@@ -59,6 +60,11 @@ harness_server *harness_start(const char *extra_args);
 /* Starts a second usherd on the SAME data dir as `first`, on another free
  * port, with its own extra_args. It does not own the dir: stop it first. */
 harness_server *harness_start_shared(const harness_server *first, const char *extra_args);
+
+/* harness_start_shared listening on another loopback address (127.0.0.2,
+ * 127.0.0.3 ...: a separate "host" of one deployment). */
+harness_server *harness_start_shared_on(const harness_server *first, const char *host,
+                                        const char *extra_args);
 
 /* Sends sig to usherd (SIGKILL goes to its whole process group) and waits up
  * to timeout_ms for it to exit; returns the waitpid status, or -1 when it did
@@ -174,6 +180,12 @@ typedef struct harness_reply {
 /* Connects to 127.0.0.1:port with 5 s send/receive timeouts; fails the test
  * when it cannot. */
 harness_conn *harness_connect(uint16_t port);
+
+/* harness_conn_open to host (a loopback address; NULL: 127.0.0.1). */
+harness_conn *harness_conn_open_host(const char *host, uint16_t port, int *err);
+
+/* harness_connect to host:port (a loopback address, e.g. hs->host). */
+harness_conn *harness_connect_host(const char *host, uint16_t port);
 
 /* harness_connect that never fails the test: NULL with *err an errno when
  * it cannot connect. Safe on any thread (the scenario clients use it). */
@@ -382,6 +394,10 @@ harness_server *harness_fx_start(harness_fixture *fx, const char *extra_args);
 /* harness_start_shared owned by the fixture. */
 harness_server *harness_fx_start_shared(harness_fixture *fx, const harness_server *first,
                                         const char *extra_args);
+
+/* harness_start_shared_on owned by the fixture. */
+harness_server *harness_fx_start_shared_on(harness_fixture *fx, const harness_server *first,
+                                           const char *host, const char *extra_args);
 
 /* Closes every connection and stops every server of the fixture (the
  * fixture stays usable): between the topologies of one test. */

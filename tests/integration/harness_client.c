@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-harness_conn *harness_conn_open(uint16_t port, int *err)
+harness_conn *harness_conn_open_host(const char *host, uint16_t port, int *err)
 {
     harness_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -42,6 +42,12 @@ harness_conn *harness_conn_open(uint16_t port, int *err)
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (host && inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        *err = EINVAL;
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         *err = errno;
         close(c->fd);
@@ -52,6 +58,20 @@ harness_conn *harness_conn_open(uint16_t port, int *err)
     c->next_msgid = 1;
     frame_reader_init(&c->reader, FRAME_MAX_LIMIT);
     *err = 0;
+    return c;
+}
+
+harness_conn *harness_conn_open(uint16_t port, int *err)
+{
+    return harness_conn_open_host(NULL, port, err);
+}
+
+harness_conn *harness_connect_host(const char *host, uint16_t port)
+{
+    int err = 0;
+    harness_conn *c = harness_conn_open_host(host, port, &err);
+    if (!c)
+        fail_msg("connect %s:%u: %s", host, (unsigned)port, strerror(err));
     return c;
 }
 

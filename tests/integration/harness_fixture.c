@@ -60,6 +60,12 @@ harness_server *harness_fx_start_shared(harness_fixture *fx, const harness_serve
     return adopt(fx, harness_start_shared(first, extra_args));
 }
 
+harness_server *harness_fx_start_shared_on(harness_fixture *fx, const harness_server *first,
+                                           const char *host, const char *extra_args)
+{
+    return adopt(fx, harness_start_shared_on(first, host, extra_args));
+}
+
 harness_conn *harness_fx_connect(harness_fixture *fx, uint16_t port)
 {
     if (fx->nconns == fx->conns_cap) {

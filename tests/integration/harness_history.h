@@ -175,6 +175,10 @@ int harness_hclient_open(harness_hclient *c, harness_history *h, uint32_t id, ui
 /* Closes the connection. Safe to call twice. */
 void harness_hclient_close(harness_hclient *c);
 
+/* harness_hclient_open to server hs (its address and port). */
+int harness_hclient_open_on(harness_hclient *c, harness_history *h, uint32_t id,
+                            const struct harness_server *hs);
+
 /* One recorded round trip for user: params printf-style JSON. Returns the
  * outcome; *out (may be NULL) gets the reply unless NO_REPLY (free it with
  * harness_reply_free). A broken connection gives NO_REPLY and is closed;
@@ -210,17 +214,24 @@ typedef struct harness_topology {
     const char *name;
     const char *args;           /* usherd arguments of every process */
     bool two_processes;         /* a second usherd on the same data dir */
+    unsigned hosts;             /* 0, or usherd on 127.0.0.1, .2, ... this many, on one store */
 } harness_topology;
 
-#define HARNESS_TOPOLOGIES 3
-/* One process; one usherd with --workers 2; two usherds on one data dir. */
-extern const harness_topology harness_topologies[HARNESS_TOPOLOGIES];
+#define HARNESS_TOPOLOGIES_MAX 4
+/* One process; one usherd with --workers 2; two usherds on one data dir;
+ * and, on a PostgreSQL run only (USHER_TEST_STORE), three hosts: usherd on
+ * 127.0.0.1, 127.0.0.2 and 127.0.0.3 sharing one database, clients spread
+ * over them. */
+extern const harness_topology harness_topologies[HARNESS_TOPOLOGIES_MAX];
+/* How many of harness_topologies this run covers (3, or 4 on PostgreSQL). */
+size_t harness_topology_count(void);
+#define HARNESS_TOPOLOGIES harness_topology_count()
 
 /* A running topology: its servers (owned by the fixture), a setup
  * connection and the admin token. */
 typedef struct harness_stage {
     const harness_topology *topology;
-    harness_server *servers[2];
+    harness_server *servers[3];
     size_t nservers;
     harness_conn *setup;        /* to servers[0], owned by the fixture */
     const char *admin;
@@ -231,8 +242,9 @@ typedef struct harness_stage {
 void harness_stage_open(harness_fixture *fx, const harness_topology *t, const char *extra_args,
                         harness_stage *st);
 
-/* The port client i connects to: clients are spread round-robin over the
- * stage's processes. */
+/* The server client i connects to, and its port: clients are spread
+ * round-robin over the stage's processes. */
+const harness_server *harness_stage_server(const harness_stage *st, size_t client);
 uint16_t harness_stage_port(const harness_stage *st, size_t client);
 
 /* A scenario user, made on a client thread. */

@@ -24,6 +24,16 @@ int harness_hclient_open(harness_hclient *c, harness_history *h, uint32_t id, ui
     return c->conn ? 0 : err;
 }
 
+int harness_hclient_open_on(harness_hclient *c, harness_history *h, uint32_t id,
+                            const harness_server *hs)
+{
+    int err = 0;
+    c->h = h;
+    c->id = id;
+    c->conn = harness_conn_open_host(hs->host[0] ? hs->host : NULL, hs->port, &err);
+    return c->conn ? 0 : err;
+}
+
 void harness_hclient_close(harness_hclient *c)
 {
     harness_conn_free(c->conn);
@@ -151,11 +161,18 @@ void harness_run_threads(size_t n, void (*fn)(void *arg, size_t i), void *arg)
 
 /* ------------------------------------------------------------- topologies */
 
-const harness_topology harness_topologies[HARNESS_TOPOLOGIES] = {
+const harness_topology harness_topologies[HARNESS_TOPOLOGIES_MAX] = {
     { .name = "one process", .args = "", .two_processes = false },
     { .name = "--workers 2", .args = "--workers 2", .two_processes = false },
     { .name = "two processes on one data dir", .args = "", .two_processes = true },
+    { .name = "three hosts on one database", .args = "", .hosts = 3 },
 };
+
+size_t harness_topology_count(void)
+{
+    const char *url = getenv("USHER_TEST_STORE");
+    return url && harness_store_is_url(url) ? 4 : 3;
+}
 
 void harness_stage_open(harness_fixture *fx, const harness_topology *t, const char *extra_args,
                         harness_stage *st)
@@ -167,13 +184,22 @@ void harness_stage_open(harness_fixture *fx, const harness_topology *t, const ch
     st->nservers = 1;
     if (t->two_processes)
         st->servers[st->nservers++] = harness_fx_start_shared(fx, st->servers[0], st->args);
+    static const char *const host_addrs[] = { "127.0.0.2", "127.0.0.3" };
+    for (unsigned h = 1; h < t->hosts && h < 3; h++)
+        st->servers[st->nservers++] = harness_fx_start_shared_on(fx, st->servers[0], host_addrs[h - 1],
+                                                                 st->args);
     st->setup = harness_fx_connect(fx, st->servers[0]->port);
     st->admin = harness_admin_token(st->servers[0]);
 }
 
+const harness_server *harness_stage_server(const harness_stage *st, size_t client)
+{
+    return st->servers[client % st->nservers];
+}
+
 uint16_t harness_stage_port(const harness_stage *st, size_t client)
 {
-    return st->servers[client % st->nservers]->port;
+    return harness_stage_server(st, client)->port;
 }
 
 bool harness_stress(void)

@@ -28,7 +28,7 @@ static void setup_user(void *arg, size_t u)
     cw->users[u].index = (uint32_t)u;
     for (size_t k = 0; k < cw->per_user; k++) {
         size_t j = u * cw->per_user + k;
-        if (harness_hclient_open(&cw->clients[j], cw->h, (uint32_t)j, harness_stage_port(&cw->st, j)) != 0) {
+        if (harness_hclient_open_on(&cw->clients[j], cw->h, (uint32_t)j, harness_stage_server(&cw->st, j)) != 0) {
             cs->errors[u] = USHER_ERR_INTERNAL;
             return;
         }

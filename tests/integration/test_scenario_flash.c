@@ -181,7 +181,7 @@ static void flash_client(void *arg, size_t j)
 {
     flash_run *run = arg;
     unsigned rng = (unsigned)j * 2654435761u + 1;
-    if (harness_hclient_open(&run->cw.clients[j], run->cw.h, (uint32_t)j, harness_stage_port(&run->cw.st, j)) != 0) {
+    if (harness_hclient_open_on(&run->cw.clients[j], run->cw.h, (uint32_t)j, harness_stage_server(&run->cw.st, j)) != 0) {
         run->errors[j] = USHER_ERR_INTERNAL;
         return;
     }
