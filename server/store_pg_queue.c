@@ -282,10 +282,18 @@ usher_err pg_queue_touch(store_txn *txn, uint64_t concert_id, uint64_t seq, int6
     pg_p_u64(&p, seq);
     pg_p_i64(&p, now_ms);
     PGresult *r;
+    /* Seen times are tidying (--wait-idle, --active-idle), and a touch
+     * takes no queue lock: an entry row another transaction has locked (an
+     * admission, a payment) is skipped rather than waited for, so a batch
+     * of touches never waits in a circle with them; its next touch, a
+     * second or ten later, records the time. */
     usher_err err = pg_write(txn,
-        "WITH u AS (UPDATE queue_entries SET seen_at_ms = $3::bigint WHERE concert_id = $1 AND seq = $2 "
-        "AND NOT dropped AND NOT expired AND (active_until_ms = 0 OR $3::bigint < active_until_ms) "
-        "AND seen_at_ms < $3::bigint RETURNING 1) "
+        "WITH t AS (SELECT seq FROM queue_entries WHERE concert_id = $1 AND seq = $2 "
+        "FOR UPDATE SKIP LOCKED), "
+        "u AS (UPDATE queue_entries e SET seen_at_ms = $3::bigint FROM t "
+        "WHERE e.concert_id = $1 AND e.seq = t.seq "
+        "AND NOT e.dropped AND NOT e.expired AND (e.active_until_ms = 0 OR $3::bigint < e.active_until_ms) "
+        "AND e.seen_at_ms < $3::bigint RETURNING 1) "
         "SELECT EXISTS (SELECT 1 FROM queue_entries WHERE concert_id = $1 AND seq = $2)", &p, &r);
     if (err != USHER_ERR_OK)
         return err;
