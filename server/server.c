@@ -329,10 +329,13 @@ static void on_revocation_refresh(struct ev_loop *loop, ev_timer *w, int revents
 
 /* Once a second: this process's commit p99 over the window, and whether
  * admission is throttled because of it (said in the log when it changes). */
+static void refresh_stats(server *srv);
+
 static void on_health_sample(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop; (void)revents;
     server *srv = w->data;
+    if (srv->remote && srv->http) refresh_stats(srv);   /* /metrics' stored figures, <= ~1 s old */
     if (!health_sample(&srv->health)) return;
     uint64_t commits, p99_us;
     health_window_p99(&srv->health.window, &commits, &p99_us);
@@ -640,8 +643,9 @@ static void refresh_stats(server *srv)
 }
 
 /* GET /metrics: every worker's figures and one snapshot's stored ones. A
- * remote store's are the copy read last on the pool (at most a second or
- * two old; the scrape starts the next read); 500 until the first read. */
+ * remote store's are the copy read last on the pool, refreshed every second
+ * (the health timer) while --metrics is on, so at most about a second old;
+ * 500 until the first read. */
 static bool scrape(void *ctx, char **body, size_t *len)
 {
     server *srv = ctx;

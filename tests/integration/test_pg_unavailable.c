@@ -8,15 +8,14 @@
  * throwaway cluster's dir, for pg_throwaway.sh pgctl), as make
  * test-postgres sets them; otherwise it prints a skip line and passes.
  *
- * Operations: this branch's PostgreSQL backend has only store open and
- * migration, transactions and the shared signing key; every other store
- * operation still refuses with INTERNAL. So the load is sys.ping, which on a
- * remote store runs on a database thread in its own read transaction (the
- * transaction needs a live connection: UNAVAILABLE when there is none), and
- * "nothing half-applied" is judged on the one thing stored: the signing key,
- * the same before and after, and on the tokens a fresh usherd on the
- * database accepts. Wallet and queue writes across the outage belong here
- * once those operations exist. */
+ * The first test's load is sys.ping (on a remote store it runs on a
+ * database thread in its own read transaction, so it needs a live
+ * connection) and it checks the stored signing key survives. The second
+ * puts money through the outage: charges with request_ids, some answered
+ * OK, some UNAVAILABLE (one of those may have committed with its answer
+ * lost), each UNAVAILABLE one retried with its request_id once the database
+ * is back: the balance must then hold every charge exactly once and the
+ * ledger must sum to it, so nothing was lost, doubled or half-applied. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -116,11 +115,10 @@ static void test_outage_answers_unavailable_then_recovers(void **state)
     assert_true(harness_alive(hs));
 
     /* pg_ctl start does not remember the first start's options: the same
-     * port, socket dir and listen address again (pg_throwaway.sh's). */
+     * ones again (pg_throwaway.sh keeps them in DIR/options). */
     char start[1024];
     const char *dir = getenv("USHER_TEST_PG_DIR");
-    snprintf(start, sizeof start, "start -w -o \"-p $(cat '%s/port') -k '%s' -c listen_addresses=127.0.0.1 "
-             "-c max_connections=300\"", dir, dir);
+    snprintf(start, sizeof start, "start -w -o \"$(cat '%s/options')\"", dir);
     pgctl(start);
     ping_until(c, USHER_ERR_OK, RECOVER_BOUND_MS);
     ping_until(c2, USHER_ERR_OK, RECOVER_BOUND_MS);
@@ -146,10 +144,99 @@ static void test_outage_answers_unavailable_then_recovers(void **state)
     harness_stop(hs);
 }
 
+#define CHARGES 200               /* 1 KRW each, request_ids out-0 .. out-199 */
+#define CHARGE_ROUND 20            /* pipelined per round */
+
+/* Sends charges [from, to) pipelined; *ok / *retry record each outcome. */
+static void charge_round(harness_conn *c, const char *session, int from, int to, bool *ok)
+{
+    uint32_t ids[CHARGE_ROUND];
+    for (int i = from; i < to; i++)
+        ids[i - from] = harness_sendf(c, "wallet.charge",
+                                      "{\"session\":\"%s\",\"amount\":1,\"request_id\":\"out-%d\"}",
+                                      session, i);
+    for (int i = from; i < to; i++) {
+        usher_err e = answer_of(c, ids[i - from]);
+        if (e != USHER_ERR_OK && e != USHER_ERR_UNAVAILABLE)
+            fail_msg("charge %d answered %s", i, usher_err_name(e));
+        ok[i] = e == USHER_ERR_OK;
+    }
+}
+
+static void test_charges_through_an_outage_land_exactly_once(void **state)
+{
+    (void)state;
+    if (!pg_env()) {
+        printf("skip: test_pg_unavailable needs USHER_TEST_STORE and USHER_TEST_PG_DIR (make test-postgres)\n");
+        return;
+    }
+    harness_server *hs = harness_start("--db-timeout 1s --db-connections 4");
+    harness_conn *c = harness_connect(hs->port);
+    harness_user u;
+    harness_register(c, &u);
+    static bool ok[CHARGES];
+    int round = 0, from = 0;
+    for (; from < CHARGES / 2; from += CHARGE_ROUND, round++)
+        charge_round(c, u.session, from, from + CHARGE_ROUND, ok);
+    /* The database stops with a round in flight. */
+    uint32_t ids[CHARGE_ROUND];
+    for (int i = from; i < from + CHARGE_ROUND; i++)
+        ids[i - from] = harness_sendf(c, "wallet.charge",
+                                      "{\"session\":\"%s\",\"amount\":1,\"request_id\":\"out-%d\"}",
+                                      u.session, i);
+    pgctl("stop -m fast -w");
+    for (int i = from; i < from + CHARGE_ROUND; i++) {
+        usher_err e = answer_of(c, ids[i - from]);
+        if (e != USHER_ERR_OK && e != USHER_ERR_UNAVAILABLE)
+            fail_msg("charge %d answered %s", i, usher_err_name(e));
+        ok[i] = e == USHER_ERR_OK;
+    }
+    for (from += CHARGE_ROUND; from < CHARGES; from += CHARGE_ROUND)
+        charge_round(c, u.session, from, from + CHARGE_ROUND, ok);
+    int refused = 0;
+    for (int i = 0; i < CHARGES; i++) refused += !ok[i];
+    assert_true(refused >= CHARGES / 2 - CHARGE_ROUND);   /* every one sent while it was down */
+
+    const char *dir = getenv("USHER_TEST_PG_DIR");
+    char start[1024];
+    snprintf(start, sizeof start, "start -w -o \"$(cat '%s/options')\"", dir);
+    pgctl(start);
+    ping_until(c, USHER_ERR_OK, RECOVER_BOUND_MS);
+    /* The retries: the same request_id, so a charge that committed with its
+     * answer lost is replayed, not made again. */
+    for (int i = 0; i < CHARGES; i++) {
+        if (ok[i]) continue;
+        harness_reply r;
+        harness_callf(c, &r, "wallet.charge",
+                      "{\"session\":\"%s\",\"amount\":1,\"request_id\":\"out-%d\"}", u.session, i);
+        harness_expect(&r, OK);
+        harness_reply_free(&r);
+    }
+    assert_int_equal(harness_balance(c, u.session), CHARGES);
+    /* The ledger: exactly CHARGES entries of 1, summing to the balance. */
+    harness_reply r;
+    harness_callf(c, &r, "wallet.history", "{\"session\":\"%s\",\"limit\":500}", u.session);
+    harness_expect(&r, OK);
+    size_t n;
+    const msgpack_object *entries = harness_get_array(&r, "entries", &n);
+    assert_int_equal(n, CHARGES);
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += harness_obj_i64(&entries[i], "amount");
+    assert_int_equal(sum, CHARGES);
+    assert_int_equal(harness_obj_i64(&entries[0], "balance_after"), CHARGES);
+    harness_reply_free(&r);
+    printf("outage: %d of %d charges answered UNAVAILABLE, retried with their request_id\n", refused,
+           CHARGES);
+    harness_usher_check(hs->data_dir, NULL);
+    harness_conn_free(c);
+    harness_stop(hs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outage_answers_unavailable_then_recovers),
+        cmocka_unit_test(test_charges_through_an_outage_land_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

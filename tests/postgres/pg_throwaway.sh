@@ -7,7 +7,9 @@
 #                               exist) and prints its URL:
 #                               postgres://usher@127.0.0.1:PORT/usher
 #   pg_throwaway.sh stop DIR    stops it (fast) and removes DIR
-#   pg_throwaway.sh pgctl DIR ARGS...  runs pg_ctl on it (stop/start in tests)
+#   pg_throwaway.sh pgctl DIR ARGS...  runs pg_ctl on it (stop/start in tests;
+#                               `pgctl DIR start` needs the -o options of
+#                               the first start again, which DIR/options holds)
 set -euo pipefail
 cmd=${1:?usage: pg_throwaway.sh start|stop|pgctl DIR}
 dir=${2:?usage: pg_throwaway.sh start|stop|pgctl DIR}
@@ -25,10 +27,9 @@ start)
   as_owner "$PGBIN/initdb" -D "$dir/data" -U usher -A trust -E UTF8 --no-sync >/dev/null
   port=$(free_port)
   echo "$port" > "$dir/port"
+  echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB" > "$dir/options"
   [ "$(id -u)" = 0 ] && chown postgres "$dir/port"
-  as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o \
-    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB" \
-    start >/dev/null
+  as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "$(cat "$dir/options")" start >/dev/null
   as_owner "$PGBIN/createdb" -h "$dir" -p "$port" -U usher usher
   echo "postgres://usher@127.0.0.1:$port/usher"
   ;;
