@@ -3,6 +3,7 @@
  * occupancy lives in DB_SEATS (store_holds.c writes it); this file only
  * reads it to count free seats. */
 #include "store_internal.h"
+#include "store_rules.h"
 
 #define DATE_KEY_LEN (8 + 8 + 8)
 
@@ -157,11 +158,9 @@ int64_t schedule_view_price(const schedule_view *v, uint32_t seat_no)
 usher_err lmdb_schedule_create(store_txn *txn, uint64_t concert_id, int64_t starts_at_ms,
                                 uint32_t seats, const int64_t *prices_krw, uint64_t *schedule_id)
 {
-    if (seats < 1 || seats > STORE_SEATS_MAX)
-        return USHER_ERR_INVALID_ARGUMENT;
-    for (uint32_t i = 0; i < seats; i++)
-        if (prices_krw[i] < 0)
-            return USHER_ERR_INVALID_ARGUMENT;
+    usher_err rule = store_rule_schedule(seats, prices_krw);
+    if (rule != USHER_ERR_OK)
+        return rule;
     concert_buf buf;
     size_t concert_len;
     usher_err err = concert_load(txn, concert_id, &buf, &concert_len);

@@ -4,6 +4,7 @@
  * HOLD_LIMIT; the expiry index (expires_at, reservation) feeds the tick.
  * Expiry is decided by time alone, so the tick is only tidying. */
 #include "store_internal.h"
+#include "store_rules.h"
 
 #define HELD_KEY_LEN (16 + 8 + 8)     /* user | schedule_id | reservation_id */
 #define EXPIRY_KEY_LEN (8 + 8)        /* expires_at | reservation_id */
@@ -229,16 +230,12 @@ usher_err lmdb_reservation_cancel(store_txn *txn, const user_id *user,
         return err;
     if (!user_eq(&rec.user, user))
         return USHER_ERR_FORBIDDEN;
-    switch (reservation_status_now(&rec, now_ms)) {
-    case STORE_RES_CANCELLED:
-        reservation_fill(reservation_id, &rec, now_ms, out);
-        return USHER_ERR_OK;
-    case STORE_RES_CONFIRMED:
-        return USHER_ERR_ALREADY_PAID;
-    case STORE_RES_EXPIRED:
-        return USHER_ERR_HOLD_EXPIRED;
-    case STORE_RES_HELD:
-        break;
+    bool already;
+    if ((err = store_rule_cancel(reservation_status_now(&rec, now_ms), &already)) != USHER_ERR_OK ||
+        already) {
+        if (already)
+            reservation_fill(reservation_id, &rec, now_ms, out);
+        return err;
     }
     rec.status = STORE_RES_CANCELLED;
     if ((err = store_reservation_save(txn, reservation_id, &rec)) != USHER_ERR_OK ||

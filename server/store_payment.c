@@ -2,6 +2,7 @@
  * reservations, records the payment and frees the payer's queue slot for
  * the next in line. Every check runs before the first write. */
 #include "store_internal.h"
+#include "store_rules.h"
 
 #define PAY_USER_KEY_LEN (16 + 8)   /* user | payment_id */
 
@@ -9,15 +10,6 @@ typedef struct payment_buf {
     rec_payment rec;
     uint64_t ids[STORE_HOLDS_MAX];
 } payment_buf;
-
-static bool has_duplicates(const uint64_t *ids, size_t n)
-{
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (ids[i] == ids[j])
-                return true;
-    return false;
-}
 
 /* Checks every reservation in the given order and sums their prices. */
 static usher_err check_holds(store_txn *t, const user_id *user, uint64_t concert_id,
@@ -98,8 +90,9 @@ usher_err lmdb_payment_pay(store_txn *txn, const user_id *user, uint64_t concert
                             uint64_t queue_seq, const uint64_t *reservation_ids, size_t n,
                             int64_t now_ms, store_payment *out, int64_t *balance_after_krw)
 {
-    if (n < 1 || n > txn->st->policy.max_holds || has_duplicates(reservation_ids, n))
-        return USHER_ERR_INVALID_ARGUMENT;
+    usher_err rule = store_rule_payment(&txn->st->policy, reservation_ids, n);
+    if (rule != USHER_ERR_OK)
+        return rule;
     rec_reservation recs[STORE_HOLDS_MAX];
     int64_t sum, balance;
     usher_err err = check_holds(txn, user, concert_id, reservation_ids, n, now_ms, recs, &sum);

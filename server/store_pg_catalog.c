@@ -7,6 +7,7 @@
  * (reservation_id <> 0) that expires after now_ms: seat_taken on LMDB. The
  * seats_occupied partial index keeps counting to the occupied rows. */
 #include "store_pg_internal.h"
+#include "store_rules.h"
 #include <string.h>
 
 /* Longest bigint[] literal of STORE_SEATS_MAX prices: 19 digits and a
@@ -88,11 +89,9 @@ usher_err pg_concert_list(store_txn *txn, uint64_t after, store_concert *out, si
 usher_err pg_schedule_create(store_txn *txn, uint64_t concert_id, int64_t starts_at_ms,
                              uint32_t seats, const int64_t *prices_krw, uint64_t *schedule_id)
 {
-    if (seats < 1 || seats > STORE_SEATS_MAX)
-        return USHER_ERR_INVALID_ARGUMENT;
-    for (uint32_t i = 0; i < seats; i++)
-        if (prices_krw[i] < 0)
-            return USHER_ERR_INVALID_ARGUMENT;
+    usher_err rule = store_rule_schedule(seats, prices_krw);
+    if (rule != USHER_ERR_OK)
+        return rule;
     /* One statement: count the performance on the concert's row (which
      * locks it, so two hosts never pass the limit together), then the
      * performance and all its seats. No row counted: no id taken. */

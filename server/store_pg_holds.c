@@ -12,6 +12,7 @@
  * id. Writes lock reservations before seats (hold, cancel, pay, tick), so
  * none waits on another in a circle. */
 #include "store_pg_internal.h"
+#include "store_rules.h"
 #include <string.h>
 
 /* The columns reservation_fill reads, in its order. */
@@ -217,16 +218,11 @@ usher_err pg_reservation_cancel(store_txn *txn, const user_id *user, uint64_t re
         return err;
     if (memcmp(r.user.bytes, user->bytes, sizeof r.user.bytes) != 0)
         return USHER_ERR_FORBIDDEN;
-    switch (r.status) {
-    case STORE_RES_CANCELLED:
-        *out = r;
-        return USHER_ERR_OK;
-    case STORE_RES_CONFIRMED:
-        return USHER_ERR_ALREADY_PAID;
-    case STORE_RES_EXPIRED:
-        return USHER_ERR_HOLD_EXPIRED;
-    case STORE_RES_HELD:
-        break;
+    bool already;
+    if ((err = store_rule_cancel(r.status, &already)) != USHER_ERR_OK || already) {
+        if (already)
+            *out = r;
+        return err;
     }
     if (pg_i64(res, 0, RES_NCOLS) != 1)
         return USHER_ERR_HOLD_EXPIRED;   /* a tick expired it since */

@@ -13,19 +13,11 @@
  * any of them falls short the payment fails and the caller rolls it back.
  * Reservations are locked before seats, as the tick and cancel do. */
 #include "store_pg_internal.h"
+#include "store_rules.h"
 #include <string.h>
 
 /* A bigint[] literal of STORE_HOLDS_MAX ids. */
 #define IDS_LITERAL_MAX (STORE_HOLDS_MAX * 21 + 4)
-
-static bool has_duplicates(const uint64_t *ids, size_t n)
-{
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (ids[i] == ids[j])
-                return true;
-    return false;
-}
 
 /* Columns of the payment's read, one row per id in the given order. */
 enum { C_FOUND, C_USER, C_CONCERT, C_STATUS, C_EXPIRES, C_PRICE, C_BALANCE };
@@ -73,9 +65,9 @@ usher_err pg_payment_pay(store_txn *txn, const user_id *user, uint64_t concert_i
                          uint64_t queue_seq, const uint64_t *reservation_ids, size_t n,
                          int64_t now_ms, store_payment *out, int64_t *balance_after_krw)
 {
-    if (n < 1 || n > pg_txn_of(txn)->st->policy.max_holds || n > STORE_HOLDS_MAX ||
-        has_duplicates(reservation_ids, n))
-        return USHER_ERR_INVALID_ARGUMENT;
+    usher_err rule = store_rule_payment(&pg_txn_of(txn)->st->policy, reservation_ids, n);
+    if (rule != USHER_ERR_OK)
+        return rule;
     usher_err err = pg_lock_user(txn, user);
     if (err != USHER_ERR_OK)
         return err;

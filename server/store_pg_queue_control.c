@@ -2,6 +2,7 @@
  * the pre-queue draw, as LMDB's store_queue_control.c. The controls live
  * in the queues row, so every host's tick reads the same ones. */
 #include <sodium.h>
+#include "store_rules.h"
 #include <stdlib.h>
 #include "store_pg_queue_internal.h"
 
@@ -100,21 +101,13 @@ usher_err pg_queue_control_get(store_txn *txn, uint64_t concert_id, int64_t now_
     return report(txn, concert_id, now_ms, out);
 }
 
-static usher_err refuse(const char **bad_param, const char *name)
-{
-    if (bad_param)
-        *bad_param = name;
-    return USHER_ERR_INVALID_ARGUMENT;
-}
-
 usher_err pg_queue_control_set(store_txn *txn, uint64_t concert_id,
                                const store_queue_control_change *change, int64_t now_ms,
                                store_queue_report *out, const char **bad_param)
 {
-    if (change->set_max_active && change->max_active > STORE_QUEUE_MAX_ACTIVE_MAX)
-        return refuse(bad_param, "max_active");
-    if (change->set_rate && change->admit_rate_per_min > STORE_QUEUE_RATE_MAX)
-        return refuse(bad_param, "admit_rate_per_min");
+    usher_err rule = store_rule_queue_controls(change, bad_param);
+    if (rule != USHER_ERR_OK)
+        return rule;
     pg_queue q;
     usher_err err = pgq_lock(txn, concert_id, true, &q);
     if (err != USHER_ERR_OK)
@@ -144,7 +137,7 @@ usher_err pg_queue_open(store_txn *txn, uint64_t concert_id, int64_t opens_at_ms
     if (err != USHER_ERR_OK)
         return err;
     if (opens_at_ms <= now_ms || q.admitted_total > 0 || q.opens_at_ms != 0 || q.drawn)
-        return refuse(bad_param, "opens_at");
+        return store_rule_refuse(bad_param, "opens_at");
     pg_params p = { 0 };
     pg_p_u64(&p, concert_id);
     pg_p_i64(&p, opens_at_ms);

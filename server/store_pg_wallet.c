@@ -3,6 +3,7 @@
  * any users row exists), kept equal to the balance_after of their newest
  * ledger entry by the one statement that writes both. */
 #include <stdint.h>
+#include "store_rules.h"
 #include "store_pg_internal.h"
 
 usher_err pg_wallet_balance(store_txn *txn, const user_id *user, int64_t *balance_krw)
@@ -21,12 +22,10 @@ usher_err pg_wallet_charge(store_txn *txn, const user_id *user, int64_t amount_k
                            int64_t now_ms, int64_t *balance_after_krw)
 {
     const store_policy *pol = &pg_txn_of(txn)->st->policy;
-    /* The checks that need no row first, as on LMDB. */
-    if (amount_krw <= 0)
-        return USHER_ERR_INVALID_ARGUMENT;
-    if (amount_krw > pol->max_charge_krw)
-        return USHER_ERR_AMOUNT_LIMIT;
-    usher_err e = pg_lock_user(txn, user);
+    usher_err e = store_rule_charge(pol, amount_krw);   /* the checks that need no row */
+    if (e != USHER_ERR_OK)
+        return e;
+    e = pg_lock_user(txn, user);
     if (e != USHER_ERR_OK) return e;
     pg_params p = { 0 };
     pg_p_user(&p, user);

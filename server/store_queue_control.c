@@ -2,6 +2,7 @@
  * draw. The controls live in the queue record, so every process's tick
  * reads the same ones within one admission tick of a change. */
 #include <sodium.h>
+#include "store_rules.h"
 #include <stdlib.h>
 #include "store_queue_internal.h"
 
@@ -108,21 +109,13 @@ usher_err lmdb_queue_control_get(store_txn *txn, uint64_t concert_id, int64_t no
     return err != USHER_ERR_OK ? err : report(txn, concert_id, &q, now_ms, out);
 }
 
-static usher_err refuse(const char **bad_param, const char *name)
-{
-    if (bad_param)
-        *bad_param = name;
-    return USHER_ERR_INVALID_ARGUMENT;
-}
-
 usher_err lmdb_queue_control_set(store_txn *txn, uint64_t concert_id,
                                   const store_queue_control_change *change, int64_t now_ms,
                                   store_queue_report *out, const char **bad_param)
 {
-    if (change->set_max_active && change->max_active > STORE_QUEUE_MAX_ACTIVE_MAX)
-        return refuse(bad_param, "max_active");
-    if (change->set_rate && change->admit_rate_per_min > STORE_QUEUE_RATE_MAX)
-        return refuse(bad_param, "admit_rate_per_min");
+    usher_err rule = store_rule_queue_controls(change, bad_param);
+    if (rule != USHER_ERR_OK)
+        return rule;
     rec_queue q;
     usher_err err = load_or_fresh(txn, concert_id, &q);
     if (err != USHER_ERR_OK)
@@ -148,7 +141,7 @@ usher_err lmdb_queue_open(store_txn *txn, uint64_t concert_id, int64_t opens_at_
         return err;
     if (opens_at_ms <= now_ms || q.admitted_total > 0 || q.opens_at_ms != 0 ||
         (q.flags & QUEUE_DRAWN))
-        return refuse(bad_param, "opens_at");
+        return store_rule_refuse(bad_param, "opens_at");
     q.opens_at_ms = opens_at_ms;
     q.version++;
     if ((err = queue_save(txn, concert_id, &q)) != USHER_ERR_OK)

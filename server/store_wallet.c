@@ -4,6 +4,7 @@
  * touches the one leaf where that entry and the new one sit side by side:
  * no separate balance record to keep in step. */
 #include <stdio.h>
+#include "store_rules.h"
 #include "store_internal.h"
 
 #define LEDGER_KEY_LEN (16 + 8)
@@ -68,10 +69,9 @@ usher_err lmdb_wallet_charge(store_txn *txn, const user_id *user, int64_t amount
                               int64_t now_ms, int64_t *balance_after_krw)
 {
     const store_policy *p = &txn->st->policy;
-    if (amount_krw <= 0)
-        return USHER_ERR_INVALID_ARGUMENT;
-    if (amount_krw > p->max_charge_krw)
-        return USHER_ERR_AMOUNT_LIMIT;
+    usher_err rule = store_rule_charge(p, amount_krw);
+    if (rule != USHER_ERR_OK)
+        return rule;
     int64_t balance;
     usher_err err = store_wallet_balance(txn, user, &balance);
     if (err != USHER_ERR_OK)
