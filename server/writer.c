@@ -371,7 +371,7 @@ static void *pool_main(void *arg)
         pthread_mutex_lock(&w->mu);
         self->busy = NULL;
         release_locked(w, req, req);
-        if (w->todo_head) pthread_cond_broadcast(&w->wake);   /* its connection's next may run */
+        if (w->todo_head) pthread_cond_signal(&w->wake);   /* its connection's next may run */
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -499,8 +499,12 @@ void writer_flush(writer *w)
     if (!w->pending_head) return;
     pthread_mutex_lock(&w->mu);
     list_append(&w->todo_head, &w->todo_tail, w->pending_head, w->pending_tail);
-    if (w->n_pool > 0) pthread_cond_broadcast(&w->wake);
-    else pthread_cond_signal(&w->wake);
+    /* One wake-up per request handed over, at most one per pool thread:
+     * waking them all for one request costs 2-core machines more than the
+     * request (they all contend for mu and sleep again). */
+    size_t wake = 0;
+    for (request *r = w->pending_head; r && wake < (w->n_pool ? w->n_pool : 1); r = r->next) wake++;
+    for (size_t i = 0; i < wake; i++) pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
     w->pending_head = w->pending_tail = NULL;
 }
