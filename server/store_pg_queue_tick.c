@@ -191,8 +191,8 @@ usher_err pg_queue_tick(store_txn *txn, int64_t now_ms, const store_tick_opts *o
         while (b < w.n_busy && w.busy[b] == c)
             b++;
         uint32_t before = count;
-        err = tick_concert(txn, c, w.idle + from, i - from, cut_wait, cut_active, now_ms,
-                           throttled, &count);
+        err = tick_concert(txn, c, w.idle ? w.idle + from : NULL, i - from, cut_wait, cut_active,
+                           now_ms, throttled, &count);
         if (err == USHER_ERR_OK && admitted && count > before &&
             admitted->n < STORE_ADMITTED_CONCERTS_MAX) {
             admitted->concert[admitted->n].concert_id = c;
