@@ -40,7 +40,9 @@ const char *usher_version(void);
 
 /* ---- status codes ----
  * 0..99 mirror the server's error catalogue one to one (errors.def, installed beside this header);
- * 100 and up are transport codes of libusher itself. */
+ * 100 and up are transport codes of libusher itself. Retry later (with the same request_id for a
+ * write) on USHER_OVERLOADED and on USHER_UNAVAILABLE (the server's PostgreSQL database is away);
+ * not on USHER_STORAGE_FULL, which an operator must clear. */
 typedef enum usher_status {
 #define USHER_ERROR(name, num, msg) USHER_##name = num,
 #include "errors.def"

@@ -459,6 +459,8 @@ static void test_status_names_cover_transport_codes(void **state)
     (void)state;
     assert_int_equal(USHER_OK, 0);
     assert_int_equal(USHER_EIO, 100);
+    assert_string_equal(usher_status_name(USHER_UNAVAILABLE), "UNAVAILABLE");
+    assert_int_equal(USHER_UNAVAILABLE, 20);
     assert_string_equal(usher_status_name(USHER_EIO), "EIO");
     assert_string_equal(usher_status_name(USHER_ETIMEOUT), "ETIMEOUT");
     assert_string_equal(usher_status_name(USHER_EPROTO), "EPROTO");
