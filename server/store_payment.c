@@ -23,15 +23,8 @@ static usher_err check_holds(store_txn *t, const user_id *user, uint64_t concert
             return err;
         if (!user_eq(&recs[i].user, user) || recs[i].concert_id != concert_id)
             return USHER_ERR_FORBIDDEN;
-        switch (reservation_status_now(&recs[i], now_ms)) {
-        case STORE_RES_CONFIRMED:
-            return USHER_ERR_ALREADY_PAID;
-        case STORE_RES_EXPIRED:
-        case STORE_RES_CANCELLED:
-            return USHER_ERR_HOLD_EXPIRED;
-        case STORE_RES_HELD:
-            break;
-        }
+        if ((err = store_rule_pay(reservation_status_now(&recs[i], now_ms))) != USHER_ERR_OK)
+            return err;
         if (recs[i].price_krw > INT64_MAX - *sum)
             return USHER_ERR_INSUFFICIENT_BALANCE;   /* no wallet holds that much */
         *sum += recs[i].price_krw;

@@ -42,17 +42,9 @@ static usher_err check_holds(const PGresult *res, const user_id *user, uint64_t 
         int64_t status = pg_i64(res, r, C_STATUS);
         if (status == STORE_RES_HELD && now_ms >= pg_i64(res, r, C_EXPIRES))
             status = STORE_RES_EXPIRED;
-        switch (status) {
-        case STORE_RES_CONFIRMED:
-            return USHER_ERR_ALREADY_PAID;
-        case STORE_RES_EXPIRED:
-        case STORE_RES_CANCELLED:
-            return USHER_ERR_HOLD_EXPIRED;
-        case STORE_RES_HELD:
-            break;
-        default:
-            return USHER_ERR_INTERNAL;
-        }
+        usher_err verdict = store_rule_pay((store_reservation_status)status);
+        if (verdict != USHER_ERR_OK)
+            return verdict;
         int64_t price = pg_i64(res, r, C_PRICE);
         if (price > INT64_MAX - *sum)
             return USHER_ERR_INSUFFICIENT_BALANCE;   /* no wallet holds that much */

@@ -1,7 +1,6 @@
 /* A queue's operator controls on PostgreSQL (admin.queue.get/set/open) and
  * the pre-queue draw, as LMDB's store_queue_control.c. The controls live
  * in the queues row, so every host's tick reads the same ones. */
-#include <sodium.h>
 #include "store_rules.h"
 #include <stdlib.h>
 #include "store_pg_queue_internal.h"
@@ -19,13 +18,7 @@ usher_err pgq_draw(store_txn *t, uint64_t concert_id, pg_queue *q)
         free(buf);
         return USHER_ERR_INTERNAL;
     }
-    for (uint64_t i = 0; i < n; i++)
-        rank_seq[i] = i + 1;
-    for (uint64_t i = n; i > 1; i--) {   /* Fisher-Yates: each permutation equally likely */
-        uint64_t j = randombytes_uniform((uint32_t)i), tmp = rank_seq[i - 1];
-        rank_seq[i - 1] = rank_seq[j];
-        rank_seq[j] = tmp;
-    }
+    store_rule_draw(rank_seq, n);
     pg_params p = { 0 };
     pg_p_u64(&p, concert_id);
     usher_err err = USHER_ERR_INTERNAL;

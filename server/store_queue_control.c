@@ -1,7 +1,6 @@
 /* A queue's operator controls (admin.queue.get/set/open) and the pre-queue
  * draw. The controls live in the queue record, so every process's tick
  * reads the same ones within one admission tick of a change. */
-#include <sodium.h>
 #include "store_rules.h"
 #include <stdlib.h>
 #include "store_queue_internal.h"
@@ -16,13 +15,7 @@ usher_err queue_draw(store_txn *t, uint64_t concert_id, rec_queue *q)
     uint64_t *rank_seq = n ? malloc((size_t)n * sizeof *rank_seq) : NULL;
     if (n && !rank_seq)
         return USHER_ERR_INTERNAL;
-    for (uint64_t i = 0; i < n; i++)
-        rank_seq[i] = i + 1;
-    for (uint64_t i = n; i > 1; i--) {   /* Fisher-Yates: each permutation equally likely */
-        uint64_t j = randombytes_uniform((uint32_t)i), tmp = rank_seq[i - 1];
-        rank_seq[i - 1] = rank_seq[j];
-        rank_seq[j] = tmp;
-    }
+    store_rule_draw(rank_seq, n);
     usher_err err = queue_drops_clear(t, concert_id);
     for (uint64_t r = 1; r <= n && err == USHER_ERR_OK; r++) {
         uint64_t seq = rank_seq[r - 1];

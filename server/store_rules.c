@@ -1,4 +1,5 @@
 #include "store_rules.h"
+#include <sodium.h>
 
 usher_err store_rule_charge(const store_policy *policy, int64_t amount_krw)
 {
@@ -38,6 +39,28 @@ usher_err store_rule_queue_controls(const store_queue_control_change *change,
     if (change->set_rate && change->admit_rate_per_min > STORE_QUEUE_RATE_MAX)
         return store_rule_refuse(bad_param, "admit_rate_per_min");
     return USHER_ERR_OK;
+}
+
+void store_rule_draw(uint64_t *rank_seq, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        rank_seq[i] = i + 1;
+    for (uint64_t i = n; i > 1; i--) {   /* each permutation equally likely */
+        uint64_t j = randombytes_uniform((uint32_t)i), tmp = rank_seq[i - 1];
+        rank_seq[i - 1] = rank_seq[j];
+        rank_seq[j] = tmp;
+    }
+}
+
+usher_err store_rule_pay(store_reservation_status status_now)
+{
+    switch (status_now) {
+    case STORE_RES_CONFIRMED: return USHER_ERR_ALREADY_PAID;
+    case STORE_RES_EXPIRED:
+    case STORE_RES_CANCELLED: return USHER_ERR_HOLD_EXPIRED;
+    case STORE_RES_HELD: return USHER_ERR_OK;
+    }
+    return USHER_ERR_INTERNAL;
 }
 
 usher_err store_rule_cancel(store_reservation_status status_now, bool *already)

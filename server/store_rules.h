@@ -29,6 +29,16 @@ usher_err store_rule_payment(const store_policy *policy, const uint64_t *reserva
 usher_err store_rule_queue_controls(const store_queue_control_change *change,
                                     const char **bad_param);
 
+/* The pre-queue draw: rank_seq[0..n) becomes a uniformly random
+ * permutation of the seqs 1..n (Fisher-Yates on libsodium's
+ * randombytes_uniform; n <= UINT32_MAX): rank r + 1 goes to rank_seq[r]. */
+void store_rule_draw(uint64_t *rank_seq, uint64_t n);
+
+/* store_payment_pay, once a reservation is the payer's, of its concert: by
+ * its status as of now, OK (HELD), ALREADY_PAID (CONFIRMED) or HOLD_EXPIRED
+ * (EXPIRED or CANCELLED). */
+usher_err store_rule_pay(store_reservation_status status_now);
+
 /* INVALID_ARGUMENT with *bad_param (may be NULL) = name. */
 usher_err store_rule_refuse(const char **bad_param, const char *name);
 

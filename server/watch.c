@@ -582,7 +582,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
         moved = moved || q->moved;
     }
     w->busy = true;
-    bool owed = false, telling = moved || sweeping || w->owed_left;
+    bool telling = moved || sweeping || w->owed_left;
     if (moved || sweeping) {
         for (size_t i = 0; i < w->n; i++) {
             watch_sub *s = w->subs[i];
@@ -595,15 +595,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     store_txn_end(txn);
     for (size_t i = 0; i < w->n_queues; i++) w->queues[i].moved = false;
     if (sweeping) w->next_sweep_ms = now_ms + 1000;
-    for (size_t i = 0; telling && i < w->n; i++) {
-        watch_sub *s = w->subs[i];
-        if (!s->cn || !s->owed) continue;
-        if (!tell(w, s, now_ms)) { owed = true; continue; }
-        if (!s->cn) continue;   /* its connection closed on the send */
-        s->owed = false;
-        if (s->state != STORE_QUEUE_WAITING && s->state != STORE_QUEUE_ACTIVE) drop(w, s);
-    }
-    w->owed_left = owed;
+    tell_owed(w, telling, now_ms);
     w->busy = false;
     purge(w);
 }
