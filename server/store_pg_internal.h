@@ -80,6 +80,8 @@ typedef struct pg_txn {
     pg_result_list *kept;        /* results kept alive until the transaction ends */
     char locks[PG_LOCKS_QUEUED][64]; /* top: pg_lock_user statements not sent yet */
     unsigned n_locks;
+    bool holds_user;             /* top: pg_lock_user took (or queued) locked_user's lock */
+    user_id locked_user;
 } pg_txn;
 
 static inline pg_txn *pg_txn_of(store_txn *t) { return (pg_txn *)(void *)t; }

@@ -224,6 +224,10 @@ usher_err pg_lock_user(store_txn *txn, const user_id *user)
 {
     pg_txn *top = pg_txn_of(txn)->top;
     if (top->kind == PG_READ) return USHER_ERR_OK;   /* a precheck decides; nothing to keep */
+    /* The pipeline's lock (request.c) and the operation's are one lock:
+     * taken once per transaction. */
+    if (top->holds_user && memcmp(top->locked_user.bytes, user->bytes, sizeof user->bytes) == 0)
+        return USHER_ERR_OK;
     /* The key: the first 8 bytes of the id (two users that share them only
      * wait for each other). */
     uint64_t key = 0;
@@ -231,6 +235,8 @@ usher_err pg_lock_user(store_txn *txn, const user_id *user)
     if (top->n_locks == PG_LOCKS_QUEUED) return USHER_ERR_INTERNAL;   /* a bug: too many */
     snprintf(top->locks[top->n_locks++], sizeof top->locks[0],
              "SELECT pg_advisory_xact_lock(%lld)", (long long)(int64_t)key);
+    top->holds_user = true;
+    top->locked_user = *user;
     return USHER_ERR_OK;
 }
 
@@ -325,6 +331,7 @@ static void child_undo(pg_txn *t)
 {
     pg_txn *top = t->top;
     if (top->broken == USHER_ERR_UNAVAILABLE || !top->c->pg) return;
+    top->holds_user = false;   /* a rollback may drop it: the next pg_lock_user takes it again */
     if (t->savepoint) {
         top->n_locks = 0;   /* queued by the child, never sent */
         if (t->began) {
